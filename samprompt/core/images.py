@@ -1,0 +1,89 @@
+"""Turning user images (arrays, PIL images, tensors) into SAM's encoder input."""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from segment_anything.utils.transforms import ResizeLongestSide
+from torch import Tensor
+
+from samprompt.errors import ImageFormatError
+
+ImageLike = Union[np.ndarray, Image.Image, Tensor]
+Images = Union[ImageLike, Sequence[ImageLike]]
+
+
+def _check_hwc_uint8(array: np.ndarray, where: str) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise ImageFormatError(f"{where}: expected a uint8 H x W x 3 RGB array, got dtype {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
+        raise ImageFormatError(f"{where}: grayscale image of shape {array.shape}; expected H x W x 3 RGB "
+                               "(convert with np.stack([g, g, g], -1) or PIL's .convert('RGB'))")
+    if array.ndim != 3 or array.shape[2] != 3:
+        hint = " (RGBA: drop the alpha channel)" if array.ndim == 3 and array.shape[2] == 4 else ""
+        raise ImageFormatError(f"{where}: expected shape H x W x 3, got {array.shape}{hint}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageFormatError(f"{where}: empty image of shape {array.shape}")
+    return array
+
+
+def _to_array(image: ImageLike, where: str) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ImageFormatError(f"{where}: PIL image in mode {image.mode!r}; expected 'RGB' "
+                                   "(use image.convert('RGB'))")
+        return _check_hwc_uint8(np.asarray(image), where)
+    if isinstance(image, np.ndarray):
+        return _check_hwc_uint8(image, where)
+    raise ImageFormatError(f"{where}: expected a numpy array, PIL image or tensor, got {type(image).__name__}")
+
+
+def _check_tensor_batch(images: Tensor) -> Tensor:
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ImageFormatError(f"expected an image tensor of shape B x 3 x H x W, got {tuple(images.shape)}")
+    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
+        raise ImageFormatError(f"empty image tensor of shape {tuple(images.shape)}")
+    if not (images.dtype == torch.uint8 or images.is_floating_point()):
+        raise ImageFormatError(f"expected a uint8 or floating image tensor with values in [0, 255], "
+                               f"got dtype {images.dtype}")
+    return images
+
+
+def resize_images(images: Images, transform: ResizeLongestSide, device: torch.device
+                  ) -> tuple[list[Tensor], list[tuple[int, int]]]:
+    """Resize every image so that its longest side is the encoder's size.
+
+    Arrays and PIL images go through segment-anything's `ResizeLongestSide.apply_image` (as
+    `SamPredictor.set_image` does); tensors through `apply_image_torch`.
+
+    Returns:
+        a list of 3 x h x w float tensors on `device` with values in [0, 255], and the
+        original (H, W) of each image.
+    """
+    if isinstance(images, Tensor):
+        batch = _check_tensor_batch(images).to(device)
+        sizes = [tuple(batch.shape[-2:])] * batch.shape[0]
+        resized = transform.apply_image_torch(batch.float())
+        return list(resized), sizes
+    if isinstance(images, (np.ndarray, Image.Image)):
+        images = [images]
+    if len(images) == 0:
+        raise ImageFormatError("no images were given")
+    resized, sizes = [], []
+    for i, image in enumerate(images):
+        if isinstance(image, Tensor):
+            tensor = _check_tensor_batch(image)
+            if tensor.shape[0] != 1:
+                raise ImageFormatError(f"image {i}: a tensor inside a list must be 3 x H x W, got {tuple(image.shape)}")
+            sizes.append(tuple(tensor.shape[-2:]))
+            resized.append(transform.apply_image_torch(tensor.to(device).float())[0])
+            continue
+        array = _to_array(image, f"image {i}")
+        sizes.append(array.shape[:2])
+        out = torch.as_tensor(transform.apply_image(array), device=device)
+        resized.append(out.permute(2, 0, 1).float())
+    return resized, sizes

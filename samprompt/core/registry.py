@@ -1,0 +1,74 @@
+"""Registry of SAM variants and `build_sam`, the entry point that builds a `SamCore`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from samprompt.core.config import SamConfig
+from samprompt.errors import UnknownVariantError
+
+if TYPE_CHECKING:
+    from samprompt.core.sam_core import SamCore
+
+_VARIANTS: dict[str, SamConfig] = {}
+
+
+def register_variant(config: SamConfig, *, overwrite: bool = False) -> SamConfig:
+    """Make `config` buildable by `build_sam(config.name)`."""
+    if config.name in _VARIANTS and not overwrite:
+        raise ValueError(f"SAM variant {config.name!r} is already registered")
+    _VARIANTS[config.name] = config
+    return config
+
+
+def available_variants() -> list[str]:
+    return sorted(_VARIANTS)
+
+
+def get_variant(name: str) -> SamConfig:
+    try:
+        return _VARIANTS[name]
+    except KeyError:
+        raise UnknownVariantError(
+            f"unknown SAM variant {name!r}; available variants: {', '.join(available_variants())}"
+        ) from None
+
+
+def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *, frozen: bool = True) -> "SamCore":
+    """Build a `SamCore` of a registered variant (or an explicit `SamConfig`).
+
+    Args:
+        variant: `vit_b`, `vit_l`, `vit_h` (official architectures), `tiny` (the small core the
+            package ships; its weights load when `checkpoint` is None and they are installed),
+            `micro` (a random-init test size), or any registered name, or a `SamConfig`.
+        checkpoint: a local official checkpoint (`sam_vit_b_01ec64.pth` format: a plain
+            `torch.save` state dict) or a `.safetensors` file. None gives random init.
+        frozen: freeze the core's parameters (the default).
+    """
+    from samprompt.core.checkpoint import load_sam_checkpoint
+    from samprompt.core.sam_core import SamCore
+
+    config = variant if isinstance(variant, SamConfig) else get_variant(variant)
+    sam = config.build()
+    if checkpoint is not None:
+        load_sam_checkpoint(sam, checkpoint, variant=config.name)
+    return SamCore(sam, frozen=frozen, variant=config.name)
+
+
+register_variant(SamConfig("vit_b", 768, 12, 12, (2, 5, 8, 11), checkpoint_file="sam_vit_b_01ec64.pth"))
+register_variant(SamConfig("vit_l", 1024, 24, 16, (5, 11, 17, 23), checkpoint_file="sam_vit_l_0b3195.pth"))
+register_variant(SamConfig("vit_h", 1280, 32, 16, (7, 15, 23, 31), checkpoint_file="sam_vit_h_4b8939.pth"))
+# The small core the package ships (pretrained on shapes world, see docs/models.md).
+register_variant(SamConfig(
+    "tiny", encoder_embed_dim=192, encoder_depth=6, encoder_num_heads=6,
+    encoder_global_attn_indexes=(1, 3, 5), image_size=256, patch_size=16, encoder_window_size=8,
+    prompt_embed_dim=128, mask_in_chans=16, decoder_mlp_dim=512, decoder_num_heads=4,
+    iou_head_hidden_dim=128,
+))
+# A very small random-init size for unit tests.
+register_variant(SamConfig(
+    "micro", encoder_embed_dim=32, encoder_depth=4, encoder_num_heads=2,
+    encoder_global_attn_indexes=(1, 3), image_size=64, patch_size=8, encoder_window_size=4,
+    prompt_embed_dim=32, mask_in_chans=8, decoder_mlp_dim=64, decoder_num_heads=2,
+    iou_head_hidden_dim=32,
+))

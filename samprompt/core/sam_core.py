@@ -1,0 +1,266 @@
+"""`SamCore`: a frozen segment-anything model with a batched encode / decode interface."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+from torch import Tensor, nn
+
+from samprompt.core.config import describe_sam
+from samprompt.core.images import Images, resize_images
+from samprompt.core.structures import ImageFeatures, MaskPrediction
+from samprompt.core.token_mask import token_padding_mask
+from samprompt.errors import PromptError
+from samprompt.prompts.base import Prompts
+
+
+class SamCore(nn.Module):
+    """Wraps an existing `segment_anything.modeling.Sam`; frozen by default.
+
+    The wrapped model stays a plain `Sam` (its state-dict keys are those of the official
+    checkpoints under the prefix `sam.`). `encode` runs the image encoder once for a batch
+    of images of any sizes; `decode` runs SAM's mask decoder for any number of prompt rows
+    on those images.
+
+    Device and dtype follow the module (`core.to(device, dtype)`), except that the prompt
+    encoder's random Fourier matrix stays float32: segment-anything casts coordinates to
+    float32 before multiplying by it, and positional encodings need the precision anyway.
+    """
+
+    def __init__(self, sam: Sam, *, frozen: bool = True, variant: str | None = None) -> None:
+        super().__init__()
+        if not isinstance(sam, Sam):
+            raise TypeError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
+        self.sam = sam
+        self.variant = variant or self._recognise_variant()
+        self.transform = ResizeLongestSide(sam.image_encoder.img_size)
+        self.global_attn_blocks: tuple[int, ...] = tuple(
+            i for i, block in enumerate(sam.image_encoder.blocks) if block.window_size == 0
+        )
+        if frozen:
+            self.freeze()
+        self._keep_fourier_matrix_float32()
+
+    def _recognise_variant(self) -> str:
+        from samprompt.core.registry import _VARIANTS
+
+        facts = describe_sam(self.sam)
+        for name, config in _VARIANTS.items():
+            if all(facts[k] == (list(v) if isinstance(v, tuple) else v)
+                   for k, v in config.to_dict().items() if k in facts):
+                return name
+        return "custom"
+
+    # ----------------------------------------------------------------- module state
+    def freeze(self) -> "SamCore":
+        """Turn off gradients for every parameter of the wrapped SAM and set eval mode."""
+        for parameter in self.sam.parameters():
+            parameter.requires_grad_(False)
+        self.sam.eval()
+        return self
+
+    def _keep_fourier_matrix_float32(self) -> None:
+        pe = self.sam.prompt_encoder.pe_layer
+        pe.positional_encoding_gaussian_matrix = pe.positional_encoding_gaussian_matrix.float()
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "SamCore":
+        super()._apply(fn, recurse)
+        self._keep_fourier_matrix_float32()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.sam.image_encoder.patch_embed.proj.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.sam.image_encoder.patch_embed.proj.weight.dtype
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square, padded encoder input (1024 for official SAM)."""
+        return self.sam.image_encoder.img_size
+
+    @property
+    def prompt_dim(self) -> int:
+        """Width of prompt tokens and image embeddings (256 for official SAM)."""
+        return self.sam.prompt_encoder.embed_dim
+
+    @property
+    def encoder_dim(self) -> int:
+        """Width of the ViT blocks (768 / 1024 / 1280 for vit_b / vit_l / vit_h)."""
+        return self.sam.image_encoder.patch_embed.proj.out_channels
+
+    @property
+    def embedding_size(self) -> tuple[int, int]:
+        """(h, w) of the image embedding (64 x 64 for official SAM)."""
+        return tuple(self.sam.prompt_encoder.image_embedding_size)
+
+    @property
+    def mask_input_size(self) -> tuple[int, int]:
+        """(H, W) of low-res mask logits and of mask prompts (256 x 256 for official SAM)."""
+        return tuple(self.sam.prompt_encoder.mask_input_size)
+
+    @property
+    def num_mask_tokens(self) -> int:
+        return self.sam.mask_decoder.num_mask_tokens
+
+    # ----------------------------------------------------------------------- encode
+    def preprocess(self, images: Images) -> tuple[Tensor, tuple, tuple]:
+        """Resize (longest side), normalise and pad images into one encoder batch.
+
+        Args:
+            images: a list of H x W x 3 uint8 arrays or RGB PIL images (any sizes), or a
+                float/uint8 tensor B x 3 x H x W with values in [0, 255].
+        Returns:
+            B x 3 x S x S input in the core's dtype, input sizes, original sizes.
+        """
+        resized, original_sizes = resize_images(images, self.transform, self.device)
+        input_sizes = tuple(tuple(image.shape[-2:]) for image in resized)
+        batch = torch.stack([self.sam.preprocess(image) for image in resized])
+        return batch.to(self.dtype), input_sizes, tuple(tuple(s) for s in original_sizes)
+
+    def encode(self, images: Images, *, keep_intermediate: bool = True, keep_images: bool = False) -> ImageFeatures:
+        """Run the image encoder once on a batch of images.
+
+        Returns `ImageFeatures` with B x C x h x w embeddings and, with `keep_intermediate`,
+        the B x D x h x w outputs of every global-attention block (collected by forward
+        hooks on segment-anything's own blocks).
+        """
+        batch, input_sizes, original_sizes = self.preprocess(images)
+        encoder = self.sam.image_encoder
+        collected: dict[int, Tensor] = {}
+        handles = []
+        if keep_intermediate:
+            for index in self.global_attn_blocks:
+                def keep(_module: nn.Module, _args: Any, output: Tensor, index: int = index) -> None:
+                    collected[index] = output.permute(0, 3, 1, 2)  # B x h x w x D -> B x D x h x w
+                handles.append(encoder.blocks[index].register_forward_hook(keep))
+        try:
+            embeddings = encoder(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        blocks = tuple(sorted(collected))
+        return ImageFeatures(
+            embeddings=embeddings,
+            input_sizes=input_sizes,
+            original_sizes=original_sizes,
+            intermediate=tuple(collected[i] for i in blocks),
+            intermediate_blocks=blocks,
+            images=batch if keep_images else None,
+        )
+
+    # ---------------------------------------------------------------------- prompts
+    def embed_prompts(self, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
+                      masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """SAM's prompt encoder on coordinates already in the encoder's input frame.
+
+        Args:
+            points: (P x N x 2 xy coordinates, P x N labels: 1 foreground, 0 background,
+                -1 padding).
+            boxes: P x 4 xyxy boxes.
+            masks: P x 1 x H x W mask logits at `mask_input_size`.
+        Returns:
+            P x N' x C sparse and P x C x h x w dense embeddings in the core's dtype.
+        """
+        encoder = self.sam.prompt_encoder
+        if masks is not None:
+            masks = masks.to(self.device, self.dtype)
+        # Positional encodings in float32 even under autocast: they are cheap and precision-critical.
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            sparse, dense = encoder(points=points, boxes=boxes, masks=masks)
+        return sparse.to(self.dtype), dense.to(self.dtype)
+
+    def dense_positional_encoding(self) -> Tensor:
+        """1 x C x h x w positional encoding of the image embedding grid."""
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            return self.sam.prompt_encoder.get_dense_pe().to(self.dtype)
+
+    # ----------------------------------------------------------------------- decode
+    def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
+               extra_tokens: Tensor | None = None, upscale: bool = True) -> MaskPrediction:
+        """Run SAM's mask decoder for every prompt row in one batch.
+
+        The orchestration is SAM's own (`MaskDecoder.predict_masks`), run over the
+        decoder's submodules so that rows may belong to different images, carry ragged
+        (masked) tokens, append extra tokens, and expose the mask-token outputs.
+
+        Args:
+            features: output of `encode` for B images.
+            prompts: P rows (see `Prompts.batch_index` for which image each row uses).
+            multimask_output: return the 3 ambiguity masks instead of the single one.
+            extra_tokens: P x E x C tokens appended to the prompts (e.g. a track token).
+            upscale: also compute logits at each image's original size.
+        """
+        decoder = self.sam.mask_decoder
+        if prompts.dim != self.prompt_dim:
+            raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
+        if extra_tokens is not None:
+            prompts = prompts.append_tokens(extra_tokens)
+        batch_index = prompts.resolve_batch_index(len(features))
+        rows = len(prompts)
+        image_embeddings = features.embeddings.index_select(0, batch_index)
+        dtype = image_embeddings.dtype
+        if prompts.dense is None:
+            h, w = image_embeddings.shape[-2:]
+            dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+        else:
+            dense = prompts.dense
+        if dense.shape[-2:] != image_embeddings.shape[-2:]:
+            raise PromptError(f"dense prompts are {tuple(dense.shape[-2:])}, image embeddings "
+                              f"{tuple(image_embeddings.shape[-2:])}")
+        src = image_embeddings + dense.to(dtype)
+        pos = self.dense_positional_encoding().to(dtype).expand(rows, -1, -1, -1)
+
+        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(rows, -1, -1)
+        tokens = torch.cat([output_tokens, prompts.sparse.to(output_tokens.dtype)], dim=1)
+        padding = None
+        if prompts.padding_mask is not None:
+            fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
+            padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
+
+        with token_padding_mask(decoder.transformer, padding):
+            hs, src_out = decoder.transformer(src, pos, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1:1 + decoder.num_mask_tokens, :]
+
+        b, c, h, w = src.shape
+        upscaled = decoder.output_upscaling(src_out.transpose(1, 2).reshape(b, c, h, w))
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
+        )
+        low_res = (hyper_in @ upscaled.flatten(2)).view(b, -1, *upscaled.shape[-2:])
+        iou = decoder.iou_prediction_head(iou_token_out)
+
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        prediction = MaskPrediction(
+            low_res_logits=low_res[:, selected],
+            iou_predictions=iou[:, selected],
+            mask_tokens=mask_tokens_out[:, selected],
+            batch_index=batch_index,
+        )
+        if upscale:
+            prediction.logits = self.upscale(prediction.low_res_logits, batch_index, features)
+        return prediction
+
+    def upscale(self, low_res_logits: Tensor, batch_index: Tensor, features: ImageFeatures) -> list[Tensor]:
+        """Per row, M x H x W logits at the original size of its image (SAM's postprocessing)."""
+        rows: list[Tensor | None] = [None] * low_res_logits.shape[0]
+        for image in torch.unique(batch_index).tolist():
+            members = torch.nonzero(batch_index == image).flatten()
+            logits = self.sam.postprocess_masks(
+                low_res_logits.index_select(0, members),
+                features.input_sizes[image],
+                features.original_sizes[image],
+            )
+            for row, value in zip(members.tolist(), logits):
+                rows[row] = value
+        return rows  # type: ignore[return-value]
+
+    def forward(self, images: Images) -> ImageFeatures:
+        """Same as `encode`."""
+        return self.encode(images)

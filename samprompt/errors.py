@@ -1,0 +1,33 @@
+"""Exceptions raised by samprompt. Every message names what was wrong and where."""
+from __future__ import annotations
+
+
+class SamPromptError(Exception):
+    """Base class of all samprompt errors."""
+
+
+class UnknownVariantError(SamPromptError, KeyError):
+    """A SAM variant name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(SamPromptError):
+    """A checkpoint file that is missing, unreadable or does not match the model."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path that does not exist."""
+
+
+class ImageFormatError(SamPromptError, ValueError):
+    """An image of the wrong shape, dtype or mode."""
+
+
+class PromptError(SamPromptError, ValueError):
+    """Prompt inputs that are malformed (shapes, labels, coordinates out of range)."""
+
+
+class ConfigError(SamPromptError, ValueError):
+    """A configuration value that is invalid."""

@@ -1,0 +1,57 @@
+"""`PromptedSam`: a frozen core, a prompt generator and an optional refiner, composed."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from samprompt.core.images import Images
+from samprompt.core.sam_core import SamCore
+from samprompt.core.structures import ImageFeatures, MaskPrediction
+from samprompt.prompts.base import PromptGenerator, accepted_inputs
+
+
+class PromptedSam(nn.Module):
+    """Images + generator inputs -> masks.
+
+    The trainable parameters are exactly those of the generator, of the refiner and of
+    any adapters attached to the core (the core itself is frozen).
+
+    A refiner is an `nn.Module` called as
+    `refiner(core, features, prompts, prediction, **inputs) -> MaskPrediction`, receiving
+    the inputs its `forward` names.
+    """
+
+    def __init__(self, core: SamCore, generator: PromptGenerator, refiner: nn.Module | None = None,
+                 *, multimask_output: bool = False) -> None:
+        super().__init__()
+        self.core = core
+        self.generator = generator
+        self.refiner = refiner
+        self.multimask_output = multimask_output
+
+    def forward(self, images: Images | None = None, *, features: ImageFeatures | None = None,
+                multimask_output: bool | None = None, **inputs: Any) -> MaskPrediction:
+        """Segment: encode `images` once (or reuse `features`), prompt, decode, refine.
+
+        Returns a `MaskPrediction` for every prompt row the generator produced.
+        """
+        if (images is None) == (features is None):
+            raise ValueError("give either images or precomputed features")
+        if features is None:
+            features = self.core.encode(images, keep_images=self.refiner is not None)
+        multimask = self.multimask_output if multimask_output is None else multimask_output
+        generator_inputs = accepted_inputs(self.generator.forward, inputs)
+        refiner_inputs = accepted_inputs(self.refiner.forward, inputs) if self.refiner is not None else {}
+        unused = sorted(set(inputs) - set(generator_inputs) - set(refiner_inputs))
+        if unused:
+            raise TypeError(f"{type(self.generator).__name__} takes no inputs named {unused}")
+        prompts = self.generator(self.core, features, **generator_inputs)
+        prediction = self.core.decode(features, prompts, multimask_output=multimask)
+        if self.refiner is not None:
+            prediction = self.refiner(self.core, features, prompts, prediction, **refiner_inputs)
+        return prediction
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        """Name -> parameter for every parameter that requires a gradient."""
+        return {name: p for name, p in self.named_parameters() if p.requires_grad}
