@@ -11,7 +11,7 @@ from samprompt.core.images import Images, ImageLike
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
 from samprompt.errors import ImageFormatError, PromptError
-from samprompt.prompts.native import NativePrompts
+from samprompt.prompts.native import NativePrompts, check_in_range
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -103,20 +103,26 @@ class Predictor:
         """
         features = self._require_image()
         coords = labels = boxes = masks = None
+        original = features.original_sizes[0]
+        size = torch.tensor([original])
         if point_coords is not None:
             if point_labels is None:
                 raise PromptError("point_labels must be supplied if point_coords is supplied.")
-            original = features.original_sizes[0]
+            # Checked here so that errors quote the caller's (original-frame) coordinates.
+            check_in_range(torch.as_tensor(np.asarray(point_coords), dtype=torch.float).reshape(1, -1, 2), size,
+                           "point", ignore=torch.as_tensor(np.asarray(point_labels)).reshape(1, -1) == -1)
             coords = torch.as_tensor(self.transform.apply_coords(np.asarray(point_coords), original),
                                      dtype=torch.float, device=self.device)[None]
             labels = torch.as_tensor(point_labels, dtype=torch.int, device=self.device)[None]
         if box is not None:
-            box = self.transform.apply_boxes(np.asarray(box), features.original_sizes[0])
+            check_in_range(torch.as_tensor(np.asarray(box), dtype=torch.float).reshape(1, -1, 2), size, "box corner")
+            box = self.transform.apply_boxes(np.asarray(box), original)
             boxes = torch.as_tensor(box, dtype=torch.float, device=self.device)[None].reshape(1, 4)
         if mask_input is not None:
             masks = torch.as_tensor(mask_input, dtype=torch.float, device=self.device)[None]
         out = self.predict_torch(coords, labels, boxes, masks, multimask_output, return_logits)
-        return tuple(t[0].detach().float().cpu().numpy() for t in out)  # type: ignore[return-value]
+        out = (t[0].detach().cpu() for t in out)
+        return tuple((t.float() if t.is_floating_point() else t).numpy() for t in out)  # type: ignore[return-value]
 
     @torch.no_grad()
     def predict_torch(self, point_coords: Tensor | None, point_labels: Tensor | None,

@@ -39,6 +39,10 @@ class SamCore(nn.Module):
         self.global_attn_blocks: tuple[int, ...] = tuple(
             i for i, block in enumerate(sam.image_encoder.blocks) if block.window_size == 0
         )
+        # Tuning state written by samprompt.tuning (kept here so that save/load can find it).
+        self.lora_settings: dict[str, Any] = {}
+        self.bottleneck_settings: Any = None
+        self.bottleneck_hooks: list[Any] = []
         if frozen:
             self.freeze()
         self._keep_fourier_matrix_float32()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _FRAMES = ("original", "input")
 
 
-def _check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None = None) -> None:
+def check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None = None) -> None:
     """Raise if any xy (P x K x 2) lies outside [0, W] x [0, H] of its row's size (P x 2, as H, W)."""
     limits = sizes.flip(-1)[:, None, :].to(xy.dtype)  # P x 1 x 2 as (W, H)
     outside = ((xy < 0) | (xy > limits)).any(-1)
@@ -110,7 +110,7 @@ class NativePrompts(PromptGenerator):
         bad = ~((labels == 1) | (labels == 0) | (labels == -1))
         if bool(bad.any()):
             raise PromptError(f"point labels must be 1, 0 or -1, got {sorted(set(labels[bad].tolist()))}")
-        _check_in_range(points, sizes, "point", ignore=labels == -1)
+        check_in_range(points, sizes, "point", ignore=labels == -1)
         return self._to_input_frame(core, points, index, features), labels.to(torch.int)
 
     def _boxes(self, core: "SamCore", boxes: Tensor, sizes: Tensor, index: Tensor,
@@ -121,5 +121,5 @@ class NativePrompts(PromptGenerator):
         if bool((boxes[:, 2:] < boxes[:, :2]).any()):
             raise PromptError("boxes must have x0 <= x1 and y0 <= y1")
         corners = boxes.reshape(-1, 2, 2)
-        _check_in_range(corners, sizes, "box corner")
+        check_in_range(corners, sizes, "box corner")
         return self._to_input_frame(core, corners, index, features).reshape(-1, 4)

@@ -1,0 +1,113 @@
+"""Bottleneck adapters in RefSAM's placement, attached to segment-anything's ViT blocks.
+
+In each selected block one adapter follows the attention (with its own skip) and one runs
+parallel to the MLP, scaled by `mlp_scale`:
+
+    x = x + Adapter_attn(Attn(LN1(x)))          where Adapter_attn(y) = y + up(act(down(y)))
+    x = x + MLP(LN2(x)) + s * up'(act(down'(LN2(x))))
+
+They attach through forward hooks on the block's `attn` and `mlp` modules, so the
+segment-anything code is not forked and the base state-dict keys do not change; the
+adapters live at `image_encoder.blocks.<i>.attn_adapter` / `.mlp_adapter`. The up
+projections start at zero, so a freshly attached adapter leaves the core's output unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from samprompt.core.sam_core import SamCore
+from samprompt.errors import ConfigError
+from samprompt.tuning.targets import BlockSelection, select_blocks
+
+
+@dataclass(frozen=True)
+class BottleneckSettings:
+    """Bottleneck adapters: hidden width = ratio x block width (RefSAM: 0.25, GELU, second half)."""
+
+    ratio: float = 0.25
+    blocks: BlockSelection = "second_half"
+    mlp_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.blocks, str):
+            object.__setattr__(self, "blocks", tuple(int(i) for i in self.blocks))
+        select_blocks(self.blocks, 10**6)
+        if not 0.0 < self.ratio <= 4.0:
+            raise ConfigError(f"bottleneck ratio must be in (0, 4], got {self.ratio}")
+        if self.mlp_scale < 0:
+            raise ConfigError(f"mlp_scale must be non-negative, got {self.mlp_scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not isinstance(self.blocks, str):
+            data["blocks"] = list(self.blocks)
+        return data
+
+
+class BottleneckAdapter(nn.Module):
+    """down (D -> r) -> GELU -> up (r -> D), token-wise on ... x D tensors."""
+
+    def __init__(self, dim: int, hidden: int, *, skip: bool, scale: float = 1.0) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.up = nn.Linear(hidden, dim)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        self.skip = skip
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.scale * self.up(self.act(self.down(x)))
+        return x + out if self.skip else out
+
+    def after_attention(self, _module: nn.Module, _args: Any, output: Tensor) -> Tensor:
+        """Forward hook for `block.attn`: the attention output goes through the adapter."""
+        return self(output)
+
+    def beside_mlp(self, _module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
+        """Forward hook for `block.mlp`: adds the adapter applied to the MLP's input."""
+        return output + self(args[0])
+
+
+def add_bottleneck_adapters(core: SamCore, settings: BottleneckSettings = BottleneckSettings()) -> list[int]:
+    """Attach trainable bottleneck adapters to the selected encoder blocks.
+
+    Returns:
+        the indexes of the adapted blocks.
+    """
+    if core.bottleneck_settings is not None:
+        raise ConfigError("the core already has bottleneck adapters; remove them first")
+    blocks = core.sam.image_encoder.blocks
+    indexes = select_blocks(settings.blocks, len(blocks))
+    dim = core.encoder_dim
+    hidden = max(1, round(dim * settings.ratio))
+    handles = []
+    for index in indexes:
+        block = blocks[index]
+        block.attn_adapter = BottleneckAdapter(dim, hidden, skip=True)
+        block.mlp_adapter = BottleneckAdapter(dim, hidden, skip=False, scale=settings.mlp_scale)
+        block.attn_adapter.to(core.device, core.dtype)
+        block.mlp_adapter.to(core.device, core.dtype)
+        handles.append(block.attn.register_forward_hook(block.attn_adapter.after_attention))
+        handles.append(block.mlp.register_forward_hook(block.mlp_adapter.beside_mlp))
+    core.bottleneck_settings = settings
+    core.bottleneck_hooks = handles
+    return indexes
+
+
+def remove_bottleneck_adapters(core: SamCore) -> None:
+    """Detach and delete the bottleneck adapters (the core computes as before they were added)."""
+    if core.bottleneck_settings is None:
+        raise ConfigError("the core has no bottleneck adapters")
+    for handle in core.bottleneck_hooks:
+        handle.remove()
+    core.bottleneck_hooks = []
+    for block in core.sam.image_encoder.blocks:
+        for name in ("attn_adapter", "mlp_adapter"):
+            if hasattr(block, name):
+                delattr(block, name)
+    core.bottleneck_settings = None
