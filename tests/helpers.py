@@ -1,0 +1,51 @@
+"""Small trainable pieces used by several tests."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from samprompt import Prompts, PromptGenerator
+
+
+class LearnedTokens(PromptGenerator):
+    """A generator with K learned prompt tokens per row (one row per image)."""
+
+    def __init__(self, dim: int, tokens: int = 2) -> None:
+        super().__init__()
+        self.tokens = nn.Parameter(torch.randn(tokens, dim) * 0.1)
+
+    def forward(self, core, features, *, rows_per_image: int = 1) -> Prompts:
+        rows = len(features) * rows_per_image
+        index = torch.arange(len(features)).repeat_interleave(rows_per_image)
+        return Prompts(self.tokens.unsqueeze(0).expand(rows, -1, -1), batch_index=index)
+
+
+def disk_target(size: int, batch: int = 1) -> torch.Tensor:
+    """batch x 1 x size x size float target: a centred disk."""
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disk = ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 4) ** 2).float()
+    return disk.expand(batch, 1, size, size)
+
+
+def train_steps(model: nn.Module, loss_fn, steps: int, lr: float = 1e-2) -> list[float]:
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def embedding_loss(core, image):
+    """A toy encoder objective: MSE of the image embedding to a fixed random target."""
+    reference = core.encode([image]).embeddings.detach()
+    target = torch.randn(reference.shape, generator=torch.Generator().manual_seed(1))
+
+    def loss() -> torch.Tensor:
+        return torch.nn.functional.mse_loss(core.encode([image]).embeddings, target)
+
+    return loss

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from samprompt import CombinedPrompts, NativePrompts, Prompts
+from samprompt.errors import PromptError
+from tests.helpers import LearnedTokens
+
+
+def test_combined_generator_joins_tokens_and_routes_inputs(core, image):
+    features = core.encode([image])
+    learned, native = LearnedTokens(core.prompt_dim, tokens=3), NativePrompts()
+    combined = CombinedPrompts(learned, native)
+    points, labels = torch.tensor([[[10.0, 10.0]]]), torch.tensor([[1]])
+    prompts = combined(core, features, points=points, labels=labels)
+    alone = native(core, features, points=points, labels=labels)
+    assert prompts.sparse.shape == (1, 3 + alone.sparse.shape[1], core.prompt_dim)
+    torch.testing.assert_close(prompts.sparse[:, :3], learned.tokens[None])
+    torch.testing.assert_close(prompts.sparse[:, 3:], alone.sparse)
+    with pytest.raises(TypeError, match="no generator takes the inputs \\['text'\\]"):
+        combined(core, features, points=points, labels=labels, text=["a cat"])
+
+
+def test_dense_prompts_add_and_padding_masks_join():
+    a = Prompts(torch.zeros(2, 1, 8), dense=torch.ones(2, 8, 4, 4), padding_mask=torch.tensor([[False], [True]]))
+    b = Prompts(torch.zeros(2, 2, 8), dense=2 * torch.ones(2, 8, 4, 4))
+    joined = Prompts.concatenate([a, b])
+    assert torch.equal(joined.dense, 3 * torch.ones(2, 8, 4, 4))
+    assert joined.padding_mask.tolist() == [[False, False, False], [True, False, False]]
+    with pytest.raises(PromptError, match="2 and 3 rows"):
+        Prompts.concatenate([a, Prompts(torch.zeros(3, 1, 8))])
+
+
+def test_prompts_validate_shapes():
+    with pytest.raises(PromptError, match="P x N x C"):
+        Prompts(torch.zeros(2, 8))
+    with pytest.raises(PromptError, match="dense prompts must be 2 x 8"):
+        Prompts(torch.zeros(2, 1, 8), dense=torch.zeros(2, 4, 4, 4))
+    with pytest.raises(PromptError, match="padding_mask"):
+        Prompts(torch.zeros(2, 1, 8), padding_mask=torch.zeros(2, 1))
+
+
+def test_native_prompts_need_something(core, image):
+    features = core.encode([image])
+    with pytest.raises(PromptError, match="at least one of points, boxes or masks"):
+        NativePrompts()(core, features)
+    with pytest.raises(PromptError, match="mask prompts must have shape \\(1, 1, 32, 32\\)"):
+        NativePrompts()(core, features, masks=torch.zeros(1, 1, 16, 16))
