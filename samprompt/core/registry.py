@@ -38,9 +38,9 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
     """Build a `SamCore` of a registered variant (or an explicit `SamConfig`).
 
     Args:
-        variant: `vit_b`, `vit_l`, `vit_h` (official architectures), `tiny` (the small core the
-            package ships; its weights load when `checkpoint` is None and they are installed),
-            `micro` (a random-init test size), or any registered name, or a `SamConfig`.
+        variant: `vit_b`, `vit_l`, `vit_h` (official architectures), `tiny` (a small
+            architecture for CPU work), `micro` (a random-init test size), any registered
+            name, or a `SamConfig`.
         checkpoint: a local official checkpoint (`sam_vit_b_01ec64.pth` format: a plain
             `torch.save` state dict) or a `.safetensors` file. None gives random init.
         frozen: freeze the core's parameters (the default).
@@ -58,7 +58,7 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
 register_variant(SamConfig("vit_b", 768, 12, 12, (2, 5, 8, 11), checkpoint_file="sam_vit_b_01ec64.pth"))
 register_variant(SamConfig("vit_l", 1024, 24, 16, (5, 11, 17, 23), checkpoint_file="sam_vit_l_0b3195.pth"))
 register_variant(SamConfig("vit_h", 1280, 32, 16, (7, 15, 23, 31), checkpoint_file="sam_vit_h_4b8939.pth"))
-# The small core the package ships (pretrained on shapes world, see docs/models.md).
+# A small architecture for CPU work: 256 px input, 16 x 16 embedding, prompt width 128.
 register_variant(SamConfig(
     "tiny", encoder_embed_dim=192, encoder_depth=6, encoder_num_heads=6,
     encoder_global_attn_indexes=(1, 3, 5), image_size=256, patch_size=16, encoder_window_size=8,
