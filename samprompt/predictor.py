@@ -137,8 +137,7 @@ class Predictor:
         features = self._require_image()
         if len(features) != 1:
             raise RuntimeError("predict_torch works on one image; after set_images use predict_batch")
-        points = (point_coords, point_labels) if point_coords is not None else (None, None)
-        prompts = self._input_frame(self.core, features, points=points[0], labels=points[1],
+        prompts = self._input_frame(self.core, features, points=point_coords, labels=point_labels,
                                     boxes=boxes, masks=mask_input)
         prediction = self.core.decode(features, prompts, multimask_output=multimask_output)
         logits = torch.stack(prediction.logits)

@@ -1,0 +1,105 @@
+"""Shapes world as torch `Dataset`s, one per task, with disjoint seeds per split.
+
+Item layouts (shared with the real-dataset loaders):
+- referring:   {"image": H x W x 3 uint8, "mask": H x W bool, "text": str, "id": str}
+- semantic:    {"image": H x W x 3 uint8, "label": H x W uint8 (index into `classes`), "id": str}
+- interactive: {"image": H x W x 3 uint8, "mask": H x W bool, "id": str}
+- video:       {"frames": T x H x W x 3 uint8, "masks": T x H x W bool, "text": str, "id": str}
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from samprompt.data.shapes import ShapesConfig, ShapesWorld
+
+SPLITS = {"train": 0, "val": 1, "test": 2}
+_SPLIT_STRIDE = 10**9  # seeds of different splits never meet
+
+
+def split_seed(split: str, index: int) -> int:
+    """The scene seed of item `index` of `split`."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    if not 0 <= index < _SPLIT_STRIDE:
+        raise IndexError(f"item index {index} out of range")
+    return SPLITS[split] * _SPLIT_STRIDE + index
+
+
+class _ShapesDataset(Dataset):
+    def __init__(self, split: str = "train", size: int = 1000, config: ShapesConfig = ShapesConfig()) -> None:
+        split_seed(split, 0)
+        if size <= 0:
+            raise ValueError(f"size must be positive, got {size}")
+        self.split, self.size, self.world = split, size, ShapesWorld(config)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _seed(self, index: int) -> int:
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} out of range for a dataset of {self.size} items")
+        return split_seed(self.split, index)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return ("background",) + self.world.config.classes
+
+
+class ShapesReferring(_ShapesDataset):
+    """One referring expression and its object's mask per item."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        seed = self._seed(index)
+        scene = self.world.scene(seed)
+        while not scene.expressions:  # rare: every object ambiguous; draw a neighbour seed's scene
+            seed += _SPLIT_STRIDE * len(SPLITS)
+            scene = self.world.scene(seed)
+        choices = sorted(scene.expressions)
+        target = choices[np.random.default_rng(seed).integers(len(choices))]
+        return {"image": scene.image, "mask": scene.masks[target], "text": scene.expressions[target],
+                "id": f"{self.split}-{index}-{target}"}
+
+
+class ShapesSemantic(_ShapesDataset):
+    """Images and class maps; `classes[label]` names each pixel (0 is background)."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        scene = self.world.scene(self._seed(index))
+        return {"image": scene.image, "label": scene.class_map, "id": f"{self.split}-{index}"}
+
+
+class ShapesInteractive(_ShapesDataset):
+    """One object mask per item, for click-based segmentation."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        seed = self._seed(index)
+        scene = self.world.scene(seed)
+        areas = scene.masks.reshape(len(scene.masks), -1).sum(1)
+        visible = [k for k in range(len(areas)) if areas[k] > 0]
+        target = visible[np.random.default_rng(seed).integers(len(visible))]
+        return {"image": scene.image, "mask": scene.masks[target], "id": f"{self.split}-{index}-{target}"}
+
+
+class ShapesVideo(_ShapesDataset):
+    """Short clips of moving objects with an expression for one object, described on frame 0."""
+
+    def __init__(self, split: str = "train", size: int = 200, frames: int = 4,
+                 config: ShapesConfig = ShapesConfig()) -> None:
+        super().__init__(split, size, config)
+        if frames <= 0:
+            raise ValueError(f"frames must be positive, got {frames}")
+        self.frames = frames
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        seed = self._seed(index)
+        clip = self.world.clip(seed, self.frames)
+        while not clip[0].expressions:
+            seed += _SPLIT_STRIDE * len(SPLITS)
+            clip = self.world.clip(seed, self.frames)
+        choices = sorted(clip[0].expressions)
+        target = choices[np.random.default_rng(seed).integers(len(choices))]
+        return {"frames": np.stack([s.image for s in clip]), "masks": np.stack([s.masks[target] for s in clip]),
+                "text": clip[0].expressions[target], "id": f"{self.split}-{index}-{target}"}
