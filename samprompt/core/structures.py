@@ -55,6 +55,24 @@ class ImageFeatures:
             images=None if self.images is None else self.images.index_select(0, idx),
         )
 
+    @staticmethod
+    def concatenate(parts: Sequence["ImageFeatures"]) -> "ImageFeatures":
+        """The features of several batches as one batch (in order)."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        blocks = parts[0].intermediate_blocks
+        if any(p.intermediate_blocks != blocks for p in parts):
+            raise ValueError("cannot concatenate features with different intermediate blocks")
+        with_images = [p.images is not None for p in parts]
+        return ImageFeatures(
+            embeddings=torch.cat([p.embeddings for p in parts]),
+            input_sizes=tuple(s for p in parts for s in p.input_sizes),
+            original_sizes=tuple(s for p in parts for s in p.original_sizes),
+            intermediate=tuple(torch.cat([p.intermediate[i] for p in parts]) for i in range(len(blocks))),
+            intermediate_blocks=blocks,
+            images=torch.cat([p.images for p in parts]) if all(with_images) else None,
+        )
+
     def to(self, *args, **kwargs) -> "ImageFeatures":
         return replace(
             self,

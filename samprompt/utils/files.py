@@ -21,9 +21,10 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield staging
-        for item in staging.iterdir():
-            with open(item, "rb") as handle:
-                os.fsync(handle.fileno())
+        for item in staging.rglob("*"):
+            if item.is_file():
+                with open(item, "rb") as handle:
+                    os.fsync(handle.fileno())
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,0 +1,95 @@
+"""SAM's own task on dataset items: random clicks / boxes from a ground-truth mask -> mask."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from samprompt.core.structures import ImageFeatures
+from samprompt.model import PromptedSam
+from samprompt.training.feature_cache import FeatureCache
+from samprompt.training.losses import dice_loss, iou_head_loss, mask_iou, sigmoid_focal_loss
+
+
+def box_of(mask: np.ndarray) -> np.ndarray:
+    """The tight (x0, y0, x1, y1) box of a boolean mask."""
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+
+
+def random_box(mask: np.ndarray, rng: np.random.Generator, jitter: float = 0.1) -> np.ndarray:
+    """The mask's box with each side moved by up to `jitter` x its length, clipped to the image."""
+    box = box_of(mask)
+    size = np.repeat(box[2:] - box[:2], 2)
+    box = box + rng.uniform(-jitter, jitter, 4) * size
+    h, w = mask.shape
+    return np.clip(box, 0, [w, h, w, h]).astype(np.float32)
+
+
+def random_click(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly drawn (x, y) pixel centre inside the mask."""
+    ys, xs = np.nonzero(mask)
+    k = rng.integers(len(xs))
+    return np.array([xs[k], ys[k]], dtype=np.float32)
+
+
+def mask_targets(items: Sequence[dict[str, Any]], device: torch.device) -> list[Tensor]:
+    return [torch.as_tensor(item["mask"], device=device) for item in items]
+
+
+@dataclass
+class NativeTask:
+    """Prompts drawn from each item's mask: a box with probability `box_probability`, else a click.
+
+    The loss is SAM's: 20 x focal + dice + IoU-head MSE, on the single-mask output.
+    """
+
+    cache: FeatureCache | None = None
+    box_probability: float = 0.5
+
+    def features(self, model: PromptedSam, items: Sequence[dict[str, Any]]) -> ImageFeatures:
+        images = [item["image"] for item in items]
+        if self.cache is not None:
+            return self.cache.encode(images, [item["id"] for item in items])
+        return model.core.encode(images)
+
+    def prompt_inputs(self, items: Sequence[dict[str, Any]], rng: np.random.Generator,
+                      use_boxes: bool | None = None) -> dict[str, Tensor]:
+        """Either `boxes` (P x 4) or `points` + `labels` (P x 1 x 2, P x 1) for the items."""
+        boxes = use_boxes if use_boxes is not None else bool(rng.random() < self.box_probability)
+        if boxes:
+            return {"boxes": torch.as_tensor(np.stack([random_box(item["mask"], rng) for item in items]))}
+        points = np.stack([random_click(item["mask"], rng) for item in items])[:, None]
+        return {"points": torch.as_tensor(points), "labels": torch.ones(len(items), 1, dtype=torch.int)}
+
+    def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
+        unwrapped = getattr(model, "module", model)
+        rng = np.random.default_rng(int(torch.randint(2**31, ())))
+        features = self.features(unwrapped, items)
+        prediction = model(features=features, multimask_output=False, **self.prompt_inputs(items, rng))
+        total = torch.zeros((), device=prediction.low_res_logits.device)
+        for logits, iou, target in zip(prediction.logits, prediction.iou_predictions,
+                                       mask_targets(items, prediction.low_res_logits.device)):
+            target = target[None].float()
+            total = total + 20 * sigmoid_focal_loss(logits, target) + dice_loss(logits, target) \
+                + iou_head_loss(iou, logits, target)
+        return total / len(items)
+
+    @torch.no_grad()
+    def evaluate(self, model: PromptedSam, items: Sequence[dict[str, Any]], batch_size: int = 16,
+                 seed: int = 0) -> dict[str, float]:
+        """Mean IoU with one box and with one click per object (the same prompts for every model)."""
+        scores: dict[str, list[float]] = {"box_miou": [], "point_miou": []}
+        for use_boxes, key in ((True, "box_miou"), (False, "point_miou")):
+            rng = np.random.default_rng(seed)
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                features = self.features(model, chunk)
+                prediction = model(features=features, multimask_output=False,
+                                   **self.prompt_inputs(chunk, rng, use_boxes))
+                for logits, target in zip(prediction.logits, mask_targets(chunk, prediction.low_res_logits.device)):
+                    scores[key].append(float(mask_iou(logits[:1], target[None].float())))
+        return {key: float(np.mean(values)) for key, values in scores.items()}

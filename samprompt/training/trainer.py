@@ -1,0 +1,259 @@
+"""One trainer for every prompt module, built on Hugging Face accelerate.
+
+Single process on CPU, or several processes / GPUs under `accelerate launch` or `torchrun`;
+mixed precision and gradient accumulation come from accelerate. Batches are drawn from a
+generator seeded by (seed, step, micro-step), so a run resumed from a checkpoint sees the
+same batches and continues the same loss curve. Only trained tensors are checkpointed
+(`samprompt.tuning.save_trained`), atomically, with the optimizer state beside them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from accelerate import Accelerator
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from samprompt.errors import ConfigError
+from samprompt.tuning.io import load_trained, save_trained
+from samprompt.utils.files import atomic_directory
+
+LossFn = Callable[[nn.Module, list[dict[str, Any]]], Tensor]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        steps: optimizer steps.
+        batch_size: items per micro-batch and process.
+        lr: default learning rate.
+        module_lrs: parameter-name prefix -> learning rate (the longest matching prefix wins),
+            e.g. {"generator.mlp": 1e-3, "core.sam.mask_decoder": 1e-6}.
+        weight_decay: AdamW weight decay.
+        grad_accum: micro-batches per optimizer step.
+        mixed_precision: "no", "bf16" or "fp16" (accelerate's autocast).
+        max_grad_norm: gradient clipping (None: off).
+        warmup_steps: linear warm-up, then cosine decay to 0.
+        eval_every / checkpoint_every: period in steps (0: only at the end).
+        output_dir: where checkpoints go (None: no checkpoints).
+        seed: seeds the batch order and every random draw of a step.
+        progress: show a tqdm bar.
+    """
+
+    steps: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    module_lrs: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    grad_accum: int = 1
+    mixed_precision: str = "no"
+    max_grad_norm: float | None = 1.0
+    warmup_steps: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    output_dir: str | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("steps", "batch_size", "grad_accum"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.lr <= 0 or any(v <= 0 for v in self.module_lrs.values()):
+            problems.append("learning rates must be positive")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            problems.append(f"mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
+        if self.checkpoint_every and not self.output_dir:
+            problems.append("checkpoint_every needs an output_dir")
+        if problems:
+            raise ConfigError("invalid TrainConfig: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown training options {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+
+@dataclass
+class TrainResult:
+    losses: list[float]
+    evaluations: list[dict[str, float]]
+    steps_done: int
+    resumed_from: int
+
+
+def parameter_groups(model: nn.Module, lr: float, module_lrs: dict[str, float], weight_decay: float
+                     ) -> list[dict[str, Any]]:
+    """AdamW groups of the trainable parameters: one per learning rate."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        matches = [prefix for prefix in module_lrs if name.startswith(prefix)]
+        rate = module_lrs[max(matches, key=len)] if matches else lr
+        groups.setdefault(rate, []).append(parameter)
+    if not groups:
+        raise ValueError(f"{type(model).__name__} has no trainable parameter")
+    unused = [p for p in module_lrs if not any(n.startswith(p) for n, _ in model.named_parameters())]
+    if unused:
+        raise ConfigError(f"module_lrs prefixes {unused} match no parameter")
+    return [{"params": params, "lr": rate, "initial_lr": rate, "weight_decay": weight_decay}
+            for rate, params in groups.items()]
+
+
+def lr_factor(step: int, steps: int, warmup: int) -> float:
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Trainer:
+    """Trains the parameters of `model` that require grad on `loss_fn(model, batch)`.
+
+    Args:
+        model: typically a `PromptedSam`; the frozen core is left alone.
+        loss_fn: called with the (possibly distributed-wrapped) model and a list of dataset
+            items; returns a scalar loss.
+        dataset: any map-style dataset.
+        config: a `TrainConfig`.
+        eval_fn: called with the unwrapped model every `eval_every` steps and at the end,
+            on the main process; returns metrics.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, dataset: Dataset, config: TrainConfig,
+                 eval_fn: EvalFn | None = None, accelerator: Accelerator | None = None) -> None:
+        self.config = config
+        self.loss_fn = loss_fn
+        self.dataset = dataset
+        self.eval_fn = eval_fn
+        self.accelerator = accelerator or Accelerator(
+            mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
+        )
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(model, config.lr, config.module_lrs, config.weight_decay)
+        )
+        self.model, self.optimizer = self.accelerator.prepare(model, self.optimizer)
+        self.step = 0
+        self.losses: list[float] = []
+        self.evaluations: list[dict[str, float]] = []
+
+    @property
+    def unwrapped(self) -> nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    # ------------------------------------------------------------------ batches
+    def batch_indices(self, step: int, micro: int) -> list[int]:
+        """The dataset indexes this process uses at (step, micro-step): fixed by the seed."""
+        count = self.config.batch_size * self.accelerator.num_processes
+        generator = torch.Generator().manual_seed(
+            self.config.seed * 1_000_003 + step * self.config.grad_accum + micro
+        )
+        everyone = torch.randint(len(self.dataset), (count,), generator=generator).tolist()
+        rank = self.accelerator.process_index
+        return everyone[rank * self.config.batch_size:(rank + 1) * self.config.batch_size]
+
+    def _batch(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        return [self.dataset[i] for i in indices]
+
+    # --------------------------------------------------------------- train loop
+    def fit(self, until: int | None = None) -> TrainResult:
+        """Train to `config.steps` (or stop early at step `until`, checkpointing as if interrupted)."""
+        config = self.config
+        resumed_from = self.resume() if config.output_dir else 0
+        last = config.steps if until is None else min(until, config.steps)
+        bar = tqdm(total=config.steps, initial=self.step, desc="train", disable=not config.progress
+                   or not self.accelerator.is_local_main_process, dynamic_ncols=True)
+        self.model.train()
+        while self.step < last:
+            factor = lr_factor(self.step, config.steps, config.warmup_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+            torch.manual_seed(config.seed * 7_919 + self.step)
+            step_loss = 0.0
+            for micro in range(config.grad_accum):
+                batch = self._batch(self.batch_indices(self.step, micro))
+                with self.accelerator.accumulate(self.model), self.accelerator.autocast():
+                    loss = self.loss_fn(self.model, batch)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
+                    self.accelerator.backward(loss)
+                    if self.accelerator.sync_gradients and config.max_grad_norm:
+                        self.accelerator.clip_grad_norm_(
+                            [p for p in self.model.parameters() if p.requires_grad], config.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad()
+                step_loss += loss.detach().float().item() / config.grad_accum
+            self.losses.append(float(self.accelerator.reduce(torch.tensor(step_loss), "mean")))
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{self.losses[-1]:.4f}")
+            if config.eval_every and self.step % config.eval_every == 0 and self.step < config.steps:
+                self.evaluate()
+            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+        if self.eval_fn is not None and self.step == config.steps:
+            self.evaluate()
+        if config.output_dir:
+            self.save_checkpoint()
+        return TrainResult(self.losses, self.evaluations, self.step, resumed_from)
+
+    def evaluate(self) -> dict[str, float] | None:
+        if self.eval_fn is None:
+            return None
+        metrics = None
+        if self.accelerator.is_main_process:
+            self.model.eval()
+            with torch.no_grad():
+                metrics = {"step": self.step, **self.eval_fn(self.unwrapped)}
+            self.model.train()
+            self.evaluations.append(metrics)
+        self.accelerator.wait_for_everyone()
+        return metrics
+
+    # -------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_dir(self) -> Path:
+        if not self.config.output_dir:
+            raise ConfigError("this trainer has no output_dir")
+        return Path(self.config.output_dir) / CHECKPOINT_DIR
+
+    def save_checkpoint(self) -> Path:
+        """Write trained weights, optimizer state and the loss curve atomically (main process)."""
+        if self.accelerator.is_main_process:
+            with atomic_directory(self.checkpoint_dir) as staging:
+                save_trained(self.unwrapped, staging / "model", metadata={"step": self.step})
+                torch.save({"step": self.step, "losses": self.losses, "evaluations": self.evaluations,
+                            "optimizer": self.optimizer.state_dict()}, staging / STATE_FILE)
+                (staging / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        self.accelerator.wait_for_everyone()
+        return self.checkpoint_dir
+
+    def resume(self) -> int:
+        """Continue from `output_dir/checkpoint` if it exists; returns the step resumed from."""
+        directory = self.checkpoint_dir
+        if not (directory / STATE_FILE).is_file():
+            return 0
+        load_trained(self.unwrapped, directory / "model")
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.losses, self.evaluations = state["step"], list(state["losses"]), list(state["evaluations"])
+        return self.step

@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+import samprompt
+from samprompt import NativePrompts, PromptedSam
+from samprompt.data import ShapesConfig, ShapesInteractive
+from samprompt.errors import ConfigError
+from samprompt.tasks.native import NativeTask
+from samprompt.training import FeatureCache, TrainConfig, Trainer, parameter_groups
+from samprompt.tuning import LoraSettings, add_lora
+
+SMALL = ShapesConfig(image_size=64, max_objects=3)
+
+
+def make_model(seed: int = 0) -> PromptedSam:
+    torch.manual_seed(seed)
+    core = samprompt.build_sam("micro")
+    add_lora(core, LoraSettings(targets=("decoder.attn", "decoder.mlp"), rank=4, alpha=8))
+    return PromptedSam(core, NativePrompts())
+
+
+def make_trainer(tmp_path=None, steps=6, seed=0, **overrides):
+    model = make_model()
+    task = NativeTask(cache=FeatureCache(model.core))
+    config = TrainConfig(steps=steps, batch_size=4, lr=1e-2, seed=seed, progress=False,
+                         output_dir=None if tmp_path is None else str(tmp_path), **overrides)
+    return Trainer(model, task.loss, ShapesInteractive("train", size=16, config=SMALL), config), task
+
+
+def test_short_training_run_lowers_the_loss():
+    trainer, task = make_trainer(steps=25)
+    result = trainer.fit()
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < 0.8 * first
+    assert task.cache.hits > 0 and len(task.cache) <= 16  # frozen encoder: each image encoded once
+
+
+def test_resumed_run_continues_the_same_loss_curve(tmp_path):
+    straight, _ = make_trainer(steps=6)
+    reference = straight.fit().losses
+    interrupted, _ = make_trainer(tmp_path, steps=6)
+    interrupted.fit(until=3)
+    resumed, _ = make_trainer(tmp_path, steps=6)
+    result = resumed.fit()
+    assert result.resumed_from == 3
+    assert result.losses == pytest.approx(reference, rel=1e-4, abs=1e-5)
+    lora = {n: p for n, p in resumed.unwrapped.named_parameters() if "lora_" in n}
+    expected = {n: p for n, p in straight.unwrapped.named_parameters() if "lora_" in n}
+    for name in lora:
+        torch.testing.assert_close(lora[name], expected[name], atol=1e-5, rtol=1e-4)
+
+
+def test_checkpoint_contains_only_trained_tensors(tmp_path):
+    trainer, _ = make_trainer(tmp_path, steps=2)
+    trainer.fit()
+    names = (tmp_path / "checkpoint" / "model" / "adapter_config.json").read_text()
+    assert "lora_A" in names and "base_layer" not in names
+    assert (tmp_path / "checkpoint" / "trainer_state.pt").is_file()
+
+
+def test_gradient_accumulation_and_bf16_autocast_run():
+    trainer, _ = make_trainer(steps=2, grad_accum=2, mixed_precision="bf16")
+    assert len(trainer.fit().losses) == 2
+
+
+def test_per_module_learning_rates():
+    model = make_model()
+    groups = parameter_groups(model, 1e-3, {"core.sam.mask_decoder.transformer.layers.0": 1e-5}, 0.0)
+    rates = sorted(g["lr"] for g in groups)
+    assert rates == [1e-5, 1e-3]
+    with pytest.raises(ConfigError, match="match no parameter"):
+        parameter_groups(model, 1e-3, {"generator.nothing": 1e-4}, 0.0)
+
+
+def test_train_config_validates():
+    with pytest.raises(ConfigError, match="steps must be positive"):
+        TrainConfig(steps=0)
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
+    with pytest.raises(ConfigError, match="unknown training options"):
+        TrainConfig.from_dict({"stepz": 3})
