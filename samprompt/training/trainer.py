@@ -49,6 +49,8 @@ class TrainConfig:
         output_dir: where checkpoints go (None: no checkpoints).
         seed: seeds the batch order and every random draw of a step.
         progress: show a tqdm bar.
+        cpu: force CPU; None means CPU exactly when torch sees no accelerator (so that
+            `torchrun` on a CPU machine runs multi-process with gloo).
     """
 
     steps: int = 100
@@ -65,6 +67,7 @@ class TrainConfig:
     output_dir: str | None = None
     seed: int = 0
     progress: bool = True
+    cpu: bool | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -118,6 +121,13 @@ def parameter_groups(model: nn.Module, lr: float, module_lrs: dict[str, float], 
             for rate, params in groups.items()]
 
 
+def has_accelerator() -> bool:
+    """Whether torch sees a GPU or another accelerator."""
+    if hasattr(torch, "accelerator"):
+        return torch.accelerator.is_available()
+    return torch.cuda.is_available()
+
+
 def lr_factor(step: int, steps: int, warmup: int) -> float:
     if warmup and step < warmup:
         return (step + 1) / warmup
@@ -144,8 +154,9 @@ class Trainer:
         self.loss_fn = loss_fn
         self.dataset = dataset
         self.eval_fn = eval_fn
+        cpu = config.cpu if config.cpu is not None else not has_accelerator()
         self.accelerator = accelerator or Accelerator(
-            mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
+            mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu,
         )
         self.optimizer = torch.optim.AdamW(
             parameter_groups(model, config.lr, config.module_lrs, config.weight_decay)
