@@ -58,10 +58,10 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
 register_variant(SamConfig("vit_b", 768, 12, 12, (2, 5, 8, 11), checkpoint_file="sam_vit_b_01ec64.pth"))
 register_variant(SamConfig("vit_l", 1024, 24, 16, (5, 11, 17, 23), checkpoint_file="sam_vit_l_0b3195.pth"))
 register_variant(SamConfig("vit_h", 1280, 32, 16, (7, 15, 23, 31), checkpoint_file="sam_vit_h_4b8939.pth"))
-# A small architecture for CPU work: 256 px input, 16 x 16 embedding, prompt width 128.
+# The small core the package ships weights for: 128 px input, 16 x 16 embedding, prompt width 128.
 register_variant(SamConfig(
-    "tiny", encoder_embed_dim=192, encoder_depth=6, encoder_num_heads=6,
-    encoder_global_attn_indexes=(1, 3, 5), image_size=256, patch_size=16, encoder_window_size=8,
+    "tiny", encoder_embed_dim=128, encoder_depth=6, encoder_num_heads=4,
+    encoder_global_attn_indexes=(1, 3, 5), image_size=128, patch_size=8, encoder_window_size=8,
     prompt_embed_dim=128, mask_in_chans=16, decoder_mlp_dim=512, decoder_num_heads=4,
     iou_head_hidden_dim=128,
 ))

@@ -66,30 +66,39 @@ class NativeTask:
         return {"points": torch.as_tensor(points), "labels": torch.ones(len(items), 1, dtype=torch.int)}
 
     def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
+        """SAM's recipe: a single click trains the three ambiguity masks (the best one takes the
+        mask loss), a box trains the single-mask output; the IoU head learns every output."""
         unwrapped = getattr(model, "module", model)
         rng = np.random.default_rng(int(torch.randint(2**31, ())))
         features = self.features(unwrapped, items)
-        prediction = model(features=features, multimask_output=False, **self.prompt_inputs(items, rng))
+        inputs = self.prompt_inputs(items, rng)
+        multimask = "points" in inputs
+        prediction = model(features=features, multimask_output=multimask, **inputs)
         total = torch.zeros((), device=prediction.low_res_logits.device)
         for logits, iou, target in zip(prediction.logits, prediction.iou_predictions,
                                        mask_targets(items, prediction.low_res_logits.device)):
             target = target[None].float()
-            total = total + 20 * sigmoid_focal_loss(logits, target) + dice_loss(logits, target) \
-                + iou_head_loss(iou, logits, target)
+            per_mask = torch.stack([20 * sigmoid_focal_loss(m[None], target) + dice_loss(m[None], target)
+                                    for m in logits])
+            total = total + per_mask.min() + iou_head_loss(iou, logits, target.expand_as(logits))
         return total / len(items)
 
     @torch.no_grad()
     def evaluate(self, model: PromptedSam, items: Sequence[dict[str, Any]], batch_size: int = 16,
                  seed: int = 0) -> dict[str, float]:
         """Mean IoU with one box and with one click per object (the same prompts for every model)."""
+        model.eval()
         scores: dict[str, list[float]] = {"box_miou": [], "point_miou": []}
         for use_boxes, key in ((True, "box_miou"), (False, "point_miou")):
             rng = np.random.default_rng(seed)
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
                 features = self.features(model, chunk)
-                prediction = model(features=features, multimask_output=False,
+                # A click is ambiguous: as SAM users do, take the mask with the best predicted IoU.
+                prediction = model(features=features, multimask_output=not use_boxes,
                                    **self.prompt_inputs(chunk, rng, use_boxes))
-                for logits, target in zip(prediction.logits, mask_targets(chunk, prediction.low_res_logits.device)):
-                    scores[key].append(float(mask_iou(logits[:1], target[None].float())))
+                targets = mask_targets(chunk, prediction.low_res_logits.device)
+                for logits, iou, target in zip(prediction.logits, prediction.iou_predictions, targets):
+                    best = int(iou.argmax())
+                    scores[key].append(float(mask_iou(logits[best:best + 1], target[None].float())))
         return {key: float(np.mean(values)) for key, values in scores.items()}

@@ -19,16 +19,16 @@ def make_model(seed: int = 0) -> PromptedSam:
     return PromptedSam(core, NativePrompts())
 
 
-def make_trainer(tmp_path=None, steps=6, seed=0, **overrides):
+def make_trainer(tmp_path=None, steps=6, seed=0, box_probability=0.5, **overrides):
     model = make_model()
-    task = NativeTask(cache=FeatureCache(model.core))
+    task = NativeTask(cache=FeatureCache(model.core), box_probability=box_probability)
     config = TrainConfig(steps=steps, batch_size=4, lr=1e-2, seed=seed, progress=False,
                          output_dir=None if tmp_path is None else str(tmp_path), **overrides)
     return Trainer(model, task.loss, ShapesInteractive("train", size=16, config=SMALL), config), task
 
 
 def test_short_training_run_lowers_the_loss():
-    trainer, task = make_trainer(steps=25)
+    trainer, task = make_trainer(steps=40, box_probability=1.0)
     result = trainer.fit()
     first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
     assert last < 0.8 * first
