@@ -43,6 +43,7 @@ class SamConfig:
     pixel_mean: tuple[float, float, float] = SAM_PIXEL_MEAN
     pixel_std: tuple[float, float, float] = SAM_PIXEL_STD
     checkpoint_file: str | None = field(default=None, compare=False)
+    shipped_weights: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "encoder_global_attn_indexes", tuple(self.encoder_global_attn_indexes))

@@ -34,7 +34,16 @@ def get_variant(name: str) -> SamConfig:
         ) from None
 
 
-def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *, frozen: bool = True) -> "SamCore":
+def shipped_weights_path(config: SamConfig) -> Path | None:
+    """The weights file that ships inside the package for `config`, if any is installed."""
+    if config.shipped_weights is None:
+        return None
+    path = Path(__file__).resolve().parents[1] / "weights" / config.shipped_weights
+    return path if path.is_file() else None
+
+
+def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *, pretrained: bool = True,
+              frozen: bool = True) -> "SamCore":
     """Build a `SamCore` of a registered variant (or an explicit `SamConfig`).
 
     Args:
@@ -42,7 +51,9 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
             architecture for CPU work), `micro` (a random-init test size), any registered
             name, or a `SamConfig`.
         checkpoint: a local official checkpoint (`sam_vit_b_01ec64.pth` format: a plain
-            `torch.save` state dict) or a `.safetensors` file. None gives random init.
+            `torch.save` state dict) or a `.safetensors` file. None gives the weights the
+            package ships for the variant (`tiny`), or random init for the others.
+        pretrained: with `checkpoint=None`, load the shipped weights (False: random init).
         frozen: freeze the core's parameters (the default).
     """
     from samprompt.core.checkpoint import load_sam_checkpoint
@@ -50,6 +61,8 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
 
     config = variant if isinstance(variant, SamConfig) else get_variant(variant)
     sam = config.build()
+    if checkpoint is None and pretrained:
+        checkpoint = shipped_weights_path(config)
     if checkpoint is not None:
         load_sam_checkpoint(sam, checkpoint, variant=config.name)
     return SamCore(sam, frozen=frozen, variant=config.name)
@@ -63,7 +76,7 @@ register_variant(SamConfig(
     "tiny", encoder_embed_dim=128, encoder_depth=6, encoder_num_heads=4,
     encoder_global_attn_indexes=(1, 3, 5), image_size=128, patch_size=8, encoder_window_size=8,
     prompt_embed_dim=128, mask_in_chans=16, decoder_mlp_dim=512, decoder_num_heads=4,
-    iou_head_hidden_dim=128,
+    iou_head_hidden_dim=128, shipped_weights="sam_tiny.safetensors",
 ))
 # A very small random-init size for unit tests.
 register_variant(SamConfig(
