@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import samprompt
+from samprompt.visualize import overlay
 
 
 def synthetic_image(size: int = 160, seed: int = 0) -> np.ndarray:
@@ -26,12 +27,6 @@ def synthetic_image(size: int = 160, seed: int = 0) -> np.ndarray:
     image[(x - 55) ** 2 + (y - 60) ** 2 < 30 ** 2] = (220, 40, 40)
     image[100:145, 90:140] = (40, 80, 220)
     return image
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, colour=(255, 200, 0)) -> np.ndarray:
-    out = image.astype(np.float32)
-    out[mask] = 0.5 * out[mask] + 0.5 * np.array(colour, np.float32)
-    return out.astype(np.uint8)
 
 
 def main() -> None:

@@ -1,0 +1,175 @@
+"""The `samprompt` command: demo, train, eval, predict."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from samprompt.errors import SamPromptError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _point(text: str) -> tuple[float, float, int]:
+    """X,Y or X,Y,LABEL (label 1 foreground, 0 background)."""
+    parts = text.split(",")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"a point is X,Y or X,Y,LABEL; got {text!r}")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+        label = int(parts[2]) if len(parts) == 3 else 1
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a point is X,Y or X,Y,LABEL with numbers; got {text!r}") from None
+    if label not in (0, 1):
+        raise argparse.ArgumentTypeError(f"a point's label is 1 (foreground) or 0 (background); got {label}")
+    return x, y, label
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="samprompt", description="Prompts for a frozen Segment Anything Model.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="fine-tune and evaluate the prompt modules on shapes world (offline, CPU)",
+                               description="Fine-tunes every prompt module on the shipped small core and "
+                                           "shapes world, prints a results table, writes metrics.json and overlays.")
+    demo.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--steps", type=_positive_int, default=150, help="fine-tuning steps per module (default: %(default)s)")
+    demo.add_argument("--eval-items", type=_positive_int, default=200,
+                      help="held-out objects scored per model (default: %(default)s)")
+    demo.add_argument("--train-images", type=_positive_int, default=400,
+                      help="distinct training scenes (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    train = commands.add_parser("train", help="train from a JSON config",
+                                description="Trains a prompt module as a JSON file describes (see docs/training.md).")
+    train.add_argument("--config", required=True, help="JSON training config")
+
+    evaluate = commands.add_parser("eval", help="score a core (and trained weights) on shapes world",
+                                   description="Point and box mIoU on the shapes-world test split.")
+    evaluate.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
+    evaluate.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
+    evaluate.add_argument("--weights", help="folder written by save_trained / samprompt train (adapters etc.)")
+    evaluate.add_argument("--items", type=_positive_int, default=200, help="test objects (default: %(default)s)")
+    evaluate.add_argument("--out", help="also write the metrics to this JSON file")
+
+    predict = commands.add_parser("predict", help="segment one image with clicks or a box",
+                                  description="Writes mask.png and overlay.png for the best mask.")
+    predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
+    predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
+                         help="clicks in pixels; LABEL 1 foreground (default), 0 background")
+    predict.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
+    predict.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
+    predict.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
+    predict.add_argument("--weights", help="folder written by save_trained / samprompt train")
+    predict.add_argument("--out", default="out/predict", help="output folder (default: %(default)s)")
+    return parser
+
+
+def _core_and_model(variant: str, checkpoint: str | None, weights: str | None):
+    import samprompt
+    from samprompt.tuning import load_trained
+
+    core = samprompt.build_sam(variant, checkpoint=checkpoint)
+    model = samprompt.PromptedSam(core, samprompt.NativePrompts())
+    if weights:
+        load_trained(model, weights)
+    return core, model
+
+
+def command_demo(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.demo import DemoSettings, run_demo
+
+    return run_demo(args.out, DemoSettings(steps=args.steps, train_images=args.train_images,
+                                           eval_items=args.eval_items, seed=args.seed,
+                                           progress=not args.no_progress))
+
+
+def command_train(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.recipes import run_training_config
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise SamPromptError(f"training config {str(path)!r} does not exist")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SamPromptError(f"training config {str(path)!r} is not valid JSON: {error}") from None
+    return run_training_config(config)
+
+
+def command_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.data import ShapesInteractive
+    from samprompt.tasks.native import NativeTask
+
+    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
+    items = [ShapesInteractive("test", args.items)[i] for i in range(args.items)]
+    metrics = NativeTask().evaluate(model, items)
+    print(json.dumps(metrics, indent=2))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def command_predict(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    from samprompt.visualize import overlay, save_png
+
+    if not args.points and not args.box:
+        raise SamPromptError("give --points and/or --box")
+    path = Path(args.image)
+    if not path.is_file():
+        raise SamPromptError(f"image {str(path)!r} does not exist")
+    try:
+        image = np.array(Image.open(path).convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
+    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
+    inputs: dict[str, Any] = {}
+    if args.points:
+        inputs["points"] = torch.tensor([[[x, y] for x, y, _ in args.points]])
+        inputs["labels"] = torch.tensor([[label for _, _, label in args.points]])
+    if args.box:
+        inputs["boxes"] = torch.tensor([args.box])
+    multimask = bool(args.points) and len(args.points) == 1 and not args.box
+    with torch.no_grad():
+        prediction = model([image], multimask_output=multimask, **inputs)
+    best = int(prediction.iou_predictions[0].argmax())
+    mask = prediction.masks[0][best].cpu().numpy()
+    out = Path(args.out)
+    save_png(mask, out / "mask.png")
+    save_png(overlay(image, mask), out / "overlay.png")
+    result = {"mask": str(out / "mask.png"), "overlay": str(out / "overlay.png"),
+              "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+COMMANDS = {"demo": command_demo, "train": command_train, "eval": command_eval, "predict": command_predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (SamPromptError, FileNotFoundError, ValueError) as error:
+        print(f"samprompt {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

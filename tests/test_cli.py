@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from samprompt.cli import build_parser, main
+
+
+@pytest.fixture
+def picture(tmp_path):
+    image = np.full((60, 80, 3), 90, np.uint8)
+    image[15:45, 20:50] = (220, 40, 40)
+    path = tmp_path / "picture.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "eval", "predict"])
+def test_every_command_explains_its_options(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.count("--") >= 2 and "show this help message" in text
+
+
+def test_predict_writes_mask_and_overlay(tmp_path, picture, capsys):
+    out = tmp_path / "pred"
+    code = main(["predict", "--image", str(picture), "--points", "30,30", "10,5,0", "--box", "15", "10", "55", "50",
+                 "--variant", "micro", "--out", str(out)])
+    assert code == 0
+    assert Image.open(out / "mask.png").size == (80, 60)
+    assert Image.open(out / "overlay.png").size == (80, 60)
+    assert json.loads(capsys.readouterr().out)["mask"].endswith("mask.png")
+
+
+def test_predict_refuses_bad_input(tmp_path, picture, capsys):
+    assert main(["predict", "--image", str(tmp_path / "missing.png"), "--points", "1,1", "--variant", "micro"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--variant", "micro"]) == 2
+    assert "--points and/or --box" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--points", "500,5", "--variant", "micro",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "outside its 80 x 60" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "--image", str(picture), "--points", "1;2"])
+    assert "a point is X,Y" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--points", "1,1", "--variant", "vit_q"]) == 2
+    assert "unknown SAM variant" in capsys.readouterr().err
+
+
+def test_train_then_eval_with_the_trained_weights(tmp_path, capsys):
+    config = {
+        "variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2},
+        "data": {"size": 6, "shapes": {"image_size": 64, "max_objects": 3}}, "eval_items": 4,
+        "train": {"steps": 3, "batch_size": 2, "lr": 1e-3, "output_dir": str(tmp_path / "run"), "progress": False},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["train", "--config", str(path)]) == 0
+    assert (tmp_path / "run" / "trained" / "adapter_model.safetensors").is_file()
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["losses"]) == 3
+    capsys.readouterr()
+    assert main(["eval", "--variant", "micro", "--weights", str(tmp_path / "run" / "trained"), "--items", "4",
+                 "--out", str(tmp_path / "eval.json")]) == 0
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert 0.0 <= metrics["box_miou"] <= 1.0 and 0.0 <= metrics["point_miou"] <= 1.0
+
+
+def test_train_config_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--config", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"task": "native", "varient": "micro"}))
+    assert main(["train", "--config", str(path)]) == 2
+    assert "unknown config keys ['varient']" in capsys.readouterr().err
+    path.write_text("{not json")
+    assert main(["train", "--config", str(path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
