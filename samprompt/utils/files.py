@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _default_mode(directory: bool) -> int:
+    """The permissions a plain open()/mkdir() would give, under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory beside `target`; on success it replaces `target`.
@@ -19,6 +26,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(staging, _default_mode(directory=True))
     try:
         yield staging
         for item in staging.rglob("*"):
@@ -45,6 +53,7 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     os.close(handle)
     staging = Path(name)
+    os.chmod(staging, _default_mode(directory=False))
     try:
         yield staging
         with open(staging, "rb") as written:

@@ -1,0 +1,41 @@
+"""The small models inside the package load offline and are the trained ones."""
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+import samprompt
+from samprompt.core.registry import shipped_weights_path
+from samprompt.core import get_variant
+
+WEIGHTS = Path(samprompt.__file__).parent / "weights"
+
+
+def test_tiny_core_loads_the_shipped_weights_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = shipped_weights_path(get_variant("tiny"))
+    assert path is not None and path.stat().st_size < 10 * 2**20
+    core = samprompt.build_sam("tiny")
+    stored = load_file(str(path))
+    for key, value in stored.items():
+        assert torch.equal(core.sam.state_dict()[key], value.float()), key
+    random = samprompt.build_sam("tiny", pretrained=False)
+    assert not torch.equal(random.sam.mask_decoder.iou_token.weight, core.sam.mask_decoder.iou_token.weight)
+
+
+def test_the_shipped_core_record_meets_the_quality_bar():
+    record = json.loads((WEIGHTS / "sam_tiny.json").read_text())
+    assert record["metrics"]["box_miou"] >= 0.8
+    assert record["command"].startswith("python -m samprompt.pretrain.tiny_sam")
+
+
+def test_the_shipped_core_segments_held_out_shapes():
+    from samprompt.data import ShapesInteractive
+    from samprompt.tasks.native import NativeTask
+
+    items = [ShapesInteractive("test", 40)[i] for i in range(40)]
+    model = samprompt.PromptedSam(samprompt.build_sam("tiny"), samprompt.NativePrompts())
+    random = samprompt.PromptedSam(samprompt.build_sam("tiny", pretrained=False), samprompt.NativePrompts())
+    trained, untrained = NativeTask().evaluate(model, items), NativeTask().evaluate(random, items)
+    assert trained["box_miou"] > 0.7 and trained["box_miou"] > untrained["box_miou"] + 0.4
