@@ -78,3 +78,15 @@ def test_train_config_errors_are_clear(tmp_path, capsys):
     path.write_text("{not json")
     assert main(["train", "--config", str(path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--eval-items", "4", "--train-images", "4",
+                 "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    native = metrics["modules"]["native_points_boxes"]
+    assert set(native) >= {"random_init", "shipped", "lora_finetuned", "training"}
+    assert native["shipped"]["box_miou"] > native["random_init"]["box_miou"]
+    assert len(list((out / "overlays").glob("*.png"))) == 4
+    assert "lora_finetuned" in capsys.readouterr().out
