@@ -1,6 +1,7 @@
 """Mask losses as small functions on logits and binary targets of the same shape (... x H x W).
 
-Each returns the mean over the leading dimensions (one value per mask, then averaged).
+Each returns the mean over the leading dimensions (one value per mask, then averaged), computed
+in float32 whatever the input dtype, so that bf16 autocast does not cost the loss its precision.
 """
 from __future__ import annotations
 
