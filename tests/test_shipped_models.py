@@ -39,3 +39,23 @@ def test_the_shipped_core_segments_held_out_shapes():
     random = samprompt.PromptedSam(samprompt.build_sam("tiny", pretrained=False), samprompt.NativePrompts())
     trained, untrained = NativeTask().evaluate(model, items), NativeTask().evaluate(random, items)
     assert trained["box_miou"] > 0.7 and trained["box_miou"] > untrained["box_miou"] + 0.4
+
+
+def test_shipped_clip_loads_offline_and_recognises_shapes(monkeypatch):
+    import numpy as np
+
+    from samprompt.clip import load_clip
+    from samprompt.data.shapes import SHAPE_CLASSES
+    from samprompt.pretrain.shapes_clip import object_crops
+    from samprompt.data import split_seed
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bundle = load_clip("shapes")
+    rng = np.random.default_rng(0)
+    crops = [c for i in range(12) for c in object_crops(split_seed("test", 500 + i), bundle.image_size, rng)
+             if c[1]["shape"] != "background"]
+    images = bundle.model.encode_image(torch.stack([bundle.preprocess(c) for c, _ in crops]), normalize=True)
+    texts = bundle.encode_text([f"a photo of a {s}" for s in SHAPE_CLASSES])
+    predicted = (images @ texts.T).argmax(1).tolist()
+    accuracy = np.mean([SHAPE_CLASSES[p] == a["shape"] for p, (_, a) in zip(predicted, crops)])
+    assert accuracy > 0.6  # chance is 1/6
