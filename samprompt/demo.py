@@ -67,10 +67,10 @@ def native_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
     started = time.time()
     history = Trainer(model, train_task.loss, train_data, config).fit()
     results["lora_finetuned"] = task.evaluate(model, test_items, seed=settings.seed)
+    report = parameter_report(model)
     results["training"] = {"steps": settings.steps, "seconds": round(time.time() - started, 1),
                            "first_loss": history.losses[0], "last_loss": history.losses[-1],
-                           "trainable_parameters": parameter_report(model).trainable,
-                           "total_parameters": parameter_report(model).total}
+                           "trainable_parameters": report.trainable, "total_parameters": report.total}
     save_trained(model, out / "native_lora" / "trained")
 
     model.eval()
