@@ -131,9 +131,6 @@ class Scene:
     class_map: np.ndarray
     expressions: dict[int, str] = field(default_factory=dict)
 
-    def size_word(self, index: int) -> str:
-        return size_words(self.masks)[index]
-
 
 def size_words(masks: np.ndarray) -> list[str]:
     """small / medium / large by visible area, relative to the scene's own objects."""
@@ -170,6 +167,12 @@ def render(objects: list[ShapeObject], background: np.ndarray, rng: np.random.Ge
     return np.clip(image, 0, 255).astype(np.uint8), visible
 
 
+def _clearly_least(value: float, values: list[float], gap: float = 8.0) -> bool:
+    """`value` is the smallest of `values` (two or more, itself included) by more than `gap`."""
+    ordered = sorted(values)
+    return value == ordered[0] and ordered[1] - value > gap
+
+
 def describe(objects: list[ShapeObject], masks: np.ndarray) -> dict[int, str]:
     """A referring expression for every object that some template singles out."""
     words = size_words(masks)
@@ -188,19 +191,17 @@ def describe(objects: list[ShapeObject], masks: np.ndarray) -> dict[int, str]:
             candidates.append(f"the {obj.shape}")
         if len(same_class) >= 2:
             xs = [centres[j][0] for j in same_class]
-            if obj.centre[0] == min(xs) and sorted(xs)[1] - min(xs) > 8:
+            if _clearly_least(obj.centre[0], xs):
                 candidates.append(f"the {obj.shape} on the left")
-            if obj.centre[0] == max(xs) and max(xs) - sorted(xs)[-2] > 8:
+            if _clearly_least(-obj.centre[0], [-x for x in xs]):
                 candidates.append(f"the {obj.shape} on the right")
             class_areas = [areas[j] for j in same_class]
             if areas[k] == min(class_areas) and sorted(class_areas)[1] > 1.3 * areas[k]:
                 candidates.append(f"the smallest {obj.shape}")
             if areas[k] == max(class_areas) and areas[k] > 1.3 * sorted(class_areas)[-2]:
                 candidates.append(f"the largest {obj.shape}")
-        if len(same_colour) >= 2:
-            xs = [centres[j][0] for j in same_colour]
-            if obj.centre[0] == min(xs) and sorted(xs)[1] - min(xs) > 8:
-                candidates.append(f"the {obj.colour} shape on the left")
+        if len(same_colour) >= 2 and _clearly_least(obj.centre[0], [centres[j][0] for j in same_colour]):
+            candidates.append(f"the {obj.colour} shape on the left")
         if candidates and masks[k].sum() > 0:
             expressions[k] = candidates[0]
     return expressions

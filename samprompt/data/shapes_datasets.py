@@ -8,12 +8,12 @@ Item layouts (shared with the real-dataset loaders):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from samprompt.data.shapes import ShapesConfig, ShapesWorld
+from samprompt.data.shapes import Scene, ShapesConfig, ShapesWorld
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 _SPLIT_STRIDE = 10**9  # seeds of different splits never meet
@@ -47,18 +47,27 @@ class _ShapesDataset(Dataset):
     def classes(self) -> tuple[str, ...]:
         return ("background",) + self.world.config.classes
 
+    def _referred(self, seed: int, draw: Callable[[int], list[Scene]]) -> tuple[list[Scene], int]:
+        """Scenes drawn from `seed` and the object (index) whose first-scene expression is used.
+
+        Rarely every object is ambiguous; then a seed outside every split's range is tried.
+        """
+        scenes = draw(seed)
+        while not scenes[0].expressions:
+            seed += _SPLIT_STRIDE * len(SPLITS)
+            scenes = draw(seed)
+        return scenes, _choose(seed, sorted(scenes[0].expressions))
+
+
+def _choose(seed: int, options: list[int]) -> int:
+    return options[np.random.default_rng(seed).integers(len(options))]
+
 
 class ShapesReferring(_ShapesDataset):
     """One referring expression and its object's mask per item."""
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        seed = self._seed(index)
-        scene = self.world.scene(seed)
-        while not scene.expressions:  # rare: every object ambiguous; draw a neighbour seed's scene
-            seed += _SPLIT_STRIDE * len(SPLITS)
-            scene = self.world.scene(seed)
-        choices = sorted(scene.expressions)
-        target = choices[np.random.default_rng(seed).integers(len(choices))]
+        (scene,), target = self._referred(self._seed(index), lambda seed: [self.world.scene(seed)])
         return {"image": scene.image, "mask": scene.masks[target], "text": scene.expressions[target],
                 "id": f"{self.split}-{index}-{target}"}
 
@@ -78,8 +87,7 @@ class ShapesInteractive(_ShapesDataset):
         seed = self._seed(index)
         scene = self.world.scene(seed)
         areas = scene.masks.reshape(len(scene.masks), -1).sum(1)
-        visible = [k for k in range(len(areas)) if areas[k] > 0]
-        target = visible[np.random.default_rng(seed).integers(len(visible))]
+        target = _choose(seed, [k for k in range(len(areas)) if areas[k] > 0])
         return {"image": scene.image, "mask": scene.masks[target], "id": f"{self.split}-{index}-{target}"}
 
 
@@ -94,12 +102,6 @@ class ShapesVideo(_ShapesDataset):
         self.frames = frames
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        seed = self._seed(index)
-        clip = self.world.clip(seed, self.frames)
-        while not clip[0].expressions:
-            seed += _SPLIT_STRIDE * len(SPLITS)
-            clip = self.world.clip(seed, self.frames)
-        choices = sorted(clip[0].expressions)
-        target = choices[np.random.default_rng(seed).integers(len(choices))]
+        clip, target = self._referred(self._seed(index), lambda seed: self.world.clip(seed, self.frames))
         return {"frames": np.stack([s.image for s in clip]), "masks": np.stack([s.masks[target] for s in clip]),
                 "text": clip[0].expressions[target], "id": f"{self.split}-{index}-{target}"}
