@@ -1,4 +1,5 @@
-"""Datasets: the procedural shapes world (and, later, loaders of real benchmarks)."""
+"""Datasets: the procedural shapes world and loaders of real benchmarks in their released layouts."""
+from samprompt.data.refer import RefCOCO
 from samprompt.data.shapes import COLOURS, SHAPE_CLASSES, Scene, ShapesConfig, ShapesWorld
 from samprompt.data.shapes_datasets import (
     ShapesInteractive,
@@ -7,8 +8,9 @@ from samprompt.data.shapes_datasets import (
     ShapesVideo,
     split_seed,
 )
+from samprompt.data.video_refer import RefDAVIS17, RefYouTubeVOS
 
 __all__ = [
-    "COLOURS", "SHAPE_CLASSES", "Scene", "ShapesConfig", "ShapesInteractive", "ShapesReferring", "ShapesSemantic",
+    "COLOURS", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig", "ShapesInteractive", "ShapesReferring", "ShapesSemantic",
     "ShapesVideo", "ShapesWorld", "split_seed",
 ]

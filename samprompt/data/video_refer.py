@@ -1,0 +1,176 @@
+"""Referring video datasets in their released layouts: Ref-YouTube-VOS and Ref-DAVIS17.
+
+Ref-YouTube-VOS:
+    <root>/meta_expressions/<split>/meta_expressions.json
+        {"videos": {video: {"expressions": {exp_id: {"exp": text, "obj_id": "1"}}, "frames": [names]}}}
+    <root>/<split>/JPEGImages/<video>/<frame>.jpg
+    <root>/<split>/Annotations/<video>/<frame>.png   palette PNGs, pixel value = object id
+                                                     (train only; "valid" has no masks or obj_id)
+
+Ref-DAVIS17 (DAVIS 2017 + the Khoreva et al. expressions):
+    <root>/JPEGImages/480p/<video>/<frame>.jpg
+    <root>/Annotations/480p/<video>/<frame>.png
+    <root>/ImageSets/2017/<split>.txt                one video per line ("train", "val")
+    <root>/davis_text_annotations/Davis17_annot<1|2>[_full_video].txt
+        one expression per line: <video> <object id> "<expression>"
+
+Items: {"frames": T x H x W x 3 uint8, "masks": T x H x W bool (when annotated), "text",
+"id": "<video>/<exp_id>", "video", "expression_id", "frame_names"}. `frame_stride` and
+`max_frames` thin long videos for training; evaluation reads every frame (or streams them
+with `iter_frames`).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class VideoExpression:
+    video: str
+    expression_id: str
+    text: str
+    object_id: int | None
+    frame_names: tuple[str, ...]
+
+
+def read_frame(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"frame {str(path)!r} not found")
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def read_object_mask(path: Path, object_id: int) -> np.ndarray:
+    """H x W bool: the pixels of `object_id` in a palette (or grey) annotation PNG."""
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation {str(path)!r} not found")
+    with Image.open(path) as annotation:
+        if annotation.mode not in ("P", "L"):
+            raise ValueError(f"annotation {str(path)!r} has mode {annotation.mode}; object ids need a palette "
+                             "(P) or grey (L) PNG")
+        return np.asarray(annotation) == object_id
+
+
+class _VideoReferring(Dataset):
+    """Shared item logic; subclasses fill `expressions` and the frame / annotation paths."""
+
+    expressions: list[VideoExpression]
+    annotated: bool
+
+    def __init__(self, frame_stride: int = 1, max_frames: int | None = None) -> None:
+        if frame_stride <= 0 or (max_frames is not None and max_frames <= 0):
+            raise ValueError("frame_stride and max_frames must be positive")
+        self.frame_stride, self.max_frames = frame_stride, max_frames
+
+    def frame_path(self, video: str, frame: str) -> Path:
+        raise NotImplementedError
+
+    def annotation_path(self, video: str, frame: str) -> Path:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.expressions)
+
+    def frame_names(self, index: int) -> tuple[str, ...]:
+        names = self.expressions[index].frame_names[::self.frame_stride]
+        return names[:self.max_frames] if self.max_frames else names
+
+    def iter_frames(self, index: int) -> Iterator[np.ndarray]:
+        """The frames of item `index`, one at a time (for online inference on long videos)."""
+        expression = self.expressions[index]
+        for name in self.frame_names(index):
+            yield read_frame(self.frame_path(expression.video, name))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        expression = self.expressions[index]
+        names = self.frame_names(index)
+        item: dict[str, Any] = {
+            "frames": np.stack(list(self.iter_frames(index))), "text": expression.text,
+            "id": f"{expression.video}/{expression.expression_id}", "video": expression.video,
+            "expression_id": expression.expression_id, "frame_names": list(names),
+        }
+        if self.annotated and expression.object_id is not None:
+            item["masks"] = np.stack([read_object_mask(self.annotation_path(expression.video, n), expression.object_id)
+                                      for n in names])
+        return item
+
+
+class RefYouTubeVOS(_VideoReferring):
+    """One item per (video, expression) of a Ref-YouTube-VOS split ("train", "valid", "test")."""
+
+    def __init__(self, root: str | Path, split: str = "train", frame_stride: int = 1,
+                 max_frames: int | None = None) -> None:
+        super().__init__(frame_stride, max_frames)
+        self.root, self.split = Path(root), split
+        meta_file = self.root / "meta_expressions" / split / "meta_expressions.json"
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{str(meta_file)!r} not found: expected the Ref-YouTube-VOS layout "
+                                    "<root>/meta_expressions/<split>/meta_expressions.json")
+        videos = json.loads(meta_file.read_text())["videos"]
+        self.expressions = [
+            VideoExpression(video, str(exp_id), entry["exp"],
+                            int(entry["obj_id"]) if "obj_id" in entry else None, tuple(meta["frames"]))
+            for video, meta in sorted(videos.items())
+            for exp_id, entry in sorted(meta["expressions"].items(), key=lambda kv: int(kv[0]))
+        ]
+        self.annotated = (self.root / split / "Annotations").is_dir()
+
+    def frame_path(self, video: str, frame: str) -> Path:
+        return self.root / self.split / "JPEGImages" / video / f"{frame}.jpg"
+
+    def annotation_path(self, video: str, frame: str) -> Path:
+        return self.root / self.split / "Annotations" / video / f"{frame}.png"
+
+
+class RefDAVIS17(_VideoReferring):
+    """One item per (video, object, expression) of Ref-DAVIS17 for one annotator's expressions.
+
+    Args:
+        annotator: 1 or 2 (the two released annotation rounds).
+        full_video: the expressions written after watching the whole video (True) or only
+            the first frame (False).
+    """
+
+    def __init__(self, root: str | Path, split: str = "val", annotator: int = 1, full_video: bool = True,
+                 frame_stride: int = 1, max_frames: int | None = None) -> None:
+        super().__init__(frame_stride, max_frames)
+        if annotator not in (1, 2):
+            raise ValueError(f"annotator must be 1 or 2, got {annotator}")
+        self.root, self.split = Path(root), split
+        videos_file = self.root / "ImageSets" / "2017" / f"{split}.txt"
+        text_file = (self.root / "davis_text_annotations"
+                     / f"Davis17_annot{annotator}{'_full_video' if full_video else ''}.txt")
+        for path in (videos_file, text_file):
+            if not path.is_file():
+                raise FileNotFoundError(f"{str(path)!r} not found: expected the DAVIS 2017 layout with "
+                                        "davis_text_annotations/ beside JPEGImages/ and Annotations/")
+        videos = [line.strip() for line in videos_file.read_text().splitlines() if line.strip()]
+        counts: dict[str, int] = {}
+        self.expressions = []
+        for number, line in enumerate(text_file.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = shlex.split(line)
+            if len(parts) < 3 or not parts[1].isdigit():
+                raise ValueError(f"{str(text_file)!r} line {number}: expected <video> <object id> \"<expression>\"")
+            video, object_id, text = parts[0], int(parts[1]), " ".join(parts[2:])
+            if video not in videos:
+                continue
+            frames = sorted(p.stem for p in (self.root / "JPEGImages" / "480p" / video).glob("*.jpg"))
+            exp_id = str(counts.get(video, 0))
+            counts[video] = counts.get(video, 0) + 1
+            self.expressions.append(VideoExpression(video, exp_id, text, object_id, tuple(frames)))
+        self.annotated = True
+
+    def frame_path(self, video: str, frame: str) -> Path:
+        return self.root / "JPEGImages" / "480p" / video / f"{frame}.jpg"
+
+    def annotation_path(self, video: str, frame: str) -> Path:
+        return self.root / "Annotations" / "480p" / video / f"{frame}.png"
