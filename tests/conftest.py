@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import samprompt
+from tests.helpers import WordHashEncoder
 
 
 @pytest.fixture
@@ -27,3 +28,10 @@ def random_image(rng: np.random.RandomState, height: int, width: int) -> np.ndar
 @pytest.fixture
 def image(rng: np.random.RandomState) -> np.ndarray:
     return random_image(rng, 50, 70)
+
+
+@pytest.fixture
+def text_encoder() -> WordHashEncoder:
+    """A toy frozen text encoder (width 16): one random embedding per word."""
+    torch.manual_seed(1)
+    return WordHashEncoder()

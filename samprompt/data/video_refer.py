@@ -96,10 +96,20 @@ class _VideoReferring(Dataset):
             "id": f"{expression.video}/{expression.expression_id}", "video": expression.video,
             "expression_id": expression.expression_id, "frame_names": list(names),
         }
-        if self.annotated and expression.object_id is not None:
-            item["masks"] = np.stack([read_object_mask(self.annotation_path(expression.video, n), expression.object_id)
-                                      for n in names])
+        if self.has_masks(index):
+            item["masks"] = self.object_masks(index)
         return item
+
+    def has_masks(self, index: int) -> bool:
+        return self.annotated and self.expressions[index].object_id is not None
+
+    def object_masks(self, index: int) -> np.ndarray:
+        """T x H x W bool: the referred object in every (selected) frame of item `index`."""
+        expression = self.expressions[index]
+        if not self.has_masks(index):
+            raise ValueError(f"{expression.video}/{expression.expression_id} has no annotations")
+        return np.stack([read_object_mask(self.annotation_path(expression.video, name), expression.object_id)
+                         for name in self.frame_names(index)])
 
 
 class RefYouTubeVOS(_VideoReferring):
