@@ -54,20 +54,34 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Trains a prompt module as a JSON file describes (see docs/training.md).")
     train.add_argument("--config", required=True, help="JSON training config")
 
-    evaluate = commands.add_parser("eval", help="score a core (and trained weights) on shapes world",
-                                   description="Point and box mIoU on the shapes-world test split.")
+    evaluate = commands.add_parser(
+        "eval", help="score trained weights on shapes world or a referring video dataset",
+        description="native: point and box mIoU on the shapes-world test split. refsam: mIoU / oIoU / prec@ "
+                    "and J / F / J&F on shapes world, or online inference over Ref-YouTube-VOS / Ref-DAVIS17 "
+                    "writing Annotations/<video>/<exp_id>/<frame>.png and submission.zip (scored when the "
+                    "split has masks).")
+    evaluate.add_argument("--task", choices=("native", "refsam"), default="native",
+                          help="what the weights are (default: %(default)s)")
+    evaluate.add_argument("--dataset", choices=("shapes", "ref-youtube-vos", "ref-davis17"), default="shapes",
+                          help="refsam only: where to evaluate (default: %(default)s)")
+    evaluate.add_argument("--root", help="dataset root for ref-youtube-vos / ref-davis17")
+    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS)")
+    evaluate.add_argument("--submission", default="out/submission",
+                          help="folder for the video masks and submission.zip (default: %(default)s)")
     evaluate.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     evaluate.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
     evaluate.add_argument("--weights", help="folder written by save_trained / samprompt train (adapters etc.)")
     evaluate.add_argument("--items", type=_positive_int, default=200, help="test objects (default: %(default)s)")
     evaluate.add_argument("--out", help="also write the metrics to this JSON file")
 
-    predict = commands.add_parser("predict", help="segment one image with clicks or a box",
-                                  description="Writes mask.png and overlay.png for the best mask.")
+    predict = commands.add_parser("predict", help="segment one image with clicks, a box or a referring expression",
+                                  description="Writes mask.png and overlay.png for the best mask. --text needs "
+                                              "--weights of a trained RefSAM (e.g. out/demo/refsam/trained).")
     predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
     predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
                          help="clicks in pixels; LABEL 1 foreground (default), 0 background")
     predict.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
+    predict.add_argument("--text", help="a referring expression (with --weights of a trained RefSAM)")
     predict.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     predict.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
     predict.add_argument("--weights", help="folder written by save_trained / samprompt train")
@@ -84,6 +98,16 @@ def _core_and_model(variant: str, checkpoint: str | None, weights: str | None):
     if weights:
         load_trained(model, weights)
     return core, model
+
+
+def _refsam_model(variant: str, checkpoint: str | None, weights: str | None):
+    import samprompt
+    from samprompt.refsam import RefSAM
+
+    if not weights:
+        raise SamPromptError("text prompts need --weights: a folder saved by a RefSAM training run "
+                             "(samprompt demo writes one to out/demo/refsam/trained)")
+    return RefSAM.load(weights, samprompt.build_sam(variant, checkpoint=checkpoint))
 
 
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,13 +131,38 @@ def command_train(args: argparse.Namespace) -> dict[str, Any]:
     return run_training_config(config)
 
 
+def _eval_refsam(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.data import RefDAVIS17, RefYouTubeVOS, ShapesReferring, ShapesVideo
+    from samprompt.refsam.submission import run_video_dataset
+    from samprompt.tasks.refsam import RefSAMTask
+
+    model = _refsam_model(args.variant, args.checkpoint, args.weights)
+    if args.dataset == "shapes":
+        task = RefSAMTask()
+        images = [ShapesReferring("test", args.items)[i] for i in range(args.items)]
+        clips = [ShapesVideo("test", args.items, frames=4)[i] for i in range(max(args.items // 4, 1))]
+        return {"images": task.evaluate_images(model, images), "videos": task.evaluate_videos(model, clips)}
+    if not args.root:
+        raise SamPromptError(f"--dataset {args.dataset} needs --root, the dataset folder")
+    if args.dataset == "ref-youtube-vos":
+        dataset = RefYouTubeVOS(args.root, args.split or "valid")
+    else:
+        dataset = RefDAVIS17(args.root, args.split or "val")
+    return run_video_dataset(model, dataset, args.submission)
+
+
 def command_eval(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.data import ShapesInteractive
     from samprompt.tasks.native import NativeTask
 
-    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
-    items = [ShapesInteractive("test", args.items)[i] for i in range(args.items)]
-    metrics = NativeTask().evaluate(model, items)
+    if args.task == "refsam":
+        metrics = _eval_refsam(args)
+    elif args.dataset != "shapes":
+        raise SamPromptError(f"--dataset {args.dataset} is for --task refsam")
+    else:
+        _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
+        items = [ShapesInteractive("test", args.items)[i] for i in range(args.items)]
+        metrics = NativeTask().evaluate(model, items)
     print(json.dumps(metrics, indent=2))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +176,10 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
 
     from samprompt.visualize import overlay, save_png
 
-    if not args.points and not args.box:
-        raise SamPromptError("give --points and/or --box")
+    if not args.points and not args.box and args.text is None:
+        raise SamPromptError("give --points and/or --box, or --text")
+    if args.text is not None and (args.points or args.box):
+        raise SamPromptError("--text cannot be combined with --points or --box")
     path = Path(args.image)
     if not path.is_file():
         raise SamPromptError(f"image {str(path)!r} does not exist")
@@ -136,8 +187,12 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         image = np.array(Image.open(path).convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
         raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
-    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
     inputs: dict[str, Any] = {}
+    if args.text is not None:
+        model = _refsam_model(args.variant, args.checkpoint, args.weights)
+        inputs["text"] = [args.text]
+    else:
+        _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
     if args.points:
         inputs["points"] = torch.tensor([[[x, y] for x, y, _ in args.points]])
         inputs["labels"] = torch.tensor([[label for _, _, label in args.points]])

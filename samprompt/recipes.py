@@ -1,14 +1,37 @@
 """Training from a JSON-style config (what `samprompt train --config FILE` runs).
 
+Native points / boxes (adapters on the core):
+
     {
-      "task": "native",                      # the prompt module; more come with the method issues
+      "task": "native",
       "variant": "tiny", "checkpoint": null, # the core (null: the shipped weights of the variant)
-      "lora": {"targets": ["decoder.attn"], "rank": 4},      # optional, LoraSettings fields
-      "bottleneck": {"ratio": 0.25},                          # optional, BottleneckSettings fields
+      "lora": {"targets": ["decoder.attn"], "rank": 4},      # LoraSettings fields
+      "bottleneck": {"ratio": 0.25},                          # BottleneckSettings fields
       "data": {"split": "train", "size": 400, "shapes": {"noise": 40}},  # shapes world
       "eval_items": 100,
       "train": {"steps": 100, "batch_size": 8, "lr": 1e-3, "output_dir": "runs/native"}
     }
+
+RefSAM (text):
+
+    {
+      "task": "refsam",
+      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
+      "refsam": "paper",                     # a preset name or RefSAMConfig fields
+      "text_encoder": "hf:/models/t5-3b",    # "shapes" (shipped CLIP), "open_clip:<name>", "hf:<dir>"
+      "text_encoder_weights": null,          # the local weights file of an open_clip model
+      "clip_frames": 2,                      # frames per training clip (pseudo-clips from stills)
+      "data": [{"dataset": "refcoco", "root": "/data/refer", "name": "refcoco", "split": "train"},
+               {"dataset": "ref-youtube-vos", "root": "/data/rvos", "frame_stride": 5}],
+      "train": {"steps": 20000, "batch_size": 8, "lr": 1e-4,
+                "module_lrs": {"generator.mlp": 1e-3, "generator.dense_attention": 1e-3,
+                               "core.sam.mask_decoder": 1e-6}, "output_dir": "runs/refsam"}
+    }
+
+RefSAM data entries: {"dataset": "shapes", "size", "videos", "frames", "shapes"},
+{"dataset": "refcoco", "root", "name", "split", "split_by", "image_dir"},
+{"dataset": "ref-youtube-vos", "root", "split", "frame_stride", "max_frames"},
+{"dataset": "ref-davis17", "root", "split", "annotator", "full_video", "frame_stride", "max_frames"}.
 
 Writes `<output_dir>/checkpoint` (resumable), `<output_dir>/trained` (only trained tensors)
 and `<output_dir>/metrics.json`.
@@ -17,54 +40,129 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from torch.utils.data import ConcatDataset, Dataset
 
 import samprompt
-from samprompt.data import ShapesConfig, ShapesInteractive
+from samprompt.data import (RefCOCO, RefDAVIS17, RefYouTubeVOS, ShapesConfig, ShapesInteractive, ShapesReferring,
+                            ShapesVideo)
 from samprompt.errors import ConfigError
 from samprompt.tasks.native import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora, save_trained
 from samprompt.utils.files import atomic_file
 
-TASKS = ("native",)
-KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "data", "eval_items", "train"}
+TASKS = ("native", "refsam")
+COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "data", "eval_items", "train"}
+TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"}}
+Built = tuple[Any, Dataset, Callable, Callable | None, Callable[[Path], Any]]
+
+
+def _shapes_world(options: dict[str, Any]) -> ShapesConfig:
+    return ShapesConfig(**options.pop("shapes", {}))
+
+
+def _check_empty(options: dict[str, Any], what: str) -> None:
+    if options:
+        raise ConfigError(f"unknown {what} options {sorted(options)}")
+
+
+def build_native(config: dict[str, Any], core: samprompt.SamCore) -> Built:
+    if not config.get("lora") and not config.get("bottleneck"):
+        raise ConfigError("the native task trains adapters: give 'lora' and/or 'bottleneck' settings")
+    model = samprompt.PromptedSam(core, samprompt.NativePrompts())
+    data = dict(config.get("data", {}))
+    world = _shapes_world(data)
+    dataset = ShapesInteractive(data.pop("split", "train"), data.pop("size", 1000), world)
+    _check_empty(data, "data")
+    task = NativeTask(cache=FeatureCache(core))
+    count = config.get("eval_items", 100)
+    eval_items = [ShapesInteractive("val", count, world)[i] for i in range(count)]
+    return (model, dataset, task.loss, lambda m: task.evaluate(m, eval_items),
+            lambda directory: save_trained(model, directory, metadata={"config": json.dumps(config)}))
+
+
+def referring_dataset(entry: dict[str, Any]) -> Dataset:
+    """One RefSAM training dataset from its config entry (see the module docstring)."""
+    options = dict(entry)
+    kind = options.pop("dataset", "shapes")
+    if kind == "shapes":
+        world = _shapes_world(options)
+        parts: list[Dataset] = [ShapesReferring("train", options.pop("size", 1000), world)]
+        videos = options.pop("videos", 200)
+        if videos:
+            parts.append(ShapesVideo("train", videos, options.pop("frames", 3), world))
+        dataset: Dataset = ConcatDataset(parts)
+    elif kind == "refcoco":
+        dataset = RefCOCO(options.pop("root"), options.pop("name", "refcoco"), options.pop("split", "train"),
+                          options.pop("split_by", None), options.pop("image_dir", None))
+    elif kind == "ref-youtube-vos":
+        dataset = RefYouTubeVOS(options.pop("root"), options.pop("split", "train"), options.pop("frame_stride", 1),
+                                options.pop("max_frames", None))
+    elif kind == "ref-davis17":
+        dataset = RefDAVIS17(options.pop("root"), options.pop("split", "train"), options.pop("annotator", 1),
+                             options.pop("full_video", True), options.pop("frame_stride", 1),
+                             options.pop("max_frames", None))
+    else:
+        raise ConfigError(f"unknown dataset {kind!r}; known: shapes, refcoco, ref-youtube-vos, ref-davis17")
+    _check_empty(options, f"{kind} data")
+    return dataset
+
+
+def build_refsam(config: dict[str, Any], core: samprompt.SamCore) -> Built:
+    from samprompt.refsam import RefSAM, RefSAMConfig, refsam_preset
+    from samprompt.tasks.refsam import RefSAMTask
+    from samprompt.text import load_text_encoder
+
+    settings = config.get("refsam", "paper")
+    refsam_config = refsam_preset(settings) if isinstance(settings, str) else RefSAMConfig.from_dict(settings)
+    spec = config.get("text_encoder", "shapes")
+    model = RefSAM(core, load_text_encoder(spec, config.get("text_encoder_weights")), refsam_config,
+                   text_encoder_spec=spec)
+    entries = config.get("data", {"dataset": "shapes"})
+    entries = entries if isinstance(entries, list) else [entries]
+    datasets = [referring_dataset(entry) for entry in entries]
+    dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+    task = RefSAMTask(frames=config.get("clip_frames", 2), cache=FeatureCache(core))
+    eval_fn = None
+    count = config.get("eval_items", 100)
+    shapes = [e for e in entries if e.get("dataset", "shapes") == "shapes"]
+    if count and shapes:
+        world = ShapesConfig(**shapes[0].get("shapes", {}))
+        eval_items = [ShapesReferring("val", count, world)[i] for i in range(count)]
+        eval_fn = lambda m: task.evaluate_images(m, eval_items)  # noqa: E731
+    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
+
+
+BUILDERS = {"native": build_native, "refsam": build_refsam}
 
 
 def run_training_config(config: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(config) - KEYS)
-    if unknown:
-        raise ConfigError(f"unknown config keys {unknown}; known: {sorted(KEYS)}")
     task_name = config.get("task", "native")
     if task_name not in TASKS:
         raise ConfigError(f"unknown task {task_name!r}; available: {list(TASKS)}")
+    known = COMMON_KEYS | TASK_KEYS[task_name]
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(f"unknown config keys {unknown}; known for task {task_name!r}: {sorted(known)}")
     train = TrainConfig.from_dict(config.get("train", {}))
     if not train.output_dir:
         raise ConfigError("train.output_dir is required")
-    if not config.get("lora") and not config.get("bottleneck"):
-        raise ConfigError("the native task trains adapters: give 'lora' and/or 'bottleneck' settings")
 
     core = samprompt.build_sam(config.get("variant", "tiny"), checkpoint=config.get("checkpoint"))
     if config.get("lora"):
         add_lora(core, LoraSettings(**config["lora"]))
     if config.get("bottleneck"):
         add_bottleneck_adapters(core, BottleneckSettings(**config["bottleneck"]))
-    model = samprompt.PromptedSam(core, samprompt.NativePrompts())
-
-    data = dict(config.get("data", {}))
-    world = ShapesConfig(**data.pop("shapes", {}))
-    dataset = ShapesInteractive(data.pop("split", "train"), data.pop("size", 1000), world)
-    if data:
-        raise ConfigError(f"unknown data options {sorted(data)}")
-    task = NativeTask(cache=FeatureCache(core))
-    eval_items = [ShapesInteractive("val", config.get("eval_items", 100), world)[i]
-                  for i in range(config.get("eval_items", 100))]
-    result = Trainer(model, task.loss, dataset, train, eval_fn=lambda m: task.evaluate(m, eval_items)).fit()
+    model, dataset, loss_fn, eval_fn, save = BUILDERS[task_name](config, core)
+    result = Trainer(model, loss_fn, dataset, train, eval_fn=eval_fn).fit()
 
     out = Path(train.output_dir)
-    save_trained(model, out / "trained", metadata={"config": json.dumps(config)})
+    save(out / "trained")
     metrics = {"losses": result.losses, "evaluations": result.evaluations, "resumed_from": result.resumed_from}
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))
-    print(json.dumps(result.evaluations[-1], indent=2))
+    if result.evaluations:
+        print(json.dumps(result.evaluations[-1], indent=2))
     return metrics

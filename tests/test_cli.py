@@ -90,3 +90,51 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     assert native["shipped"]["box_miou"] > native["random_init"]["box_miou"]
     assert len(list((out / "overlays").glob("*.png"))) == 4
     assert "lora_finetuned" in capsys.readouterr().out
+
+
+def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):
+    config = {
+        "task": "refsam", "variant": "micro", "refsam": {"adapters": None, "dense": "da"}, "clip_frames": 2,
+        "data": {"dataset": "shapes", "size": 6, "videos": 2, "frames": 2, "shapes": {"image_size": 64}},
+        "eval_items": 2,
+        "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
+    }
+    path = tmp_path / "refsam.json"
+    path.write_text(json.dumps(config))
+    assert main(["train", "--config", str(path)]) == 0
+    weights = str(tmp_path / "run" / "trained")
+    capsys.readouterr()
+    assert main(["eval", "--task", "refsam", "--variant", "micro", "--weights", weights, "--items", "4",
+                 "--out", str(tmp_path / "eval.json")]) == 0
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert set(metrics) == {"images", "videos"} and "J&F" in metrics["videos"]
+    assert main(["predict", "--image", str(picture), "--text", "the red square", "--variant", "micro",
+                 "--weights", weights, "--out", str(tmp_path / "pred")]) == 0
+    assert Image.open(tmp_path / "pred" / "mask.png").size == (80, 60)
+    assert main(["predict", "--image", str(picture), "--text", "the red square", "--variant", "micro"]) == 2
+    assert "need --weights" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--text", " ", "--variant", "micro", "--weights", weights]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert main(["eval", "--task", "refsam", "--dataset", "ref-youtube-vos", "--variant", "micro",
+                 "--weights", weights]) == 2
+    assert "needs --root" in capsys.readouterr().err
+
+
+def test_refsam_eval_writes_a_ref_youtube_vos_submission(tmp_path, capsys):
+    from tests.video_fixtures import write_frame
+
+    root = tmp_path / "rvos"
+    (root / "meta_expressions" / "valid").mkdir(parents=True)
+    (root / "meta_expressions" / "valid" / "meta_expressions.json").write_text(json.dumps(
+        {"videos": {"v1": {"frames": ["00000", "00005"], "expressions": {"0": {"exp": "a cat"}}}}}))
+    for t, name in enumerate(["00000", "00005"]):
+        write_frame(root / "valid" / "JPEGImages" / "v1" / f"{name}.jpg", t)
+    config = {"task": "refsam", "variant": "micro", "refsam": "prompts_only", "clip_frames": 1,
+              "data": {"size": 2, "videos": 0, "shapes": {"image_size": 64}}, "eval_items": 0,
+              "train": {"steps": 1, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    assert main(["train", "--config", str(tmp_path / "c.json")]) == 0
+    assert main(["eval", "--task", "refsam", "--variant", "micro", "--weights", str(tmp_path / "run" / "trained"),
+                 "--dataset", "ref-youtube-vos", "--root", str(root), "--submission", str(tmp_path / "sub")]) == 0
+    assert (tmp_path / "sub" / "Annotations" / "v1" / "0" / "00005.png").is_file()
+    assert (tmp_path / "sub" / "submission.zip").is_file()
