@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "shapes world, prints a results table, writes metrics.json and overlays.")
     demo.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
     demo.add_argument("--steps", type=_positive_int, default=150, help="fine-tuning steps per module (default: %(default)s)")
+    demo.add_argument("--refsam-steps", type=_positive_int, default=600,
+                      help="training steps of RefSAM and of its learned text-free baseline (default: %(default)s)")
     demo.add_argument("--eval-items", type=_positive_int, default=200,
                       help="held-out objects scored per model (default: %(default)s)")
     demo.add_argument("--train-images", type=_positive_int, default=400,
@@ -113,7 +115,7 @@ def _refsam_model(variant: str, checkpoint: str | None, weights: str | None):
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, run_demo
 
-    return run_demo(args.out, DemoSettings(steps=args.steps, train_images=args.train_images,
+    return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps, train_images=args.train_images,
                                            eval_items=args.eval_items, seed=args.seed,
                                            progress=not args.no_progress))
 

@@ -1,9 +1,16 @@
 """`samprompt demo`: fine-tune and evaluate every prompt module on shapes world, offline, on CPU.
 
-For the native point/box path: the shipped `tiny` core is adapted with LoRA to a harder
-shapes world (noisier backgrounds, smaller objects) than the one it was pretrained on, and
-scored on held-out scenes of that world against two baselines with the same prompts: a
-random-init core (what "untrained" gives) and the shipped core before fine-tuning.
+Native points / boxes: the shipped `tiny` core is adapted with LoRA to a harder shapes world
+(noisier backgrounds, smaller objects) than the one it was pretrained on, and scored on
+held-out scenes of that world against two baselines with the same prompts: a random-init
+core (what "untrained" gives) and the shipped core before fine-tuning.
+
+RefSAM (text): the RefSAM prompt modules are trained on the shipped core and the shipped
+CLIP's text tower, on referring images (as pseudo-clips) and moving clips, then scored on
+held-out images (mIoU, oIoU, prec@) and clips (J, F, J&F, online with the track token)
+against text-free baselines: a learned constant prompt trained the same way, a click at the
+image centre and the whole image as a box. The best of them is what RefSAM must beat for
+the text to matter.
 """
 from __future__ import annotations
 
@@ -14,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import ConcatDataset
 
 import samprompt
-from samprompt.data import ShapesConfig, ShapesInteractive
+
+from samprompt.data import ShapesConfig, ShapesInteractive, ShapesReferring, ShapesVideo
 from samprompt.model import PromptedSam
+from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.prompts.native import NativePrompts
+from samprompt.refsam import RefSAM, RefSAMConfig
 from samprompt.tasks.native import NativeTask, box_of
+from samprompt.tasks.refsam import RefSAMTask
+from samprompt.text import load_text_encoder
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import LoraSettings, add_lora, parameter_report, save_trained
 from samprompt.utils.files import atomic_file
@@ -31,6 +44,7 @@ HARDER_WORLD = ShapesConfig(noise=40.0, radius_fraction=(0.05, 0.14), max_object
 @dataclass
 class DemoSettings:
     steps: int = 150
+    refsam_steps: int = 600
     train_images: int = 400
     eval_items: int = 200
     overlays: int = 6
@@ -38,7 +52,7 @@ class DemoSettings:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("steps", "train_images", "eval_items"):
+        for name in ("steps", "refsam_steps", "train_images", "eval_items"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -83,12 +97,94 @@ def native_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
     return results
 
 
+# RefSAM on the tiny core: prompt modules plus the mask decoder (the decoder was trained for
+# clicks and boxes only, so it adapts to text prompts at a lower learning rate).
+DEMO_REFSAM = RefSAMConfig(adapters=None, train_decoder=True)
+DEMO_REFSAM_LRS = {"core.sam.mask_decoder": 2e-4}
+
+
+def train_referring(model: PromptedSam, task: RefSAMTask, settings: DemoSettings, out: Path, name: str
+                    ) -> dict[str, Any]:
+    data = ConcatDataset([ShapesReferring("train", settings.train_images),
+                          ShapesVideo("train", max(settings.train_images // 2, 1), frames=3)])
+    config = TrainConfig(steps=settings.refsam_steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
+                         module_lrs={k: v for k, v in DEMO_REFSAM_LRS.items()
+                                     if any(n.startswith(k) for n in model.trainable_parameters())},
+                         progress=settings.progress, output_dir=str(out / name))
+    started = time.time()
+    history = Trainer(model, task.loss, data, config).fit()
+    return {"steps": settings.refsam_steps, "seconds": round(time.time() - started, 1),
+            "first_loss": history.losses[0], "last_loss": history.losses[-1]}
+
+
+def refsam_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
+    """RefSAM vs text-free baselines on held-out referring images and clips."""
+    images = [ShapesReferring("test", settings.eval_items)[i] for i in range(settings.eval_items)]
+    clip_count = max(settings.eval_items // 4, 1)
+    clips = [ShapesVideo("test", clip_count, frames=4)[i] for i in range(clip_count)]
+    results: dict[str, Any] = {}
+
+    def score(model: PromptedSam, task: RefSAMTask) -> dict[str, Any]:
+        return {"images": task.evaluate_images(model, images), "videos": task.evaluate_videos(model, clips)}
+
+    core = samprompt.build_sam("tiny")
+    for name, generator in (("centre_click", FixedNativePrompt(point=(0.5, 0.5))),
+                            ("whole_image_box", FixedNativePrompt(box=(0.0, 0.0, 1.0, 1.0)))):
+        results[name] = score(PromptedSam(core, generator), RefSAMTask(cache=FeatureCache(core)))
+
+    torch.manual_seed(settings.seed)
+    constant_core = samprompt.build_sam("tiny")
+    for parameter in constant_core.sam.mask_decoder.parameters():
+        parameter.requires_grad_(True)
+    constant = PromptedSam(constant_core, LearnedConstantPrompt(constant_core.prompt_dim))
+    task = RefSAMTask(frames=2, cache=FeatureCache(constant_core))
+    training = {"constant_prompt": train_referring(constant, task, settings, out, "constant_prompt")}
+    results["constant_prompt"] = score(constant, task)
+
+    torch.manual_seed(settings.seed)
+    refsam_core = samprompt.build_sam("tiny")
+    model = RefSAM(refsam_core, load_text_encoder("shapes"), DEMO_REFSAM, text_encoder_spec="shapes")
+    task = RefSAMTask(frames=2, cache=FeatureCache(refsam_core))
+    training["refsam"] = train_referring(model, task, settings, out, "refsam")
+    results["refsam"] = score(model, task)
+    report = parameter_report(model)
+    training["refsam"].update(trainable_parameters=report.trainable, total_parameters=report.total)
+    model.save(out / "refsam" / "trained")
+
+    baselines = [k for k in results if k != "refsam"]
+    best = max(baselines, key=lambda k: results[k]["images"]["miou"] + results[k]["videos"]["J&F"])
+    results["best_text_free_baseline"] = best
+    results["training"] = training
+
+    model.eval()
+    with torch.no_grad():
+        for i, item in enumerate(images[:settings.overlays]):
+            mask = model([item["image"]], text=[item["text"]]).masks[0][0].cpu().numpy()
+            save_png(side_by_side(item["image"], mask, item["mask"]),
+                     out / "overlays" / f"refsam_{i}_{item['text'].replace(' ', '_')}.png")
+    return results
+
+
 def format_table(metrics: dict[str, Any]) -> str:
     rows = [("module", "model", "box mIoU", "click mIoU")]
     for module, models in metrics["modules"].items():
         for name, values in models.items():
-            if "box_miou" in values:
+            if isinstance(values, dict) and "box_miou" in values:
                 rows.append((module, name, f"{values['box_miou']:.3f}", f"{values['point_miou']:.3f}"))
+    table = [_aligned(rows)]
+    refsam = metrics["modules"].get("refsam_text")
+    if refsam:
+        rows = [("module", "model", "image mIoU", "oIoU", "prec@0.5", "video J", "F", "J&F")]
+        for name, values in refsam.items():
+            if isinstance(values, dict) and "images" in values:
+                im, vid = values["images"], values["videos"]
+                rows.append(("refsam_text", name, *(f"{v:.3f}" for v in (im["miou"], im["oiou"], im["prec@0.5"],
+                                                                          vid["J"], vid["F"], vid["J&F"]))))
+        table.append(_aligned(rows))
+    return "\n\n".join(table)
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
 
@@ -100,6 +196,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
     metrics: dict[str, Any] = {"samprompt": samprompt.__version__, "core": "tiny (shipped)",
                                "settings": vars(settings), "modules": {}}
     metrics["modules"]["native_points_boxes"] = native_demo(out, settings)
+    metrics["modules"]["refsam_text"] = refsam_demo(out, settings)
     metrics["seconds"] = round(time.time() - started, 1)
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))

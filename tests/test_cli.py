@@ -82,14 +82,20 @@ def test_train_config_errors_are_clear(tmp_path, capsys):
 
 def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2", "--eval-items", "4", "--train-images", "4",
-                 "--no-progress"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "2", "--refsam-steps", "2", "--eval-items", "4",
+                 "--train-images", "4", "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     native = metrics["modules"]["native_points_boxes"]
     assert set(native) >= {"random_init", "shipped", "lora_finetuned", "training"}
     assert native["shipped"]["box_miou"] > native["random_init"]["box_miou"]
-    assert len(list((out / "overlays").glob("*.png"))) == 4
-    assert "lora_finetuned" in capsys.readouterr().out
+    refsam = metrics["modules"]["refsam_text"]
+    assert set(refsam) >= {"refsam", "constant_prompt", "centre_click", "whole_image_box", "best_text_free_baseline"}
+    assert set(refsam["refsam"]["videos"]) == {"J", "F", "J&F", "count"}
+    assert (out / "refsam" / "trained" / "adapter_config.json").is_file()
+    assert len(list((out / "overlays").glob("native_*.png"))) == 4
+    assert len(list((out / "overlays").glob("refsam_*.png"))) == 4
+    printed = capsys.readouterr().out
+    assert "lora_finetuned" in printed and "J&F" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):
