@@ -81,3 +81,20 @@ def test_load_refuses_weights_of_another_model(core, text_encoder, tmp_path):
     samprompt.tuning.save_trained(samprompt.PromptedSam(core, LearnedTokens(core.prompt_dim)), tmp_path / "other")
     with pytest.raises(CheckpointError, match="not of a RefSAM model"):
         RefSAM.load(tmp_path / "other", core, text_encoder)
+
+
+def test_bf16_autocast_forward_and_backward(core, text_encoder, image):
+    model = RefSAM(core, text_encoder, RefSAMConfig(train_decoder=True))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        prediction = model([image], text=["the red circle", "a star"])
+        track = model.next_track(prediction)
+        again = model([image], text=["the red circle", "a star"], track=track)
+    again.low_res_logits.float().mean().backward()
+    assert model.generator.mlp.layers[0].weight.grad is not None
+    assert model.generator.tracker.norm3.weight.grad is not None
+
+
+def test_bf16_model(core, text_encoder, image):
+    model = RefSAM(core, text_encoder, RefSAMConfig(adapters=None)).to(torch.bfloat16)
+    prediction = model([image], text="the red circle")
+    assert prediction.low_res_logits.dtype == torch.bfloat16
