@@ -16,3 +16,14 @@ def test_segment_with_prompts_example_writes_overlays(tmp_path):
     assert "core micro" in result.stdout
     for name in ("image.png", "point_overlay.png", "box_overlay.png"):
         assert Image.open(tmp_path / name).size == (160, 160)
+
+
+def test_refer_and_track_example_trains_tracks_and_scores(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "refer_and_track.py"), "--variant", "micro", "--steps", "2",
+         "--image-size", "64", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "J&F" in result.stdout
+    assert len(list(tmp_path.glob("frame_*.png"))) == 6

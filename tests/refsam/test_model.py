@@ -98,3 +98,19 @@ def test_bf16_model(core, text_encoder, image):
     model = RefSAM(core, text_encoder, RefSAMConfig(adapters=None)).to(torch.bfloat16)
     prediction = model([image], text="the red circle")
     assert prediction.low_res_logits.dtype == torch.bfloat16
+
+
+def test_optional_lora_trains_and_round_trips(core, text_encoder, image, tmp_path):
+    from samprompt.tuning import LoraSettings
+
+    config = RefSAMConfig(adapters=None, lora=LoraSettings(targets=("encoder.proj",), rank=4))
+    model = RefSAM(core, text_encoder, config)
+    lora = [n for n in model.trainable_parameters() if ".lora_" in n]
+    assert lora and all("image_encoder" in n and "attn.proj" in n for n in lora)
+    for name in lora:
+        nn.init.normal_(model.trainable_parameters()[name], std=0.05)
+    expected = model([image], text="a star").low_res_logits
+    model.save(tmp_path / "lora")
+    torch.manual_seed(0)
+    loaded = RefSAM.load(tmp_path / "lora", samprompt.build_sam("micro"), text_encoder)
+    torch.testing.assert_close(loaded([image], text="a star").low_res_logits, expected)
