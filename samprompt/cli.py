@@ -115,7 +115,8 @@ def _refsam_model(variant: str, checkpoint: str | None, weights: str | None):
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, run_demo
 
-    return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps, train_images=args.train_images,
+    return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps,
+                                           train_images=args.train_images,
                                            eval_items=args.eval_items, seed=args.seed,
                                            progress=not args.no_progress))
 

@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import ConcatDataset
 
 import samprompt
-
 from samprompt.data import ShapesConfig, ShapesInteractive, ShapesReferring, ShapesVideo
 from samprompt.model import PromptedSam
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samprompt.core.images import Images, ImageLike
+from samprompt.core.images import Images
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
 from samprompt.errors import ImageFormatError, PromptError

@@ -45,8 +45,15 @@ from typing import Any, Callable
 from torch.utils.data import ConcatDataset, Dataset
 
 import samprompt
-from samprompt.data import (RefCOCO, RefDAVIS17, RefYouTubeVOS, ShapesConfig, ShapesInteractive, ShapesReferring,
-                            ShapesVideo)
+from samprompt.data import (
+    RefCOCO,
+    RefDAVIS17,
+    RefYouTubeVOS,
+    ShapesConfig,
+    ShapesInteractive,
+    ShapesReferring,
+    ShapesVideo,
+)
 from samprompt.errors import ConfigError
 from samprompt.tasks.native import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer

@@ -8,6 +8,8 @@ import torch
 import samprompt
 from tests.helpers import WordHashEncoder
 
+pytest_plugins = ["tests.video_fixtures"]  # Ref-YouTube-VOS / DAVIS fixture trees
+
 
 @pytest.fixture
 def core() -> samprompt.SamCore:

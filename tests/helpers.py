@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from samprompt import Prompts, PromptGenerator
+from samprompt import PromptGenerator, Prompts
 from samprompt.text import TextEncoder, TextFeatures
 
 

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 import samprompt
-from samprompt.core.registry import shipped_weights_path
 from samprompt.core import get_variant
+from samprompt.core.registry import shipped_weights_path
 
 WEIGHTS = Path(samprompt.__file__).parent / "weights"
 
@@ -45,9 +45,9 @@ def test_shipped_clip_loads_offline_and_recognises_shapes(monkeypatch):
     import numpy as np
 
     from samprompt.clip import load_clip
+    from samprompt.data import split_seed
     from samprompt.data.shapes import SHAPE_CLASSES
     from samprompt.pretrain.shapes_clip import object_crops
-    from samprompt.data import split_seed
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     bundle = load_clip("shapes")

@@ -11,6 +11,6 @@ from samprompt.data.shapes_datasets import (
 from samprompt.data.video_refer import RefDAVIS17, RefYouTubeVOS
 
 __all__ = [
-    "COLOURS", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig", "ShapesInteractive", "ShapesReferring", "ShapesSemantic",
-    "ShapesVideo", "ShapesWorld", "split_seed",
+    "COLOURS", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig",
+    "ShapesInteractive", "ShapesReferring", "ShapesSemantic", "ShapesVideo", "ShapesWorld", "split_seed",
 ]

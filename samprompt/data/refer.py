@@ -39,7 +39,8 @@ class RefCOCO(Dataset):
             if not path.is_file():
                 raise FileNotFoundError(f"{str(path)!r} not found: expected the REFER layout "
                                         "<data_root>/<dataset>/refs(<split_by>).p and instances.json")
-        self.image_dir = Path(image_dir) if image_dir is not None else root / "images" / "mscoco" / "images" / "train2014"
+        default_images = root / "images" / "mscoco" / "images" / "train2014"
+        self.image_dir = Path(image_dir) if image_dir is not None else default_images
         with open(refs_file, "rb") as f:
             refs = pickle.load(f)
         instances = json.loads(instances_file.read_text())

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import open_clip
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 

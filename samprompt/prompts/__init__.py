@@ -1,7 +1,8 @@
 """Prompt generators: modules that turn inputs into SAM's sparse and dense prompts."""
-from samprompt.prompts.base import Prompts, PromptGenerator, accepted_inputs
+from samprompt.prompts.base import PromptGenerator, Prompts, accepted_inputs
 from samprompt.prompts.combine import CombinedPrompts
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.prompts.native import NativePrompts
 
-__all__ = ["CombinedPrompts", "FixedNativePrompt", "LearnedConstantPrompt", "NativePrompts", "PromptGenerator", "Prompts", "accepted_inputs"]
+__all__ = ["CombinedPrompts", "FixedNativePrompt", "LearnedConstantPrompt", "NativePrompts", "PromptGenerator",
+           "Prompts", "accepted_inputs"]

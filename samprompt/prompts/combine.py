@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from samprompt.prompts.base import Prompts, PromptGenerator, accepted_inputs
+from samprompt.prompts.base import PromptGenerator, Prompts, accepted_inputs
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore

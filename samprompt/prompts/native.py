@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from samprompt.errors import PromptError
-from samprompt.prompts.base import Prompts, PromptGenerator, resolve_batch_index
+from samprompt.prompts.base import PromptGenerator, Prompts, resolve_batch_index
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import MaskPrediction
+from samprompt.errors import CheckpointError
 from samprompt.model import PromptedSam
 from samprompt.refsam.config import RefSAMConfig
 from samprompt.refsam.prompt import RefSAMPrompt
@@ -61,8 +62,6 @@ class RefSAM(PromptedSam):
         """
         saved = read_trained_config(directory)
         if METADATA_KEY not in saved.get("metadata", {}):
-            from samprompt.errors import CheckpointError
-
             raise CheckpointError(f"{str(directory)!r} holds trained weights, but not of a RefSAM model")
         info = json.loads(saved["metadata"][METADATA_KEY])
         spec = info.get("text_encoder")

@@ -1,6 +1,12 @@
 """Frozen text encoders (open_clip, Hugging Face) behind one interface."""
-from samprompt.text.encoders import (HuggingFaceTextEncoder, OpenClipTextEncoder, TextEncoder, TextFeatures,
-                                     check_texts, load_text_encoder)
+from samprompt.text.encoders import (
+                                     HuggingFaceTextEncoder,
+                                     OpenClipTextEncoder,
+                                     TextEncoder,
+                                     TextFeatures,
+                                     check_texts,
+                                     load_text_encoder,
+)
 
 __all__ = ["HuggingFaceTextEncoder", "OpenClipTextEncoder", "TextEncoder", "TextFeatures", "check_texts",
            "load_text_encoder"]

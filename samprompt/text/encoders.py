@@ -34,8 +34,8 @@ class TextFeatures:
     sentence: Tensor
 
     def __post_init__(self) -> None:
-        t, l, d = self.tokens.shape
-        if self.padding_mask.shape != (t, l) or self.sentence.shape != (t, d):
+        texts, length, width = self.tokens.shape
+        if self.padding_mask.shape != (texts, length) or self.sentence.shape != (texts, width):
             raise ValueError(f"inconsistent text features: tokens {tuple(self.tokens.shape)}, padding "
                              f"{tuple(self.padding_mask.shape)}, sentence {tuple(self.sentence.shape)}")
 

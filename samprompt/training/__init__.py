@@ -1,7 +1,12 @@
 """Training: losses, the accelerate-based trainer, the embedding cache."""
 from samprompt.training.feature_cache import FeatureCache, encoder_is_frozen
 from samprompt.training.losses import (
-    bce_loss, dice_loss, iou_head_loss, mask_iou, normalized_focal_loss, sigmoid_focal_loss,
+    bce_loss,
+    dice_loss,
+    iou_head_loss,
+    mask_iou,
+    normalized_focal_loss,
+    sigmoid_focal_loss,
 )
 from samprompt.training.trainer import TrainConfig, Trainer, TrainResult, parameter_groups
 

@@ -20,7 +20,7 @@ from samprompt.core.config import describe_sam
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import CheckpointError, CheckpointNotFoundError
 from samprompt.tuning.bottleneck import BottleneckSettings, add_bottleneck_adapters
-from samprompt.tuning.lora import LoraSettings, add_lora, lora_adapters, use_lora, active_lora
+from samprompt.tuning.lora import LoraSettings, active_lora, add_lora, lora_adapters, use_lora
 from samprompt.utils.files import atomic_directory
 
 WEIGHTS_FILE = "adapter_model.safetensors"

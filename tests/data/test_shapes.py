@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from samprompt.data import (
-    ShapesConfig, ShapesInteractive, ShapesReferring, ShapesSemantic, ShapesVideo, ShapesWorld, split_seed,
+    ShapesConfig,
+    ShapesInteractive,
+    ShapesReferring,
+    ShapesSemantic,
+    ShapesVideo,
+    ShapesWorld,
+    split_seed,
 )
 from samprompt.errors import ConfigError
 

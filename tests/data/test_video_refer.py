@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from samprompt.data import RefDAVIS17, RefYouTubeVOS
-from tests.video_fixtures import davis_root, object_ids, ytvos_root  # noqa: F401
+from tests.video_fixtures import object_ids
 
 
 def test_ref_youtube_vos_train_items(ytvos_root):

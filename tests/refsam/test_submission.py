@@ -8,7 +8,6 @@ from PIL import Image
 from samprompt.data import RefYouTubeVOS
 from samprompt.refsam import RefSAM, RefSAMConfig
 from samprompt.refsam.submission import run_video_dataset
-from tests.video_fixtures import ytvos_root  # noqa: F401
 
 
 def test_submission_folder_and_zip_follow_the_official_layout(core, text_encoder, ytvos_root, tmp_path):

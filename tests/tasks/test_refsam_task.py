@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from samprompt import PromptedSam
 from samprompt.data import ShapesConfig, ShapesReferring, ShapesVideo
 from samprompt.prompts import LearnedConstantPrompt
-from samprompt import PromptedSam
 from samprompt.refsam import RefSAM, RefSAMConfig
 from samprompt.tasks.refsam import RefSAMTask, pseudo_clip
 from samprompt.training import FeatureCache

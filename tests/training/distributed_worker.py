@@ -2,7 +2,6 @@
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 
 from samprompt.data import ShapesInteractive

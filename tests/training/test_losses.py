@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from samprompt.training.losses import (
-    bce_loss, dice_loss, iou_head_loss, mask_iou, normalized_focal_loss, sigmoid_focal_loss,
+    bce_loss,
+    dice_loss,
+    iou_head_loss,
+    mask_iou,
+    normalized_focal_loss,
+    sigmoid_focal_loss,
 )
 
 BIG = 30.0

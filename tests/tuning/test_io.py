@@ -8,7 +8,12 @@ import samprompt
 from samprompt import NativePrompts, PromptedSam
 from samprompt.errors import CheckpointError, CheckpointNotFoundError
 from samprompt.tuning import (
-    BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora, load_trained, save_trained,
+    BottleneckSettings,
+    LoraSettings,
+    add_bottleneck_adapters,
+    add_lora,
+    load_trained,
+    save_trained,
 )
 from samprompt.tuning import io as tuning_io
 from tests.helpers import LearnedTokens

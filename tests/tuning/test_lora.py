@@ -6,7 +6,14 @@ from peft.tuners.lora import LoraLayer
 from samprompt import NativePrompts, PromptedSam
 from samprompt.errors import ConfigError
 from samprompt.tuning import (
-    LoraSettings, active_lora, add_lora, merge_lora, parameter_report, remove_lora, unmerge_lora, use_lora,
+    LoraSettings,
+    active_lora,
+    add_lora,
+    merge_lora,
+    parameter_report,
+    remove_lora,
+    unmerge_lora,
+    use_lora,
 )
 from tests.helpers import disk_target, embedding_loss, train_steps
 
