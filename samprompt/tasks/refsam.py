@@ -21,11 +21,11 @@ from samprompt.model import PromptedSam
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import dice_loss, sigmoid_focal_loss
 
-Clip = tuple[list[np.ndarray], list[np.ndarray]]
 
 
 def pseudo_clip(image: np.ndarray, mask: np.ndarray, frames: int, rng: np.random.Generator,
-                max_shift: float = 0.08, zoom: tuple[float, float] = (0.9, 1.1)) -> Clip:
+                max_shift: float = 0.08, zoom: tuple[float, float] = (0.9, 1.1)
+                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """`frames` views of a still image: the image itself, then random shifts and zooms of it
     (image bilinear, mask nearest; uncovered borders are black / background)."""
     height, width = mask.shape
@@ -67,13 +67,19 @@ class RefSAMTask:
         if self.frames <= 0:
             raise ValueError(f"frames must be positive, got {self.frames}")
 
-    def clip_of(self, item: dict[str, Any], rng: np.random.Generator) -> Clip:
+    def clip_of(self, item: dict[str, Any], rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray],
+                                                                               list[str]]:
+        """Frames, masks and a cache key per frame (the key names the frame's pixels exactly)."""
         if "frames" in item:
             length = len(item["frames"])
             count = min(self.frames, length)
             start = int(rng.integers(length - count + 1))
-            return list(item["frames"][start:start + count]), list(item["masks"][start:start + count])
-        return pseudo_clip(item["image"], item["mask"], self.frames, np.random.default_rng(stable_seed(item["id"])))
+            chosen = range(start, start + count)
+            return ([item["frames"][t] for t in chosen], [item["masks"][t] for t in chosen],
+                    [f"{item['id']}#{t}" for t in chosen])
+        images, masks = pseudo_clip(item["image"], item["mask"], self.frames,
+                                    np.random.default_rng(stable_seed(item["id"])))
+        return images, masks, [f"{item['id']}@{t}" for t in range(len(images))]
 
     def encode(self, model: PromptedSam, images: Sequence[np.ndarray], ids: Sequence[str]):
         if self.cache is not None:
@@ -92,19 +98,18 @@ class RefSAMTask:
         unwrapped = getattr(model, "module", model)
         rng = np.random.default_rng(int(torch.randint(2**31, ())))
         clips = [self.clip_of(item, rng) for item in items]
-        length = min(len(frames) for frames, _ in clips)
+        length = min(len(frames) for frames, _, _ in clips)
         texts = [item["text"] for item in items]
         tracking = getattr(unwrapped.generator, "tracker", None) is not None
         track = None
         total = torch.zeros(())
         for t in range(length):
-            features = self.encode(unwrapped, [frames[t] for frames, _ in clips],
-                                   [f"{item['id']}@{t}" for item in items])
+            features = self.encode(unwrapped, [frames[t] for frames, _, _ in clips], [keys[t] for _, _, keys in clips])
             inputs: dict[str, Any] = {"text": texts}
             if tracking:
                 inputs["track"] = track
             prediction = model(features=features, **inputs)
-            total = total + self.mask_loss(prediction.logits, [masks[t] for _, masks in clips])
+            total = total + self.mask_loss(prediction.logits, [masks[t] for _, masks, _ in clips])
             if tracking and t + 1 < length:
                 track = unwrapped.next_track(prediction, track)
         return total / length

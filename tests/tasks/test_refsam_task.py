@@ -58,3 +58,16 @@ def test_evaluation_reports_image_and_video_scores(core, text_encoder):
     assert scores["count"] == 2 and scores["J&F"] == pytest.approx((scores["J"] + scores["F"]) / 2)
     baseline = PromptedSam(core, LearnedConstantPrompt(core.prompt_dim))
     assert task.evaluate_videos(baseline, videos)["count"] == 2
+
+
+def test_cached_video_frames_are_keyed_by_their_frame_index(core, text_encoder):
+    """Clips start at random frames; a cache keyed by position in the clip would mix frames up."""
+    task = RefSAMTask(frames=2, cache=FeatureCache(core))
+    item = ShapesVideo("train", 1, 5, WORLD)[0]
+    for seed in range(6):
+        frames, masks, keys = task.clip_of(item, np.random.default_rng(seed))
+        first = int(keys[0].rsplit("#", 1)[1])
+        assert keys == [f"{item['id']}#{first}", f"{item['id']}#{first + 1}"]
+        assert np.array_equal(frames[1], item["frames"][first + 1]) and np.array_equal(masks[0], item["masks"][first])
+        cached = task.encode(None, frames, keys).embeddings
+        torch.testing.assert_close(cached, core.encode(frames).embeddings)
