@@ -22,7 +22,6 @@ from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import dice_loss, sigmoid_focal_loss
 
 
-
 def pseudo_clip(image: np.ndarray, mask: np.ndarray, frames: int, rng: np.random.Generator,
                 max_shift: float = 0.08, zoom: tuple[float, float] = (0.9, 1.1)
                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
