@@ -1,0 +1,79 @@
+"""Semantic segmentation scores from a confusion matrix: mIoU, fwIoU, pixel accuracy, per-class IoU.
+
+Pixels labelled `ignore_index` (255 in ADE20K, COCO-Stuff, Pascal Context, VOC) are left out.
+A class that appears neither in the labels nor in the predictions has no IoU (NaN) and does
+not count in the mean, as in the usual evaluation code of the CAT-Seg lineage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = 255
+
+
+@dataclass
+class ConfusionMatrix:
+    """K x K counts: rows are ground-truth classes, columns predicted classes."""
+
+    num_classes: int
+    ignore_index: int = IGNORE_INDEX
+    counts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.num_classes <= 0:
+            raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+        self.counts = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def add(self, prediction: object, label: object) -> None:
+        """Count one H x W prediction (class indexes) against its H x W label map."""
+        pred = torch.as_tensor(np.asarray(prediction.cpu() if hasattr(prediction, "cpu") else prediction))
+        true = torch.as_tensor(np.asarray(label.cpu() if hasattr(label, "cpu") else label))
+        if pred.shape != true.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} and label {tuple(true.shape)} differ in size")
+        pred, true = pred.long().flatten(), true.long().flatten()
+        keep = true != self.ignore_index
+        pred, true = pred[keep], true[keep]
+        bad = true[(true < 0) | (true >= self.num_classes)]
+        if bad.numel():
+            raise ValueError(f"label values {sorted(set(bad.tolist()))[:5]} are not classes 0..{self.num_classes - 1} "
+                             f"or the ignore index {self.ignore_index}")
+        if pred.numel() and (int(pred.min()) < 0 or int(pred.max()) >= self.num_classes):
+            raise ValueError(f"predicted classes must be in 0..{self.num_classes - 1}")
+        flat = torch.bincount(true * self.num_classes + pred, minlength=self.num_classes ** 2)
+        self.counts += flat.view(self.num_classes, self.num_classes).numpy()
+
+    def class_iou(self) -> np.ndarray:
+        """K IoUs (NaN where a class is absent from both labels and predictions)."""
+        hits = np.diag(self.counts).astype(float)
+        union = self.counts.sum(0) + self.counts.sum(1) - hits
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(union > 0, hits / union, np.nan)
+
+    def summary(self, class_names: Sequence[str] | None = None) -> dict[str, object]:
+        """mIoU, frequency-weighted IoU, pixel accuracy and the per-class IoU table."""
+        total = self.counts.sum()
+        if total == 0:
+            raise ValueError("no labelled pixels were counted")
+        iou = self.class_iou()
+        frequency = self.counts.sum(1) / total
+        present = ~np.isnan(iou)
+        names = list(class_names) if class_names is not None else [str(k) for k in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ValueError(f"{len(names)} class names for {self.num_classes} classes")
+        return {
+            "miou": float(np.mean(iou[present])),
+            "fwiou": float(np.sum(frequency[present] * iou[present])),
+            "pixel_accuracy": float(np.trace(self.counts) / total),
+            "per_class_iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, iou)},
+        }
+
+
+def format_iou_table(per_class_iou: dict[str, float | None]) -> str:
+    """A two-column text table, best classes first, absent classes last."""
+    rows = sorted(per_class_iou.items(), key=lambda kv: float("inf") if kv[1] is None else -kv[1])
+    width = max(len(name) for name in per_class_iou)
+    return "\n".join(f"{name.ljust(width)}  {'-' if v is None else f'{v:.3f}'}" for name, v in rows)
