@@ -7,6 +7,7 @@ from typing import Any
 from samprompt.errors import ConfigError, UnknownVariantError
 from samprompt.tuning.bottleneck import BottleneckSettings
 from samprompt.tuning.lora import LoraSettings
+from samprompt.utils.dataclass_config import from_dict
 
 DENSE_MODES = ("hda", "da", "sentence")
 
@@ -75,10 +76,7 @@ class RefSAMConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RefSAMConfig":
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"unknown RefSAM options {unknown}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
+        return from_dict(cls, data, "RefSAM")
 
 
 PRESETS: dict[str, RefSAMConfig] = {

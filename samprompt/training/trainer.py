@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from samprompt.errors import ConfigError
 from samprompt.tuning.io import load_trained, save_trained
+from samprompt.utils.dataclass_config import from_dict
 from samprompt.utils.files import atomic_directory
 
 LossFn = Callable[[nn.Module, list[dict[str, Any]]], Tensor]
@@ -88,10 +89,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"unknown training options {unknown}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
+        return from_dict(cls, data, "training")
 
 
 @dataclass
