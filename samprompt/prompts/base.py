@@ -98,8 +98,9 @@ class Prompts:
                        dense=None if self.dense is None else self.dense.to(*args, **kwargs))
 
 
-def resolve_batch_index(batch_index: Tensor | None, rows: int, num_images: int, device: torch.device) -> Tensor:
-    """The image index of each of `rows` prompt rows (see `Prompts.batch_index`)."""
+def resolve_batch_index(batch_index: Tensor | Sequence[int] | None, rows: int, num_images: int,
+                        device: torch.device) -> Tensor:
+    """The image index of each of `rows` prompt rows (see `Prompts.batch_index`); a tensor or a list."""
     if batch_index is None:
         if rows == num_images:
             return torch.arange(rows, device=device)

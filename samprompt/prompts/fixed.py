@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from samprompt.core.structures import ImageFeatures
 
 
+def row_images(features: "ImageFeatures", text: Sequence[Any] | str | None,
+               batch_index: Sequence[int] | Tensor | None) -> Tensor:
+    """The image of each row: one row per entry of `text` when given, else one per image."""
+    rows = len(features) if text is None else (1 if isinstance(text, str) else len(text))
+    return resolve_batch_index(batch_index, rows, len(features), features.embeddings.device)
+
+
 class LearnedConstantPrompt(PromptGenerator):
     """K learned sparse tokens and a learned dense vector (broadcast over the grid), same for every row.
 
@@ -33,9 +40,8 @@ class LearnedConstantPrompt(PromptGenerator):
 
     def forward(self, core: "SamCore", features: "ImageFeatures", *, text: Sequence[Any] | None = None,
                 batch_index: Sequence[int] | Tensor | None = None, **ignored: Any) -> Prompts:
-        rows = len(features) if text is None else (1 if isinstance(text, str) else len(text))
-        index = resolve_batch_index(None if batch_index is None else torch.as_tensor(batch_index), rows,
-                                    len(features), features.embeddings.device)
+        index = row_images(features, text, batch_index)
+        rows = len(index)
         h, w = features.embeddings.shape[-2:]
         dense = self.dense.view(1, -1, 1, 1).expand(rows, -1, h, w)
         return Prompts(self.tokens.unsqueeze(0).expand(rows, -1, -1), dense, None, index)
@@ -62,9 +68,8 @@ class FixedNativePrompt(PromptGenerator):
 
     def forward(self, core: "SamCore", features: "ImageFeatures", *, text: Sequence[Any] | None = None,
                 batch_index: Sequence[int] | Tensor | None = None, **ignored: Any) -> Prompts:
-        rows = len(features) if text is None else (1 if isinstance(text, str) else len(text))
-        index = resolve_batch_index(None if batch_index is None else torch.as_tensor(batch_index), rows,
-                                    len(features), features.embeddings.device)
+        index = row_images(features, text, batch_index)
+        rows = len(index)
         sizes = torch.tensor([features.original_sizes[i][::-1] for i in index.tolist()], dtype=torch.float32)
         scale = (sizes - 1).clamp(min=0)  # (w - 1, h - 1): the last pixel centre
         if self.point is not None:

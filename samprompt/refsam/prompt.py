@@ -119,8 +119,7 @@ class RefSAMPrompt(PromptGenerator):
                 batch_index = per_image_index
             text_features = self.encode_text(expressions)
         rows = len(text_features)
-        index = resolve_batch_index(None if batch_index is None else torch.as_tensor(batch_index), rows,
-                                    len(features), features.embeddings.device)
+        index = resolve_batch_index(batch_index, rows, len(features), features.embeddings.device)
 
         sentence = self.mlp(text_features.sentence).unsqueeze(1)             # P x 1 x C
         words = self.mlp(text_features.tokens)                               # P x L x C
