@@ -141,10 +141,9 @@ def _eval_refsam(args: argparse.Namespace) -> dict[str, Any]:
 
     model = _refsam_model(args.variant, args.checkpoint, args.weights)
     if args.dataset == "shapes":
-        task = RefSAMTask()
         images = [ShapesReferring("test", args.items)[i] for i in range(args.items)]
         clips = [ShapesVideo("test", args.items, frames=4)[i] for i in range(max(args.items // 4, 1))]
-        return {"images": task.evaluate_images(model, images), "videos": task.evaluate_videos(model, clips)}
+        return RefSAMTask().evaluate(model, images, clips)
     if not args.root:
         raise SamPromptError(f"--dataset {args.dataset} needs --root, the dataset folder")
     if args.dataset == "ref-youtube-vos":

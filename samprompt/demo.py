@@ -107,8 +107,7 @@ def train_referring(model: PromptedSam, task: RefSAMTask, settings: DemoSettings
     data = ConcatDataset([ShapesReferring("train", settings.train_images),
                           ShapesVideo("train", max(settings.train_images // 2, 1), frames=3)])
     config = TrainConfig(steps=settings.refsam_steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
-                         module_lrs={k: v for k, v in DEMO_REFSAM_LRS.items()
-                                     if any(n.startswith(k) for n in model.trainable_parameters())},
+                         module_lrs=DEMO_REFSAM_LRS,
                          progress=settings.progress, output_dir=str(out / name))
     started = time.time()
     history = Trainer(model, task.loss, data, config).fit()
@@ -122,14 +121,10 @@ def refsam_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
     clip_count = max(settings.eval_items // 4, 1)
     clips = [ShapesVideo("test", clip_count, frames=4)[i] for i in range(clip_count)]
     results: dict[str, Any] = {}
-
-    def score(model: PromptedSam, task: RefSAMTask) -> dict[str, Any]:
-        return {"images": task.evaluate_images(model, images), "videos": task.evaluate_videos(model, clips)}
-
     core = samprompt.build_sam("tiny")
     for name, generator in (("centre_click", FixedNativePrompt(point=(0.5, 0.5))),
                             ("whole_image_box", FixedNativePrompt(box=(0.0, 0.0, 1.0, 1.0)))):
-        results[name] = score(PromptedSam(core, generator), RefSAMTask(cache=FeatureCache(core)))
+        results[name] = RefSAMTask(cache=FeatureCache(core)).evaluate(PromptedSam(core, generator), images, clips)
 
     torch.manual_seed(settings.seed)
     constant_core = samprompt.build_sam("tiny")
@@ -138,14 +133,14 @@ def refsam_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
     constant = PromptedSam(constant_core, LearnedConstantPrompt(constant_core.prompt_dim))
     task = RefSAMTask(frames=2, cache=FeatureCache(constant_core))
     training = {"constant_prompt": train_referring(constant, task, settings, out, "constant_prompt")}
-    results["constant_prompt"] = score(constant, task)
+    results["constant_prompt"] = task.evaluate(constant, images, clips)
 
     torch.manual_seed(settings.seed)
     refsam_core = samprompt.build_sam("tiny")
     model = RefSAM(refsam_core, load_text_encoder("shapes"), DEMO_REFSAM, text_encoder_spec="shapes")
     task = RefSAMTask(frames=2, cache=FeatureCache(refsam_core))
     training["refsam"] = train_referring(model, task, settings, out, "refsam")
-    results["refsam"] = score(model, task)
+    results["refsam"] = task.evaluate(model, images, clips)
     report = parameter_report(model)
     training["refsam"].update(trainable_parameters=report.trainable, total_parameters=report.total)
     model.save(out / "refsam" / "trained")

@@ -163,6 +163,7 @@ class RefDAVIS17(_VideoReferring):
                                         "davis_text_annotations/ beside JPEGImages/ and Annotations/")
         videos = [line.strip() for line in videos_file.read_text().splitlines() if line.strip()]
         counts: dict[str, int] = {}
+        frames_of: dict[str, tuple[str, ...]] = {}
         self.expressions = []
         for number, line in enumerate(text_file.read_text().splitlines(), 1):
             if not line.strip():
@@ -173,10 +174,12 @@ class RefDAVIS17(_VideoReferring):
             video, object_id, text = parts[0], int(parts[1]), " ".join(parts[2:])
             if video not in videos:
                 continue
-            frames = sorted(p.stem for p in (self.root / "JPEGImages" / "480p" / video).glob("*.jpg"))
+            if video not in frames_of:
+                jpegs = (self.root / "JPEGImages" / "480p" / video).glob("*.jpg")
+                frames_of[video] = tuple(sorted(p.stem for p in jpegs))
             exp_id = str(counts.get(video, 0))
             counts[video] = counts.get(video, 0) + 1
-            self.expressions.append(VideoExpression(video, exp_id, text, object_id, tuple(frames)))
+            self.expressions.append(VideoExpression(video, exp_id, text, object_id, frames_of[video]))
         self.annotated = True
 
     def frame_path(self, video: str, frame: str) -> Path:

@@ -127,6 +127,11 @@ class RefSAMTask:
                 scores.add(masks[0], item["mask"])
         return scores.summary()
 
+    def evaluate(self, model: PromptedSam, images: Sequence[dict[str, Any]], clips: Sequence[dict[str, Any]]
+                 ) -> dict[str, dict[str, float]]:
+        """{"images": evaluate_images(...), "videos": evaluate_videos(...)}."""
+        return {"images": self.evaluate_images(model, images), "videos": self.evaluate_videos(model, clips)}
+
     @torch.no_grad()
     def evaluate_videos(self, model: PromptedSam, items: Sequence[dict[str, Any]]) -> dict[str, float]:
         """J, F and J&F over video items (online, frame by frame, with the track token)."""
