@@ -31,3 +31,7 @@ class PromptError(SamPromptError, ValueError):
 
 class ConfigError(SamPromptError, ValueError):
     """A configuration value that is invalid."""
+
+
+class DatasetError(SamPromptError, ValueError):
+    """Dataset files that are malformed or do not pair up (missing folders raise FileNotFoundError)."""

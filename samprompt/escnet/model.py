@@ -1,0 +1,200 @@
+"""`ESCNet`: open-vocabulary semantic segmentation, `model(images, classes=[...])`."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from samprompt.clip.models import ClipBundle, load_clip
+from samprompt.core.sam_core import SamCore
+from samprompt.errors import CheckpointError, ImageFormatError
+from samprompt.escnet.config import ESCNetConfig
+from samprompt.escnet.dense_clip import DenseClip, correlation
+from samprompt.escnet.layers import ESCBlock, UpsamplingDecoder
+from samprompt.escnet.pseudo_prompts import PseudoPrompts, pseudo_prompts
+from samprompt.tuning.io import load_trained, read_trained_config, save_trained
+
+METADATA_KEY = "escnet"
+
+
+@dataclass
+class ESCNetOutput:
+    """logits: B x K x H x W per-class logits at the input size; correlation: B x K x h x w raw
+    CLIP cosine correlation; prompts: the pseudo prompts of the B x K (image, class) rows."""
+
+    logits: Tensor
+    correlation: Tensor
+    prompts: PseudoPrompts
+
+    @property
+    def semantic(self) -> Tensor:
+        """B x H x W class index (into the class list) of every pixel."""
+        return self.logits.argmax(dim=1)
+
+
+def as_image_batch(images: Tensor | np.ndarray | Sequence[np.ndarray]) -> Tensor:
+    """A B x 3 x H x W tensor, an H x W x 3 uint8 array, or a list of same-size H x W x 3 uint8
+    arrays -> B x 3 x H x W (values in [0, 255])."""
+    if isinstance(images, Tensor):
+        batch = images.unsqueeze(0) if images.ndim == 3 else images
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ImageFormatError(f"expected an image tensor of shape B x 3 x H x W, got {tuple(images.shape)}")
+        return batch
+    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+    if not arrays:
+        raise ImageFormatError("no images given")
+    for i, array in enumerate(arrays):
+        if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise ImageFormatError(f"image {i}: expected an H x W x 3 uint8 array, got "
+                                   f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
+    if len({a.shape for a in arrays}) > 1:
+        raise ImageFormatError(f"images of one batch must share a size, got {sorted({a.shape for a in arrays})}")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+
+def _chunks(count: int, size: int | None) -> Iterator[slice]:
+    size = size or count
+    for start in range(0, count, size):
+        yield slice(start, min(start + size, count))
+
+
+class ESCNet(nn.Module):
+    """ESC-Net on a frozen SAM core and a (frozen) open_clip model.
+
+    The core lends its prompt encoder (frozen, shared) and the weights of its mask decoder's
+    two-way blocks (copied into every ESC block, trained at their own low learning rate).
+    SAM's image encoder is not used: the images are seen through CLIP.
+
+    Args:
+        core: the SAM core.
+        clip: an open_clip model (taken over: see `DenseClip`).
+        config: the architecture.
+        clip_spec: how to reload the CLIP model (saved with the weights), e.g. {"name": "shapes"}.
+    """
+
+    def __init__(self, core: SamCore, clip: ClipBundle, config: ESCNetConfig = ESCNetConfig(),
+                 *, clip_spec: dict[str, str] | None = None) -> None:
+        super().__init__()
+        depth = len(clip.model.visual.transformer.resblocks)
+        self.config = config
+        self.clip_spec = clip_spec or {"name": clip.name}
+        self.core = core
+        self.clip = DenseClip(clip, config.clip_image_size, config.resolved_skip_layers(depth), config.templates)
+        if config.clip_finetune == "attention":
+            for block in self.clip.clip.visual.transformer.resblocks:
+                for parameter in block.attn.parameters():
+                    parameter.requires_grad_(True)
+        dim, embed, guide = core.prompt_dim, self.clip.embed_dim, config.guidance_dim
+        self.image_proj = nn.Conv2d(embed, dim, 1)
+        self.correlation_embed = nn.Conv2d(1, dim, 7, padding=3)
+        self.image_guidance = nn.Conv2d(embed, guide, 1)
+        self.text_guidance = nn.Linear(embed, guide)
+        self.blocks = nn.ModuleList([
+            ESCBlock(core.sam.mask_decoder, dim, guide, config.heads, config.window, config.sam_init == "random")
+            for _ in range(config.blocks)])
+        self.decoder = UpsamplingDecoder(dim, self.clip.width, config.decoder_dims)
+
+    # ------------------------------------------------------------------ prompts
+    def embed_pseudo_prompts(self, prompts: PseudoPrompts, rows: Tensor, grid: tuple[int, int]
+                             ) -> tuple[Tensor, Tensor]:
+        """Pseudo points + masks of the chosen rows through SAM's prompt encoder.
+
+        Returns sparse R x (k + 1) x C tokens and dense R x C x h x w prompts on the `grid`.
+        """
+        encoder = self.core.sam.prompt_encoder
+        size = torch.tensor(encoder.input_image_size[::-1], dtype=torch.float32, device=rows.device)  # (W, H)
+        points = prompts.points[rows] * size
+        masks = prompts.masks[rows].unsqueeze(1).float() * 2 - 1
+        masks = F.interpolate(masks, size=(4 * grid[0], 4 * grid[1]), mode="nearest") * self.config.mask_logit
+        sparse, dense = encoder(points=(points, prompts.labels[rows]), boxes=None,
+                                masks=masks.to(encoder.mask_downscaling[0].weight.dtype))
+        return sparse, dense
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, images: Tensor | np.ndarray | Sequence[np.ndarray], classes: Sequence[str],
+                *, class_chunk: int | None = None) -> ESCNetOutput:
+        """images: B x 3 x H x W (uint8 or float in [0, 255]) or H x W x 3 uint8 arrays;
+        classes: K names (any list, any length) -> `ESCNetOutput` with B x K x H x W logits.
+
+        `class_chunk` (default: the config's) bounds how many classes are processed at once.
+        """
+        batch = as_image_batch(images).to(self.image_proj.weight.device)
+        chunk = class_chunk or self.config.class_chunk
+        text = self.clip.encode_classes(classes)                                         # K x E
+        clip_trains = any(p.requires_grad for p in self.clip.parameters()) and torch.is_grad_enabled()
+        with torch.set_grad_enabled(clip_trains):
+            dense, skips = self.clip.encode_image(batch)                                 # B x E x h x w
+        b, k, (h, w) = batch.shape[0], len(classes), dense.shape[-2:]
+        corr = correlation(dense, text)                                                  # B x K x h x w
+        prompts = pseudo_prompts(corr.detach(), self.config.pseudo)
+        dtype = self.image_proj.weight.dtype
+        dense, corr, text = dense.to(dtype), corr.to(dtype), text.to(dtype)
+        x = self.image_proj(dense).unsqueeze(1) + self.correlation_embed(corr.flatten(0, 1).unsqueeze(1)).view(
+            b, k, -1, h, w)                                                              # B x K x C x h x w
+        image_guide = self.image_guidance(dense)                                         # B x G x h x w
+        text_guide = self.text_guidance(text)                                            # K x G
+        positional = self.core.sam.prompt_encoder.pe_layer((h, w))                      # C x h x w
+        row_ids = torch.arange(b * k, device=batch.device).view(b, k)
+        embedded = [self.embed_pseudo_prompts(prompts, row_ids[:, part].flatten(), (h, w))
+                    for part in _chunks(k, chunk)]
+        for block in self.blocks:
+            parts = []
+            for part, (tokens, dense_prompt) in zip(_chunks(k, chunk), embedded):
+                kc = part.stop - part.start
+                guide = torch.cat([image_guide.unsqueeze(1).expand(-1, kc, -1, -1, -1),
+                                   corr[:, part].unsqueeze(2)], dim=2).flatten(0, 1)
+                y = block.per_class(x[:, part].flatten(0, 1), positional, tokens, dense_prompt.to(dtype), guide)
+                parts.append(y.view(b, kc, *y.shape[1:]))
+            summaries = [block.classes.summarise(y, text_guide[part]) for y, part in zip(parts, _chunks(k, chunk))]
+            summary = (sum(s[0] for s in summaries), sum(s[1] for s in summaries))
+            x = torch.cat([block.classes(y, text_guide[part], summary) for y, part in zip(parts, _chunks(k, chunk))],
+                          dim=1)
+        projected = self.decoder.project_skips(skips)
+        logits = torch.cat([self.decoder(x[:, part], projected) for part in _chunks(k, chunk)], dim=1)
+        logits = F.interpolate(logits, size=batch.shape[-2:], mode="bilinear", align_corners=False)
+        return ESCNetOutput(logits, corr, prompts)
+
+    # ------------------------------------------------------------------ state
+    def train(self, mode: bool = True) -> "ESCNet":
+        """Only ESC-Net's own layers switch mode; the core and CLIP stay in eval mode."""
+        super().train(mode)
+        self.core.sam.eval()
+        self.clip.train(mode)
+        return self
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by role: "sam" (the copied SAM blocks, the paper's low lr),
+        "clip" (CLIP attention, when fine-tuned) and "escnet" (everything else)."""
+        groups: dict[str, list[nn.Parameter]] = {"sam": [], "clip": [], "escnet": []}
+        for name, parameter in self.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            role = "sam" if ".sam." in name else "clip" if name.startswith("clip.") else "escnet"
+            groups[role].append(parameter)
+        return groups
+
+    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Save only the trained tensors, with the config and the CLIP spec needed to rebuild."""
+        info = {"config": self.config.to_dict(), "clip": self.clip_spec}
+        return save_trained(self, directory, metadata={**(metadata or {}), METADATA_KEY: json.dumps(info)})
+
+    @classmethod
+    def load(cls, directory: str | Path, core: SamCore, clip: ClipBundle | None = None) -> "ESCNet":
+        """Rebuild a saved ESC-Net on `core` and load its trained tensors; the CLIP model is the
+        one named at save time (`load_clip(name, pretrained)`) unless one is given."""
+        saved = read_trained_config(directory)
+        if METADATA_KEY not in saved.get("metadata", {}):
+            raise CheckpointError(f"{str(directory)!r} holds trained weights, but not of an ESC-Net model")
+        info = json.loads(saved["metadata"][METADATA_KEY])
+        spec = info.get("clip") or {"name": "shapes"}
+        if clip is None:
+            clip = load_clip(spec["name"], spec.get("pretrained"))
+        model = cls(core, clip, ESCNetConfig.from_dict(info["config"]), clip_spec=spec)
+        load_trained(model, directory)
+        return model

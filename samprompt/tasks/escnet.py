@@ -1,0 +1,87 @@
+"""Semantic segmentation with a class list: ESC-Net's training loss and its evaluation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from samprompt.escnet.dense_clip import correlation
+from samprompt.escnet.model import ESCNet, as_image_batch
+from samprompt.escnet.sliding import sliding_window_logits
+from samprompt.metrics.semantic import ConfusionMatrix
+
+IGNORE = 255
+Predict = Callable[[Tensor, Sequence[str]], Tensor]
+
+
+def resize_item(item: dict[str, Any], size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """An item's image (bilinear) and label map (nearest) resized to size x size (None: as is)."""
+    image, label = item["image"], item["label"]
+    if size is None or image.shape[:2] == (size, size):
+        return image, label
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round().clamp(0, 255)
+    y = torch.from_numpy(label.astype(np.int64))[None, None].float()
+    y = F.interpolate(y, size=(size, size), mode="nearest")
+    return x[0].permute(1, 2, 0).to(torch.uint8).numpy(), y[0, 0].to(torch.uint8).numpy()
+
+
+@dataclass
+class ESCNetTask:
+    """Per-pixel cross-entropy over the class list (ignore label 255).
+
+    Attributes:
+        classes: the training class names; item labels index into this list.
+        size: training items are resized to size x size (None: they must share a size).
+    """
+
+    classes: Sequence[str]
+    size: int | None = None
+
+    def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
+        pairs = [resize_item(item, self.size) for item in items]
+        device = next(p for p in model.parameters() if p.requires_grad).device
+        images = as_image_batch([image for image, _ in pairs]).to(device)
+        labels = torch.from_numpy(np.stack([label for _, label in pairs]).astype(np.int64)).to(device)
+        logits = model(images, self.classes).logits
+        return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
+
+
+def model_predictor(model: ESCNet, window: int | None = None, overlap: float = 1 / 3) -> Predict:
+    """images B x 3 x H x W, classes -> B x K x H x W logits (optionally by sliding windows)."""
+    def predict(images: Tensor, classes: Sequence[str]) -> Tensor:
+        if window is None:
+            return model(images, classes).logits
+        return sliding_window_logits(lambda crops: model(crops, classes).logits, images, window, overlap)
+    return predict
+
+
+def correlation_predictor(model: ESCNet) -> Predict:
+    """The baseline: raw CLIP patch-text correlation, bilinearly upsampled (argmax = its map)."""
+    def predict(images: Tensor, classes: Sequence[str]) -> Tensor:
+        dense, _ = model.clip.encode_image(images)
+        text = model.clip.encode_classes(classes)
+        return F.interpolate(correlation(dense, text), size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return predict
+
+
+@torch.no_grad()
+def evaluate_semantic(predict: Predict, items: Sequence[dict[str, Any]], classes: Sequence[str],
+                      batch_size: int = 8, device: torch.device | str = "cpu") -> ConfusionMatrix:
+    """Run `predict` over labelled items (same-size images batch together) -> the confusion matrix."""
+    matrix = ConfusionMatrix(len(classes), ignore_index=IGNORE)
+    by_size: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for item in items:
+        by_size.setdefault(item["image"].shape[:2], []).append(item)
+    for group in by_size.values():
+        for start in range(0, len(group), batch_size):
+            part = group[start:start + batch_size]
+            images = as_image_batch([item["image"] for item in part]).to(device)
+            predicted = predict(images, classes).argmax(dim=1).cpu().numpy()
+            for prediction, item in zip(predicted, part):
+                matrix.add(prediction, item["label"])
+    return matrix
