@@ -11,6 +11,8 @@ import numpy as np
 
 from samprompt.errors import SamPromptError
 
+SEMANTIC_BENCHMARKS = ("ade20k-150", "coco-stuff-171", "pascal-context-59", "voc-20", "voc-21")
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -45,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=150, help="fine-tuning steps per module (default: %(default)s)")
     demo.add_argument("--refsam-steps", type=_positive_int, default=600,
                       help="training steps of RefSAM and of its learned text-free baseline (default: %(default)s)")
+    demo.add_argument("--escnet-steps", type=_positive_int, default=400,
+                      help="training steps of ESC-Net (default: %(default)s)")
     demo.add_argument("--eval-items", type=_positive_int, default=200,
                       help="held-out objects scored per model (default: %(default)s)")
     demo.add_argument("--train-images", type=_positive_int, default=400,
@@ -61,13 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="native: point and box mIoU on the shapes-world test split. refsam: mIoU / oIoU / prec@ "
                     "and J / F / J&F on shapes world, or online inference over Ref-YouTube-VOS / Ref-DAVIS17 "
                     "writing Annotations/<video>/<exp_id>/<frame>.png and submission.zip (scored when the "
-                    "split has masks).")
-    evaluate.add_argument("--task", choices=("native", "refsam"), default="native",
+                    "split has masks). escnet: mIoU, fwIoU, pixel accuracy and per-class IoU on shapes world "
+                    "or a semantic benchmark (zero-shot: the benchmark's own class list).")
+    evaluate.add_argument("--task", choices=("native", "refsam", "escnet"), default="native",
                           help="what the weights are (default: %(default)s)")
-    evaluate.add_argument("--dataset", choices=("shapes", "ref-youtube-vos", "ref-davis17"), default="shapes",
-                          help="refsam only: where to evaluate (default: %(default)s)")
-    evaluate.add_argument("--root", help="dataset root for ref-youtube-vos / ref-davis17")
-    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS)")
+    evaluate.add_argument("--dataset", default="shapes",
+                          choices=("shapes", "ref-youtube-vos", "ref-davis17", *SEMANTIC_BENCHMARKS),
+                          help="where to evaluate: video datasets for refsam, semantic benchmarks for escnet "
+                               "(default: %(default)s)")
+    evaluate.add_argument("--root", help="dataset root for the non-shapes datasets")
+    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS; "
+                                          "required for semantic benchmarks)")
+    evaluate.add_argument("--window", type=_positive_int,
+                          help="escnet: sliding-window inference with this window side (1/3 overlap + global view)")
     evaluate.add_argument("--submission", default="out/submission",
                           help="folder for the video masks and submission.zip (default: %(default)s)")
     evaluate.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
@@ -76,14 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--items", type=_positive_int, default=200, help="test objects (default: %(default)s)")
     evaluate.add_argument("--out", help="also write the metrics to this JSON file")
 
-    predict = commands.add_parser("predict", help="segment one image with clicks, a box or a referring expression",
+    predict = commands.add_parser("predict", help="segment one image with clicks, a box, a referring expression "
+                                                  "or a list of class names",
                                   description="Writes mask.png and overlay.png for the best mask. --text needs "
-                                              "--weights of a trained RefSAM (e.g. out/demo/refsam/trained).")
+                                              "--weights of a trained RefSAM (e.g. out/demo/refsam/trained); "
+                                              "--classes needs --weights of a trained ESC-Net "
+                                              "(e.g. out/demo/escnet/trained) and writes semantic.png, "
+                                              "classes.png and the pixel share of each class.")
     predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
     predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
                          help="clicks in pixels; LABEL 1 foreground (default), 0 background")
     predict.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
     predict.add_argument("--text", help="a referring expression (with --weights of a trained RefSAM)")
+    predict.add_argument("--classes", nargs="+", help="class names (with --weights of a trained ESC-Net)")
     predict.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     predict.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
     predict.add_argument("--weights", help="folder written by save_trained / samprompt train")
@@ -112,10 +127,21 @@ def _refsam_model(variant: str, checkpoint: str | None, weights: str | None):
     return RefSAM.load(weights, samprompt.build_sam(variant, checkpoint=checkpoint))
 
 
+def _escnet_model(variant: str, checkpoint: str | None, weights: str | None):
+    import samprompt
+    from samprompt.escnet import ESCNet
+
+    if not weights:
+        raise SamPromptError("class names need --weights: a folder saved by an ESC-Net training run "
+                             "(samprompt demo writes one to out/demo/escnet/trained)")
+    return ESCNet.load(weights, samprompt.build_sam(variant, checkpoint=checkpoint)).eval()
+
+
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, run_demo
 
     return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps,
+                                           escnet_steps=args.escnet_steps,
                                            train_images=args.train_images,
                                            eval_items=args.eval_items, seed=args.seed,
                                            progress=not args.no_progress))
@@ -153,12 +179,39 @@ def _eval_refsam(args: argparse.Namespace) -> dict[str, Any]:
     return run_video_dataset(model, dataset, args.submission)
 
 
+def _eval_escnet(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.data import ShapesSemantic
+    from samprompt.data.semantic import semantic_dataset
+    from samprompt.metrics.semantic import format_iou_table
+    from samprompt.tasks.escnet import evaluate_semantic, model_predictor
+
+    model = _escnet_model(args.variant, args.checkpoint, args.weights)
+    if args.dataset == "shapes":
+        dataset: Any = ShapesSemantic("test", args.items)
+    elif args.dataset in SEMANTIC_BENCHMARKS:
+        if not args.root or not args.split:
+            raise SamPromptError(f"--dataset {args.dataset} needs --root (the dataset folder) and --split")
+        dataset = semantic_dataset(args.dataset, args.root, args.split)
+    else:
+        raise SamPromptError(f"--dataset {args.dataset} is not a semantic-segmentation dataset")
+    count = min(args.items, len(dataset)) if args.dataset == "shapes" else len(dataset)
+    items = (dataset[i] for i in range(count))
+    device = model.image_proj.weight.device
+    matrix = evaluate_semantic(model_predictor(model, args.window), items, dataset.classes, batch_size=1,
+                               device=device)
+    summary = matrix.summary(dataset.classes)
+    print(format_iou_table(summary["per_class_iou"]))
+    return summary
+
+
 def command_eval(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.data import ShapesInteractive
     from samprompt.tasks.native import NativeTask
 
     if args.task == "refsam":
         metrics = _eval_refsam(args)
+    elif args.task == "escnet":
+        metrics = _eval_escnet(args)
     elif args.dataset != "shapes":
         raise SamPromptError(f"--dataset {args.dataset} is for --task refsam")
     else:
@@ -178,10 +231,10 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
 
     from samprompt.visualize import overlay, save_png
 
-    if not args.points and not args.box and args.text is None:
-        raise SamPromptError("give --points and/or --box, or --text")
-    if args.text is not None and (args.points or args.box):
-        raise SamPromptError("--text cannot be combined with --points or --box")
+    if not args.points and not args.box and args.text is None and not args.classes:
+        raise SamPromptError("give --points and/or --box, or --text, or --classes")
+    if sum(bool(x) for x in (args.points or args.box, args.text is not None, args.classes)) > 1:
+        raise SamPromptError("--points/--box, --text and --classes are separate modes: give one")
     path = Path(args.image)
     if not path.is_file():
         raise SamPromptError(f"image {str(path)!r} does not exist")
@@ -189,6 +242,8 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         image = np.array(Image.open(path).convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
         raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
+    if args.classes:
+        return _predict_classes(args, image)
     inputs: dict[str, Any] = {}
     if args.text is not None:
         model = _refsam_model(args.variant, args.checkpoint, args.weights)
@@ -210,6 +265,23 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
     save_png(overlay(image, mask), out / "overlay.png")
     result = {"mask": str(out / "mask.png"), "overlay": str(out / "overlay.png"),
               "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _predict_classes(args: argparse.Namespace, image: np.ndarray) -> dict[str, Any]:
+    import torch
+
+    from samprompt.visualize import colour_labels, save_png
+
+    model = _escnet_model(args.variant, args.checkpoint, args.weights)
+    with torch.no_grad():
+        semantic = model([image], args.classes).semantic[0].cpu().numpy().astype(np.uint8)
+    out = Path(args.out)
+    save_png(semantic, out / "semantic.png")
+    save_png(colour_labels(semantic), out / "classes.png")
+    shares = {name: float((semantic == k).mean()) for k, name in enumerate(args.classes)}
+    result = {"semantic": str(out / "semantic.png"), "colours": str(out / "classes.png"), "class_share": shares}
     print(json.dumps(result, indent=2))
     return result
 

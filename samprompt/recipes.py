@@ -28,6 +28,22 @@ RefSAM (text):
                                "core.sam.mask_decoder": 1e-6}, "output_dir": "runs/refsam"}
     }
 
+ESC-Net (class names; the SAM blocks get `sam_lr`, CLIP's attention `clip_lr` when tuned):
+
+    {
+      "task": "escnet",
+      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
+      "escnet": {"clip_image_size": 384, "templates": ["A photo of a {} in the scene."]},  # ESCNetConfig fields
+      "clip": "ViT-B-16", "clip_weights": "/models/ViT-B-16.bin",   # "shapes": the shipped CLIP
+      "size": 384,                                 # training images resized to size x size
+      "sam_lr": 2e-6, "clip_lr": 2e-6,
+      "data": {"dataset": "coco-stuff-171", "root": "/data/coco-stuff", "split": "train2017"},
+      "train": {"steps": 80000, "batch_size": 4, "lr": 2e-4, "output_dir": "runs/escnet"}
+    }
+
+ESC-Net data: {"dataset": "shapes", "size", "shapes"} or a benchmark of `samprompt.data.semantic`
+{"dataset": "ade20k-150" | "coco-stuff-171" | "pascal-context-59" | "voc-20" | "voc-21", "root", "split"}.
+
 RefSAM data entries: {"dataset": "shapes", "size", "videos", "frames", "shapes"},
 {"dataset": "refcoco", "root", "name", "split", "split_by", "image_dir"},
 {"dataset": "ref-youtube-vos", "root", "split", "frame_stride", "max_frames"},
@@ -39,6 +55,7 @@ and `<output_dir>/metrics.json`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,6 +69,7 @@ from samprompt.data import (
     ShapesConfig,
     ShapesInteractive,
     ShapesReferring,
+    ShapesSemantic,
     ShapesVideo,
 )
 from samprompt.errors import ConfigError
@@ -60,9 +78,10 @@ from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora, save_trained
 from samprompt.utils.files import atomic_file
 
-TASKS = ("native", "refsam")
+TASKS = ("native", "refsam", "escnet")
 COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "data", "eval_items", "train"}
-TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"}}
+TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"},
+             "escnet": {"escnet", "clip", "clip_weights", "size", "sam_lr", "clip_lr"}}
 Built = tuple[Any, Dataset, Callable, Callable | None, Callable[[Path], Any]]
 
 
@@ -142,7 +161,47 @@ def build_refsam(config: dict[str, Any], core: samprompt.SamCore) -> Built:
     return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
 
 
-BUILDERS = {"native": build_native, "refsam": build_refsam}
+def semantic_training_data(entry: dict[str, Any]) -> Dataset:
+    """One ESC-Net training dataset from its config entry (see the module docstring)."""
+    from samprompt.data.semantic import semantic_dataset
+
+    options = dict(entry)
+    kind = options.pop("dataset", "shapes")
+    if kind == "shapes":
+        world = _shapes_world(options)
+        dataset: Dataset = ShapesSemantic("train", options.pop("size", 1000), world)
+    else:
+        dataset = semantic_dataset(kind, options.pop("root"), options.pop("split"),
+                                   raw_labels=options.pop("raw_labels", False))
+    _check_empty(options, f"{kind} data")
+    return dataset
+
+
+def build_escnet(config: dict[str, Any], core: samprompt.SamCore) -> Built:
+    from samprompt.clip import load_clip
+    from samprompt.escnet import ESCNet, ESCNetConfig
+    from samprompt.tasks.escnet import ESCNetTask, evaluate_semantic, model_predictor
+
+    clip_name = config.get("clip", "shapes")
+    spec = {"name": clip_name, **({"pretrained": config["clip_weights"]} if config.get("clip_weights") else {})}
+    model = ESCNet(core, load_clip(clip_name, config.get("clip_weights")),
+                   ESCNetConfig.from_dict(config.get("escnet", {})), clip_spec=spec)
+    entry = config.get("data", {"dataset": "shapes"})
+    dataset = semantic_training_data(entry)
+    task = ESCNetTask(dataset.classes, size=config.get("size"))
+    eval_fn = None
+    count = config.get("eval_items", 100)
+    if count and entry.get("dataset", "shapes") == "shapes":
+        world = ShapesConfig(**entry.get("shapes", {}))
+        test = ShapesSemantic("val", count, world)
+        items = [test[i] for i in range(count)]
+
+        def eval_fn(m: Any) -> dict[str, Any]:
+            return evaluate_semantic(model_predictor(m), items, test.classes).summary(test.classes)
+    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
+
+
+BUILDERS = {"native": build_native, "refsam": build_refsam, "escnet": build_escnet}
 
 
 def run_training_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +222,9 @@ def run_training_config(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("bottleneck"):
         add_bottleneck_adapters(core, BottleneckSettings(**config["bottleneck"]))
     model, dataset, loss_fn, eval_fn, save = BUILDERS[task_name](config, core)
+    if task_name == "escnet":
+        rates = model.module_lrs(config.get("sam_lr", 2e-6), config.get("clip_lr"))
+        train = replace(train, module_lrs={**rates, **train.module_lrs})
     result = Trainer(model, loss_fn, dataset, train, eval_fn=eval_fn).fit()
 
     out = Path(train.output_dir)

@@ -29,6 +29,20 @@ def side_by_side(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray | 
     return np.concatenate(row, axis=1)
 
 
+def colour_labels(labels: np.ndarray, ignore_index: int = 255) -> np.ndarray:
+    """H x W class indexes -> H x W x 3 uint8, a fixed distinct colour per class (ignore: black)."""
+    index = labels.astype(np.int64)
+    palette = np.stack([(index * 97 + 40) % 256, (index * 57 + 140) % 256, (index * 151 + 90) % 256], axis=-1)
+    palette[index == ignore_index] = 0
+    return palette.astype(np.uint8)
+
+
+def semantic_panels(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Image | predicted class map | ground-truth class map, with 4-pixel gaps."""
+    gap = np.full((image.shape[0], 4, 3), 255, np.uint8)
+    return np.concatenate([image, gap, colour_labels(prediction), gap, colour_labels(truth)], axis=1)
+
+
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 array (H x W or H x W x 3) or a bool mask as a PNG, atomically."""
     if array.dtype == bool:

@@ -8,7 +8,7 @@ import torch
 import samprompt
 from tests.helpers import WordHashEncoder
 
-pytest_plugins = ["tests.video_fixtures"]  # Ref-YouTube-VOS / DAVIS fixture trees
+pytest_plugins = ["tests.video_fixtures", "tests.escnet_fixtures"]  # video fixture trees; a small ESC-Net
 
 
 @pytest.fixture

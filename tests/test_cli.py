@@ -82,8 +82,8 @@ def test_train_config_errors_are_clear(tmp_path, capsys):
 
 def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2", "--refsam-steps", "2", "--eval-items", "4",
-                 "--train-images", "4", "--no-progress"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "2", "--refsam-steps", "2", "--escnet-steps", "2",
+                 "--eval-items", "4", "--train-images", "4", "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     native = metrics["modules"]["native_points_boxes"]
     assert set(native) >= {"random_init", "shipped", "lora_finetuned", "training"}
@@ -94,8 +94,14 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     assert (out / "refsam" / "trained" / "adapter_config.json").is_file()
     assert len(list((out / "overlays").glob("native_*.png"))) == 4
     assert len(list((out / "overlays").glob("refsam_*.png"))) == 4
+    escnet = metrics["modules"]["escnet_classes"]
+    assert set(escnet) == {"clip_correlation", "escnet", "training"}
+    assert escnet["training"]["held_out_class"] not in escnet["training"]["trained_classes"]
+    assert 0 <= escnet["escnet"]["miou"] <= 1 and "held_out_iou" in escnet["clip_correlation"]
+    assert (out / "escnet" / "trained" / "adapter_config.json").is_file()
+    assert len(list((out / "overlays").glob("escnet_*.png"))) == 4
     printed = capsys.readouterr().out
-    assert "lora_finetuned" in printed and "J&F" in printed
+    assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):
@@ -144,3 +150,48 @@ def test_refsam_eval_writes_a_ref_youtube_vos_submission(tmp_path, capsys):
                  "--dataset", "ref-youtube-vos", "--root", str(root), "--submission", str(tmp_path / "sub")]) == 0
     assert (tmp_path / "sub" / "Annotations" / "v1" / "0" / "00005.png").is_file()
     assert (tmp_path / "sub" / "submission.zip").is_file()
+
+
+def test_escnet_train_eval_on_a_benchmark_layout_and_predict_classes(tmp_path, picture, capsys):
+    from tests.data.test_semantic import write_pair
+
+    config = {
+        "task": "escnet", "variant": "micro", "size": 32, "sam_lr": 1e-5,
+        "escnet": {"clip_image_size": 64, "templates": ["a {}"], "blocks": 1, "heads": 2, "guidance_dim": 4,
+                   "decoder_dims": [4]},
+        "data": {"dataset": "shapes", "size": 4, "shapes": {"image_size": 64}}, "eval_items": 2,
+        "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
+    }
+    path = tmp_path / "escnet.json"
+    path.write_text(json.dumps(config))
+    assert main(["train", "--config", str(path)]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert len(metrics["losses"]) == 2 and "miou" in metrics["evaluations"][-1]
+    weights = str(tmp_path / "run" / "trained")
+
+    root = tmp_path / "VOCdevkit" / "VOC2012"
+    for stem in ("2007_000033", "2007_000042"):
+        label = np.full((24, 30), 255, np.uint8)
+        label[4:12, 5:20] = 14                                      # a person, background ignored (VOC-20)
+        write_pair(root / "JPEGImages", root / "annotations_detectron2" / "val", stem, label)
+    capsys.readouterr()
+    assert main(["eval", "--task", "escnet", "--dataset", "voc-20", "--root", str(root), "--split", "val",
+                 "--variant", "micro", "--weights", weights, "--window", "16", "--out", str(tmp_path / "e.json")]) == 0
+    scores = json.loads((tmp_path / "e.json").read_text())
+    assert set(scores) == {"miou", "fwiou", "pixel_accuracy", "per_class_iou"} and len(scores["per_class_iou"]) == 20
+    assert "person" in capsys.readouterr().out
+    assert main(["eval", "--task", "escnet", "--dataset", "voc-20", "--variant", "micro", "--weights", weights]) == 2
+    assert "needs --root" in capsys.readouterr().err
+
+    out = tmp_path / "pred"
+    assert main(["predict", "--image", str(picture), "--classes", "background", "square", "--variant", "micro",
+                 "--weights", weights, "--out", str(out)]) == 0
+    shares = json.loads(capsys.readouterr().out)["class_share"]
+    assert set(shares) == {"background", "square"} and sum(shares.values()) == pytest.approx(1.0)
+    assert Image.open(out / "semantic.png").size == (80, 60) and (out / "classes.png").is_file()
+    assert main(["predict", "--image", str(picture), "--classes", "a", "--text", "b", "--variant", "micro",
+                 "--weights", weights]) == 2
+    assert "separate modes" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--classes", "a", "a", "--variant", "micro",
+                 "--weights", weights]) == 2
+    assert "unique" in capsys.readouterr().err

@@ -179,6 +179,13 @@ class ESCNet(nn.Module):
             groups[role].append(parameter)
         return groups
 
+    def module_lrs(self, sam_lr: float, clip_lr: float | None = None) -> dict[str, float]:
+        """`TrainConfig.module_lrs` entries giving the SAM blocks (and CLIP, when tuned) their own rates."""
+        rates = {f"blocks.{i}.sam": sam_lr for i in range(len(self.blocks))}
+        if clip_lr is not None and self.parameter_groups()["clip"]:
+            rates["clip.clip"] = clip_lr
+        return rates
+
     def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
         """Save only the trained tensors, with the config and the CLIP spec needed to rebuild."""
         info = {"config": self.config.to_dict(), "clip": self.clip_spec}

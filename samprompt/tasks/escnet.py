@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -70,18 +70,23 @@ def correlation_predictor(model: ESCNet) -> Predict:
 
 
 @torch.no_grad()
-def evaluate_semantic(predict: Predict, items: Sequence[dict[str, Any]], classes: Sequence[str],
+def evaluate_semantic(predict: Predict, items: Iterable[dict[str, Any]], classes: Sequence[str],
                       batch_size: int = 8, device: torch.device | str = "cpu") -> ConfusionMatrix:
-    """Run `predict` over labelled items (same-size images batch together) -> the confusion matrix."""
+    """Run `predict` over labelled items -> the confusion matrix. Items stream through: consecutive
+    items of one size are batched (up to `batch_size`), nothing else is kept."""
     matrix = ConfusionMatrix(len(classes), ignore_index=IGNORE)
-    by_size: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        images = as_image_batch([item["image"] for item in pending]).to(device)
+        for prediction, item in zip(predict(images, classes).argmax(dim=1).cpu().numpy(), pending):
+            matrix.add(prediction, item["label"])
+        pending.clear()
+
     for item in items:
-        by_size.setdefault(item["image"].shape[:2], []).append(item)
-    for group in by_size.values():
-        for start in range(0, len(group), batch_size):
-            part = group[start:start + batch_size]
-            images = as_image_batch([item["image"] for item in part]).to(device)
-            predicted = predict(images, classes).argmax(dim=1).cpu().numpy()
-            for prediction, item in zip(predicted, part):
-                matrix.add(prediction, item["label"])
+        if pending and (len(pending) == batch_size or item["image"].shape != pending[0]["image"].shape):
+            flush()
+        pending.append(item)
+    if pending:
+        flush()
     return matrix

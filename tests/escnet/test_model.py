@@ -7,7 +7,7 @@ import torch
 from samprompt.clip.models import load_clip
 from samprompt.errors import CheckpointError, ImageFormatError
 from samprompt.escnet import ESCNet, ESCNetConfig
-from tests.escnet.conftest import CLASSES, SMALL
+from tests.escnet_fixtures import CLASSES, SMALL
 
 
 def test_output_shapes_at_the_input_size(escnet, images):
