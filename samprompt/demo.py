@@ -36,8 +36,8 @@ from samprompt.model import PromptedSam
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.prompts.native import NativePrompts
 from samprompt.refsam import RefSAM, RefSAMConfig
-from samprompt.tasks.native import NativeTask, box_of
 from samprompt.tasks.escnet import ESCNetTask, correlation_predictor, evaluate_semantic, model_predictor
+from samprompt.tasks.native import NativeTask, box_of
 from samprompt.tasks.refsam import RefSAMTask
 from samprompt.text import load_text_encoder
 from samprompt.training import FeatureCache, TrainConfig, Trainer

@@ -42,8 +42,8 @@ def test_evaluation_of_a_perfect_predictor_scores_one_and_streams_mixed_sizes():
     def perfect(images: torch.Tensor, classes) -> torch.Tensor:
         batches.append(images.shape[0])
         labels = [by_image[img.permute(1, 2, 0).numpy().tobytes()] for img in images]
-        onehot = torch.stack([torch.nn.functional.one_hot(torch.from_numpy(np.where(l == 255, 0, l)).long(), 3)
-                              for l in labels])
+        onehot = torch.stack([torch.nn.functional.one_hot(torch.from_numpy(np.where(lab == 255, 0, lab)).long(), 3)
+                              for lab in labels])
         return onehot.permute(0, 3, 1, 2).float()
 
     summary = evaluate_semantic(perfect, iter(items), ["a", "b", "c"], batch_size=2).summary()
