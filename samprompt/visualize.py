@@ -22,7 +22,12 @@ def side_by_side(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray | 
     panels = [image, overlay(image, prediction)]
     if truth is not None:
         panels.append(overlay(image, truth, (0, 220, 120)))
-    gap = np.full((image.shape[0], 4, 3), 255, np.uint8)
+    return _row(panels)
+
+
+def _row(panels: list[np.ndarray]) -> np.ndarray:
+    """Same-height H x W x 3 panels side by side with 4-pixel white gaps."""
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
     row = [panels[0]]
     for panel in panels[1:]:
         row += [gap, panel]
@@ -39,8 +44,7 @@ def colour_labels(labels: np.ndarray, ignore_index: int = 255) -> np.ndarray:
 
 def semantic_panels(image: np.ndarray, prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Image | predicted class map | ground-truth class map, with 4-pixel gaps."""
-    gap = np.full((image.shape[0], 4, 3), 255, np.uint8)
-    return np.concatenate([image, gap, colour_labels(prediction), gap, colour_labels(truth)], axis=1)
+    return _row([image, colour_labels(prediction), colour_labels(truth)])
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:

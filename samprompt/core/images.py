@@ -29,7 +29,8 @@ def _check_hwc_uint8(array: np.ndarray, where: str) -> np.ndarray:
     return array
 
 
-def _to_array(image: ImageLike, where: str) -> np.ndarray:
+def image_array(image: ImageLike, where: str) -> np.ndarray:
+    """A PIL image or array, checked to be H x W x 3 uint8 RGB (errors name `where`)."""
     if isinstance(image, Image.Image):
         if image.mode != "RGB":
             raise ImageFormatError(f"{where}: PIL image in mode {image.mode!r}; expected 'RGB' "
@@ -40,7 +41,8 @@ def _to_array(image: ImageLike, where: str) -> np.ndarray:
     raise ImageFormatError(f"{where}: expected a numpy array, PIL image or tensor, got {type(image).__name__}")
 
 
-def _check_tensor_batch(images: Tensor) -> Tensor:
+def check_image_tensor(images: Tensor) -> Tensor:
+    """A 3 x H x W or B x 3 x H x W uint8 / float tensor as B x 3 x H x W, checked."""
     if images.ndim == 3:
         images = images.unsqueeze(0)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -65,7 +67,7 @@ def resize_images(images: Images, transform: ResizeLongestSide, device: torch.de
         original (H, W) of each image.
     """
     if isinstance(images, Tensor):
-        batch = _check_tensor_batch(images).to(device)
+        batch = check_image_tensor(images).to(device)
         sizes = [tuple(batch.shape[-2:])] * batch.shape[0]
         resized = transform.apply_image_torch(batch.float())
         return list(resized), sizes
@@ -76,13 +78,13 @@ def resize_images(images: Images, transform: ResizeLongestSide, device: torch.de
     resized, sizes = [], []
     for i, image in enumerate(images):
         if isinstance(image, Tensor):
-            tensor = _check_tensor_batch(image)
+            tensor = check_image_tensor(image)
             if tensor.shape[0] != 1:
                 raise ImageFormatError(f"image {i}: a tensor inside a list must be 3 x H x W, got {tuple(image.shape)}")
             sizes.append(tuple(tensor.shape[-2:]))
             resized.append(transform.apply_image_torch(tensor.to(device).float())[0])
             continue
-        array = _to_array(image, f"image {i}")
+        array = image_array(image, f"image {i}")
         sizes.append(array.shape[:2])
         out = torch.as_tensor(transform.apply_image(array), device=device)
         resized.append(out.permute(2, 0, 1).float())

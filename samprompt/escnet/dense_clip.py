@@ -132,13 +132,12 @@ class DenseClip(nn.Module):
         """K class names -> K x E L2-normalised embeddings (template average); cached per name."""
         check_classes(classes)
         missing = [c for c in dict.fromkeys(classes) if c not in self._text_cache]
+        device = self.clip.visual.proj.device
         if missing:
-            device = self.clip.visual.proj.device
             prompts = [t.format(c) for c in missing for t in self.templates]
             embeddings = self.clip.encode_text(self.tokenizer(prompts).to(device), normalize=True)
             embeddings = F.normalize(embeddings.view(len(missing), len(self.templates), -1).mean(1), dim=-1)
             self._text_cache.update(zip(missing, embeddings))
-        device = self.clip.visual.proj.device
         return torch.stack([self._text_cache[c].to(device) for c in classes])
 
     def _apply(self, fn, recurse: bool = True) -> "DenseClip":

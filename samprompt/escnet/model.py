@@ -9,9 +9,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 from samprompt.clip.models import ClipBundle, load_clip
+from samprompt.core.images import check_image_tensor, image_array
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import CheckpointError, ImageFormatError
 from samprompt.escnet.config import ESCNetConfig
@@ -38,21 +40,16 @@ class ESCNetOutput:
         return self.logits.argmax(dim=1)
 
 
-def as_image_batch(images: Tensor | np.ndarray | Sequence[np.ndarray]) -> Tensor:
-    """A B x 3 x H x W tensor, an H x W x 3 uint8 array, or a list of same-size H x W x 3 uint8
-    arrays -> B x 3 x H x W (values in [0, 255])."""
+def as_image_batch(images: Tensor | np.ndarray | Image.Image | Sequence[np.ndarray | Image.Image]) -> Tensor:
+    """A (B x) 3 x H x W tensor, or one or more same-size H x W x 3 uint8 arrays / RGB PIL images
+    -> B x 3 x H x W (values in [0, 255]), checked as `SamCore` checks its inputs."""
     if isinstance(images, Tensor):
-        batch = images.unsqueeze(0) if images.ndim == 3 else images
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise ImageFormatError(f"expected an image tensor of shape B x 3 x H x W, got {tuple(images.shape)}")
-        return batch
-    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+        return check_image_tensor(images)
+    if isinstance(images, (np.ndarray, Image.Image)):
+        images = [images]
+    arrays = [image_array(image, f"image {i}") for i, image in enumerate(images)]
     if not arrays:
         raise ImageFormatError("no images given")
-    for i, array in enumerate(arrays):
-        if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise ImageFormatError(f"image {i}: expected an H x W x 3 uint8 array, got "
-                                   f"{getattr(array, 'dtype', type(array).__name__)} {getattr(array, 'shape', '')}")
     if len({a.shape for a in arrays}) > 1:
         raise ImageFormatError(f"images of one batch must share a size, got {sorted({a.shape for a in arrays})}")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
