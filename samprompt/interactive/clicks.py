@@ -1,0 +1,67 @@
+"""The RITM click simulator: where a user would click next, given the ground truth and the mask."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click on pixel (x = column, y = row); positive clicks add to the object, negative ones remove."""
+
+    x: int
+    y: int
+    positive: bool = True
+
+
+def _padded_distance(region: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance of every pixel of `region` to the nearest pixel outside it,
+    the image border counting as outside (the map is padded by one background pixel)."""
+    return distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+
+
+def next_click(gt: np.ndarray, pred: np.ndarray, *, clicked: Sequence[Click] = (),
+               ignore: np.ndarray | None = None) -> Click | None:
+    """The next simulated click (RITM protocol).
+
+    False negatives fn = gt & ~pred and false positives fp = ~gt & pred (ignore pixels
+    excluded) get an exact Euclidean distance transform on one-pixel padded maps; pixels
+    already clicked are set to 0. The click is positive if the deepest false-negative pixel
+    is strictly deeper than the deepest false-positive one (a tie clicks negative) and lands
+    on the deepest pixel of its kind, the first in row-major order when several tie.
+
+    Args:
+        gt, pred: H x W boolean ground truth and current mask.
+        clicked: clicks made so far.
+        ignore: H x W boolean pixels that count for neither (e.g. GrabCut's boundary band).
+    Returns:
+        the `Click`, or None when no error is left to click on (the mask is perfect).
+    """
+    gt, pred = np.asarray(gt, dtype=bool), np.asarray(pred, dtype=bool)
+    if gt.ndim != 2 or gt.shape != pred.shape:
+        raise ValueError(f"gt and pred must be H x W maps of one shape, got {gt.shape} and {pred.shape}")
+    fn, fp = gt & ~pred, ~gt & pred
+    if ignore is not None:
+        fn &= ~ignore
+        fp &= ~ignore
+    fn_depth, fp_depth = _padded_distance(fn), _padded_distance(fp)
+    for click in clicked:
+        fn_depth[click.y, click.x] = 0
+        fp_depth[click.y, click.x] = 0
+    fn_max, fp_max = fn_depth.max(), fp_depth.max()
+    if max(fn_max, fp_max) == 0:
+        return None
+    positive = bool(fn_max > fp_max)
+    depth = fn_depth if positive else fp_depth
+    y, x = np.argwhere(depth == depth.max())[0]
+    return Click(int(x), int(y), positive)
+
+
+def mask_iou(gt: np.ndarray, pred: np.ndarray, ignore: np.ndarray | None = None) -> float:
+    """IoU of two H x W boolean masks over the pixels not ignored (1.0 when both are empty)."""
+    keep = ~ignore if ignore is not None else np.ones_like(gt, dtype=bool)
+    union = ((gt | pred) & keep).sum()
+    return float(((gt & pred) & keep).sum() / union) if union else 1.0

@@ -1,0 +1,84 @@
+"""Running the click protocol over objects: IoU curves, NoC / NoF / k-mIoU and seconds per click."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from samprompt.core.sam_core import SamCore
+from samprompt.interactive.clicks import Click, mask_iou, next_click
+from samprompt.interactive.metrics import DEFAULT_THRESHOLDS, summarize
+from samprompt.interactive.session import InteractiveSession
+from samprompt.model import PromptedSam
+
+
+@dataclass
+class ObjectRun:
+    """One object's interaction: the clicks, the IoU after each (of the result and of SAM's own
+    mask for the same clicks) and the time each click took in the decoder and the refiner."""
+
+    clicks: list[Click] = field(default_factory=list)
+    ious: list[float] = field(default_factory=list)
+    sam_ious: list[float] = field(default_factory=list)
+    decoder_seconds: list[float] = field(default_factory=list)
+    refiner_seconds: list[float] = field(default_factory=list)
+
+
+def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarray | None = None,
+               max_clicks: int = 20, clicks: Sequence[Click] | None = None) -> ObjectRun:
+    """Click until `max_clicks` (or until the mask is perfect), each click placed by `next_click`
+    on the current mask's errors, or replaying the given `clicks` (to compare models on the same clicks)."""
+    gt = np.asarray(gt, dtype=bool)
+    if gt.shape != (session.height, session.width):
+        raise ValueError(f"the ground truth is {gt.shape}, the session's image {(session.height, session.width)}")
+    session.reset()
+    run = ObjectRun()
+    limit = max_clicks if clicks is None else min(max_clicks, len(clicks))
+    for k in range(limit):
+        click = clicks[k] if clicks is not None else next_click(gt, session.mask, clicked=run.clicks, ignore=ignore)
+        if click is None:
+            break
+        mask = session.click(click.x, click.y, click.positive)
+        step = session.steps[-1]
+        run.clicks.append(click)
+        run.ious.append(mask_iou(gt, mask, ignore))
+        run.sam_ious.append(mask_iou(gt, step.sam_mask, ignore))
+        run.decoder_seconds.append(step.decoder_seconds)
+        run.refiner_seconds.append(step.refiner_seconds)
+    if not run.ious:  # an object with nothing to click on (empty ground truth, all ignored)
+        run.ious.append(1.0)
+        run.sam_ious.append(1.0)
+    return run
+
+
+def seconds_per_click(runs: Sequence[ObjectRun]) -> dict[str, float]:
+    decoder = [s for r in runs for s in r.decoder_seconds]
+    refiner = [s for r in runs for s in r.refiner_seconds]
+    return {"decoder": float(np.mean(decoder)) if decoder else 0.0,
+            "refiner": float(np.mean(refiner)) if refiner else 0.0}
+
+
+def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str, Any]], *, refine: bool = True,
+                         max_clicks: int = 20, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                         replay: Sequence[ObjectRun] | None = None, progress: bool = False
+                         ) -> tuple[dict[str, Any], list[ObjectRun]]:
+    """The click protocol on every item ({"image", "mask"[, "ignore"]}): one session per object.
+
+    With `replay` (the runs of an earlier evaluation on the same items), each object gets the
+    same clicks as there instead of clicks placed on this model's own errors.
+
+    Returns:
+        the summary (NoC@t, NoF@t, 5-mIoU, mean IoU per click, seconds per click for the decoder
+        and the refiner) and the per-object runs.
+    """
+    runs = []
+    for i, item in enumerate(tqdm(items, desc="clicks", disable=not progress)):
+        session = InteractiveSession(model, item["image"], refine=refine)
+        given = replay[i].clicks if replay is not None else None
+        runs.append(run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,
+                               clicks=given))
+    summary = summarize([r.ious for r in runs], thresholds, max_clicks)
+    summary["seconds_per_click"] = seconds_per_click(runs)
+    return summary, runs

@@ -1,0 +1,129 @@
+"""`InteractiveSession`: click by click on one image, its embedding computed once."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from samprompt.core.images import ImageLike
+from samprompt.core.sam_core import SamCore
+from samprompt.errors import PromptError
+from samprompt.interactive.clicks import Click
+from samprompt.model import PromptedSam
+from samprompt.prompts.native import NativePrompts
+
+
+@dataclass
+class ClickStep:
+    """The state after one click.
+
+    mask: H x W boolean result; sam_mask: SAM's own mask for the same clicks (equal to `mask`
+    without a refiner); low_res_logits: 1 x 1 x h x w SAM logits fed back at the next click;
+    refined_logits / error_area: what the refiner hands to its next call (None without one);
+    decoder_seconds / refiner_seconds: time spent in SAM's prompt encoder + decoder and in the refiner.
+    """
+
+    click: Click
+    mask: np.ndarray
+    sam_mask: np.ndarray
+    low_res_logits: Tensor
+    refined_logits: Tensor | None
+    error_area: Tensor | None
+    decoder_seconds: float
+    refiner_seconds: float
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class InteractiveSession:
+    """Interactive segmentation of one object: `session.click(x, y, positive=True) -> mask`.
+
+    The image is encoded once, at construction; each click runs only SAM's prompt encoder
+    and mask decoder on all clicks so far, with the previous low-res logits as SAM's mask
+    input, then (with `refine`) the model's refiner. The first click asks SAM for its three
+    ambiguity masks and keeps the one with the best predicted IoU, as SAM recommends for a
+    single click; later clicks use the single-mask output.
+
+    Args:
+        model: a `PromptedSam` whose generator is `NativePrompts` (original-image frame),
+            e.g. `SAMRef`; or a bare `SamCore` (SAM alone).
+        image: H x W x 3 uint8 array, RGB PIL image or 3 x H x W tensor.
+        refine: use the model's refiner (False: SAM alone on the same model, to compare).
+    """
+
+    def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True) -> None:
+        if isinstance(model, SamCore):
+            model = PromptedSam(model, NativePrompts())
+        if not isinstance(model.generator, NativePrompts) or model.generator.frame != "original":
+            raise TypeError("an interactive session needs a PromptedSam with NativePrompts() (clicks in "
+                            f"original-image pixels), got {type(model.generator).__name__}")
+        self.model = model
+        self.refiner = model.refiner if refine else None
+        with torch.no_grad():
+            self.features = model.core.encode(image if isinstance(image, Tensor) else [image],
+                                              keep_intermediate=False, keep_images=self.refiner is not None)
+        self.height, self.width = self.features.original_sizes[0]
+        self.steps: list[ClickStep] = []
+
+    # ------------------------------------------------------------------ state
+    @property
+    def clicks(self) -> list[Click]:
+        return [step.click for step in self.steps]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The current H x W boolean mask (empty before the first click)."""
+        return self.steps[-1].mask if self.steps else np.zeros((self.height, self.width), dtype=bool)
+
+    def undo(self) -> np.ndarray:
+        """Forget the last click; returns the mask as it was before it."""
+        if not self.steps:
+            raise IndexError("nothing to undo: no click yet")
+        self.steps.pop()
+        return self.mask
+
+    def reset(self) -> None:
+        """Forget every click (the image embedding is kept)."""
+        self.steps.clear()
+
+    # ------------------------------------------------------------------ click
+    def click(self, x: float, y: float, positive: bool = True) -> np.ndarray:
+        """Add a click at pixel (x = column, y = row) of the original image; returns the H x W boolean mask."""
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            raise PromptError(f"click at (x={x:g}, y={y:g}) lies outside the {self.width} x {self.height} "
+                              "(W x H) image")
+        click = Click(int(x), int(y), bool(positive))
+        clicks = self.clicks + [click]
+        previous = self.steps[-1] if self.steps else None
+        core, device = self.model.core, self.model.core.device
+        points = torch.tensor([[[c.x, c.y] for c in clicks]], dtype=torch.float32, device=device)
+        labels = torch.tensor([[int(c.positive) for c in clicks]], device=device)
+        masks = previous.low_res_logits if previous is not None else None
+        with torch.no_grad():
+            started = time.perf_counter()
+            prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks)
+            prediction = core.decode(self.features, prompts, multimask_output=previous is None)
+            best = int(prediction.iou_predictions[0].argmax())
+            sam_logits = prediction.logits[0][best]
+            _synchronize(device)
+            decoded = time.perf_counter()
+            low_res, refined_logits, error_area, logits = prediction.low_res_logits[:, best:best + 1], None, None, None
+            if self.refiner is not None:
+                refined = self.refiner(core, self.features, prompts, prediction, points=points, labels=labels,
+                                       previous_logits=previous.refined_logits if previous else None,
+                                       previous_error_area=previous.error_area if previous else None)
+                low_res, refined_logits, error_area = refined.low_res_logits, refined.refined_logits, refined.error_area
+                logits = refined.logits[0][0]
+            _synchronize(device)
+            finished = time.perf_counter()
+        sam_mask = (sam_logits > 0).cpu().numpy()
+        mask = sam_mask if logits is None else (logits > 0).cpu().numpy()
+        self.steps.append(ClickStep(click, mask, sam_mask, low_res, refined_logits, error_area,
+                                    decoded - started, finished - decoded))
+        return mask

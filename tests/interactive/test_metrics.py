@@ -1,0 +1,32 @@
+import pytest
+
+from samprompt.interactive.metrics import number_of_clicks, padded_curve, summarize
+
+
+def test_number_of_clicks_by_hand():
+    curve = [0.5, 0.86, 0.91, 0.96]
+    assert number_of_clicks(curve, 0.85) == 2
+    assert number_of_clicks(curve, 0.90) == 3
+    assert number_of_clicks(curve, 0.95) == 4
+    assert number_of_clicks(curve, 0.99, max_clicks=20) == 20
+    assert number_of_clicks([0.5, 0.6, 0.99], 0.9, max_clicks=2) == 2  # reached only after the limit
+
+
+def test_summary_by_hand():
+    a = [0.5, 0.86, 0.91, 0.96, 0.97]
+    b = [0.1, 0.2, 0.3, 0.4, 0.88]
+    c = [1.0]                                   # perfect after one click: the run stopped there
+    summary = summarize([a, b, c], thresholds=(0.85, 0.90), max_clicks=5)
+    assert summary["NoC@85"] == pytest.approx((2 + 5 + 1) / 3)
+    assert summary["NoC@90"] == pytest.approx((3 + 5 + 1) / 3)
+    assert summary["NoF@85"] == 0
+    assert summary["NoF@90"] == 1
+    assert summary["5-mIoU"] == pytest.approx((0.97 + 0.88 + 1.0) / 3)
+    assert summary["miou_per_click"][0] == pytest.approx((0.5 + 0.1 + 1.0) / 3, abs=1e-4)
+    assert summary["objects"] == 3
+
+
+def test_padded_curve_and_empty_input():
+    assert padded_curve([0.2, 0.7], 4).tolist() == [0.2, 0.7, 0.7, 0.7]
+    with pytest.raises(ValueError):
+        summarize([])
