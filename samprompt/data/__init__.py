@@ -1,4 +1,5 @@
 """Datasets: the procedural shapes world and loaders of real benchmarks in their released layouts."""
+from samprompt.data.interactive import INTERACTIVE_BENCHMARKS, SBD, MaskFolder, interactive_dataset
 from samprompt.data.refer import RefCOCO
 from samprompt.data.shapes import COLOURS, SHAPE_CLASSES, Scene, ShapesConfig, ShapesWorld
 from samprompt.data.shapes_datasets import (
@@ -11,6 +12,6 @@ from samprompt.data.shapes_datasets import (
 from samprompt.data.video_refer import RefDAVIS17, RefYouTubeVOS
 
 __all__ = [
-    "COLOURS", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig",
+    "COLOURS", "INTERACTIVE_BENCHMARKS", "MaskFolder", "SBD", "interactive_dataset", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig",
     "ShapesInteractive", "ShapesReferring", "ShapesSemantic", "ShapesVideo", "ShapesWorld", "split_seed",
 ]

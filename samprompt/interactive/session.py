@@ -124,6 +124,7 @@ class InteractiveSession:
             finished = time.perf_counter()
         sam_mask = (sam_logits > 0).cpu().numpy()
         mask = sam_mask if logits is None else (logits > 0).cpu().numpy()
+        refiner_seconds = finished - decoded if self.refiner is not None else 0.0
         self.steps.append(ClickStep(click, mask, sam_mask, low_res, refined_logits, error_area,
-                                    decoded - started, finished - decoded))
+                                    decoded - started, refiner_seconds))
         return mask

@@ -1,0 +1,46 @@
+import torch
+
+from samprompt.data import ShapesConfig, ShapesInteractive
+from samprompt.interactive import evaluate_interactive
+from samprompt.samref import SAMRef, SAMRefConfig
+from samprompt.tasks.samref import SAMRefTask, error_targets
+from samprompt.training import FeatureCache, TrainConfig, Trainer
+
+WORLD = ShapesConfig(image_size=64, max_objects=3)
+
+
+def test_error_targets():
+    coarse = torch.tensor([[2.0, -1.0], [0.5, -3.0]])
+    targets = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    assert error_targets(coarse, targets).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def test_training_moves_only_the_refiner_and_encodes_each_image_once(core):
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0))
+    frozen = {k: v.clone() for k, v in core.state_dict().items()}
+    before = {k: v.clone() for k, v in model.refiner.state_dict().items()}
+    cache = FeatureCache(core, keep_intermediate=False, keep_images=True)
+    task = SAMRefTask(cache=cache, max_extra_clicks=2)
+    data = ShapesInteractive("train", 3, WORLD)
+    result = Trainer(model, task.loss, data, TrainConfig(steps=3, batch_size=2, lr=1e-3, progress=False)).fit()
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert all(torch.equal(v, core.state_dict()[k]) for k, v in frozen.items())
+    assert any(not torch.equal(v, model.refiner.state_dict()[k]) for k, v in before.items())
+    assert cache.misses <= 3 and cache.hits >= 3
+
+
+def test_protocol_on_the_same_clicks_reproduces_sam_inside_the_refined_run(core):
+    """Replaying SAM's clicks through SAM-REF: SAM's own masks there are exactly those of SAM alone,
+    because SAM is fed back its own logits; only the refined result may differ."""
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0)).eval()
+    items = [ShapesInteractive("val", 2, WORLD)[i] for i in range(2)]
+    sam, runs = evaluate_interactive(model, items, refine=False, max_clicks=4)
+    refined, replayed = evaluate_interactive(model, items, refine=True, max_clicks=4, replay=runs)
+    for alone, again in zip(runs, replayed):
+        assert again.clicks == alone.clicks
+        assert again.sam_ious == alone.ious
+        assert all(s > 0 for s in again.refiner_seconds)
+    assert sam["seconds_per_click"]["refiner"] == 0.0 and refined["seconds_per_click"]["refiner"] > 0
+    assert set(sam) >= {"NoC@85", "NoC@90", "NoC@95", "NoF@90", "5-mIoU", "miou_per_click"}
