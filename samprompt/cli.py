@@ -12,6 +12,7 @@ import numpy as np
 from samprompt.errors import SamPromptError
 
 SEMANTIC_BENCHMARKS = ("ade20k-150", "coco-stuff-171", "pascal-context-59", "voc-20", "voc-21")
+INTERACTIVE_BENCHMARKS = ("grabcut", "berkeley", "davis", "sbd")
 
 
 def _positive_int(text: str) -> int:
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training steps of RefSAM and of its learned text-free baseline (default: %(default)s)")
     demo.add_argument("--escnet-steps", type=_positive_int, default=400,
                       help="training steps of ESC-Net (default: %(default)s)")
+    demo.add_argument("--samref-steps", type=_positive_int, default=300,
+                      help="training steps of the SAM-REF refiner (default: %(default)s)")
     demo.add_argument("--eval-items", type=_positive_int, default=200,
                       help="held-out objects scored per model (default: %(default)s)")
     demo.add_argument("--train-images", type=_positive_int, default=400,
@@ -66,16 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "and J / F / J&F on shapes world, or online inference over Ref-YouTube-VOS / Ref-DAVIS17 "
                     "writing Annotations/<video>/<exp_id>/<frame>.png and submission.zip (scored when the "
                     "split has masks). escnet: mIoU, fwIoU, pixel accuracy and per-class IoU on shapes world "
-                    "or a semantic benchmark (zero-shot: the benchmark's own class list).")
-    evaluate.add_argument("--task", choices=("native", "refsam", "escnet"), default="native",
+                    "or a semantic benchmark (zero-shot: the benchmark's own class list). samref: the click "
+                    "protocol (RITM simulator, up to --max-clicks) with and without the refiner: NoC@85/90/95, "
+                    "NoF, 5-mIoU, per-click mIoU, seconds per click, on shapes world or an interactive benchmark.")
+    evaluate.add_argument("--task", choices=("native", "refsam", "escnet", "samref"), default="native",
                           help="what the weights are (default: %(default)s)")
     evaluate.add_argument("--dataset", default="shapes",
-                          choices=("shapes", "ref-youtube-vos", "ref-davis17", *SEMANTIC_BENCHMARKS),
-                          help="where to evaluate: video datasets for refsam, semantic benchmarks for escnet "
-                               "(default: %(default)s)")
+                          choices=("shapes", "ref-youtube-vos", "ref-davis17", *SEMANTIC_BENCHMARKS,
+                                   *INTERACTIVE_BENCHMARKS),
+                          help="where to evaluate: video datasets for refsam, semantic benchmarks for escnet, "
+                               "interactive benchmarks for samref (default: %(default)s)")
     evaluate.add_argument("--root", help="dataset root for the non-shapes datasets")
-    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS; "
-                                          "required for semantic benchmarks)")
+    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS "
+                                          "and SBD; required for semantic benchmarks)")
+    evaluate.add_argument("--max-clicks", type=_positive_int, default=20,
+                          help="samref: clicks per object (default: %(default)s)")
     evaluate.add_argument("--window", type=_positive_int,
                           help="escnet: sliding-window inference with this window side (1/3 overlap + global view)")
     evaluate.add_argument("--submission", default="out/submission",
@@ -92,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "--weights of a trained RefSAM (e.g. out/demo/refsam/trained); "
                                               "--classes needs --weights of a trained ESC-Net "
                                               "(e.g. out/demo/escnet/trained) and writes semantic.png, "
-                                              "classes.png and the pixel share of each class.")
+                                              "classes.png and the pixel share of each class. With --weights of "
+                                              "a trained SAM-REF (e.g. out/demo/samref/trained), clicks are "
+                                              "refined.")
     predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
     predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
                          help="clicks in pixels; LABEL 1 foreground (default), 0 background")
@@ -107,10 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _core_and_model(variant: str, checkpoint: str | None, weights: str | None):
+    """SAM with native prompts: plain, with trained adapters, or with a trained SAM-REF refiner."""
     import samprompt
-    from samprompt.tuning import load_trained
+    from samprompt.samref.model import METADATA_KEY, SAMRef
+    from samprompt.tuning import load_trained, read_trained_config
 
     core = samprompt.build_sam(variant, checkpoint=checkpoint)
+    if weights and METADATA_KEY in read_trained_config(weights).get("metadata", {}):
+        return core, SAMRef.load(weights, core).eval()
     model = samprompt.PromptedSam(core, samprompt.NativePrompts())
     if weights:
         load_trained(model, weights)
@@ -141,7 +155,7 @@ def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, run_demo
 
     return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps,
-                                           escnet_steps=args.escnet_steps,
+                                           escnet_steps=args.escnet_steps, samref_steps=args.samref_steps,
                                            train_images=args.train_images,
                                            eval_items=args.eval_items, seed=args.seed,
                                            progress=not args.no_progress))
@@ -204,6 +218,33 @@ def _eval_escnet(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def _eval_samref(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.data import ShapesInteractive, interactive_dataset
+    from samprompt.interactive import evaluate_interactive
+    from samprompt.samref import SAMRef
+
+    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
+    if not isinstance(model, SAMRef):
+        raise SamPromptError("--task samref needs --weights: a folder saved by a SAM-REF training run "
+                             "(samprompt demo writes one to out/demo/samref/trained)")
+    if args.dataset == "shapes":
+        dataset: Any = ShapesInteractive("test", args.items)
+        count = args.items
+    elif args.dataset in INTERACTIVE_BENCHMARKS:
+        if not args.root:
+            raise SamPromptError(f"--dataset {args.dataset} needs --root, the dataset folder")
+        dataset = interactive_dataset(args.dataset, args.root, args.split or "val")
+        count = len(dataset)
+    else:
+        raise SamPromptError(f"--dataset {args.dataset} is not an interactive-segmentation dataset")
+    items = [dataset[i] for i in range(count)]
+    results = {}
+    for name, refine in (("sam_alone", False), ("samref", True)):
+        results[name], _ = evaluate_interactive(model, items, refine=refine, max_clicks=args.max_clicks,
+                                                progress=True)
+    return results
+
+
 def command_eval(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.data import ShapesInteractive
     from samprompt.tasks.native import NativeTask
@@ -212,6 +253,8 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
         metrics = _eval_refsam(args)
     elif args.task == "escnet":
         metrics = _eval_escnet(args)
+    elif args.task == "samref":
+        metrics = _eval_samref(args)
     elif args.dataset != "shapes":
         raise SamPromptError(f"--dataset {args.dataset} is for --task refsam")
     else:

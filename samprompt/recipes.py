@@ -41,6 +41,20 @@ ESC-Net (class names; the SAM blocks get `sam_lr`, CLIP's attention `clip_lr` wh
       "train": {"steps": 80000, "batch_size": 4, "lr": 2e-4, "output_dir": "runs/escnet"}
     }
 
+SAM-REF (clicks; SAM frozen, trained on cached embeddings):
+
+    {
+      "task": "samref",
+      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
+      "samref": {"global_size": 1024, "local_size": 256},          # SAMRefConfig fields
+      "max_extra_clicks": 4,                                         # simulated clicks before the trained one
+      "data": {"dataset": "sbd", "root": "/data/SBD/dataset", "split": "train"},
+      "train": {"steps": 30000, "batch_size": 8, "lr": 1e-3, "output_dir": "runs/samref"}
+    }
+
+SAM-REF data: {"dataset": "shapes", "size", "shapes"} or an interactive benchmark of
+`samprompt.data.interactive` {"dataset": "sbd" | "grabcut" | "berkeley" | "davis", "root", "split"}.
+
 ESC-Net data: {"dataset": "shapes", "size", "shapes"} or a benchmark of `samprompt.data.semantic`
 {"dataset": "ade20k-150" | "coco-stuff-171" | "pascal-context-59" | "voc-20" | "voc-21", "root", "split"}.
 
@@ -78,10 +92,11 @@ from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora, save_trained
 from samprompt.utils.files import atomic_file
 
-TASKS = ("native", "refsam", "escnet")
+TASKS = ("native", "refsam", "escnet", "samref")
 COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "data", "eval_items", "train"}
 TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"},
-             "escnet": {"escnet", "clip", "clip_weights", "size", "sam_lr", "clip_lr"}}
+             "escnet": {"escnet", "clip", "clip_weights", "size", "sam_lr", "clip_lr"},
+             "samref": {"samref", "max_extra_clicks"}}
 Built = tuple[Any, Dataset, Callable, Callable | None, Callable[[Path], Any]]
 
 
@@ -201,7 +216,35 @@ def build_escnet(config: dict[str, Any], core: samprompt.SamCore) -> Built:
     return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
 
 
-BUILDERS = {"native": build_native, "refsam": build_refsam, "escnet": build_escnet}
+def build_samref(config: dict[str, Any], core: samprompt.SamCore) -> Built:
+    from samprompt.data.interactive import interactive_dataset
+    from samprompt.interactive import evaluate_interactive
+    from samprompt.samref import SAMRef, SAMRefConfig
+    from samprompt.tasks.samref import SAMRefTask
+
+    model = SAMRef(core, SAMRefConfig.from_dict(config.get("samref", {})))
+    options = dict(config.get("data", {"dataset": "shapes"}))
+    kind = options.pop("dataset", "shapes")
+    world = _shapes_world(options) if kind == "shapes" else None
+    if kind == "shapes":
+        dataset: Dataset = ShapesInteractive(options.pop("split", "train"), options.pop("size", 1000), world)
+    else:
+        dataset = interactive_dataset(kind, options.pop("root"), options.pop("split", "train"))
+    _check_empty(options, f"{kind} data")
+    task = SAMRefTask(cache=FeatureCache(core, keep_intermediate=False, keep_images=True),
+                      max_extra_clicks=config.get("max_extra_clicks", 4))
+    eval_fn = None
+    count = config.get("eval_items", 100)
+    if count and world is not None:
+        items = [ShapesInteractive("val", count, world)[i] for i in range(count)]
+
+        def eval_fn(m: Any) -> dict[str, Any]:
+            summary, _ = evaluate_interactive(m, items, refine=True)
+            return {k: v for k, v in summary.items() if k != "miou_per_click"}
+    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
+
+
+BUILDERS = {"native": build_native, "refsam": build_refsam, "escnet": build_escnet, "samref": build_samref}
 
 
 def run_training_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def test_train_config_errors_are_clear(tmp_path, capsys):
 def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--steps", "2", "--refsam-steps", "2", "--escnet-steps", "2",
-                 "--eval-items", "4", "--train-images", "4", "--no-progress"]) == 0
+                 "--samref-steps", "2", "--eval-items", "4", "--train-images", "4", "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     native = metrics["modules"]["native_points_boxes"]
     assert set(native) >= {"random_init", "shipped", "lora_finetuned", "training"}
@@ -100,8 +100,14 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     assert 0 <= escnet["escnet"]["miou"] <= 1 and "held_out_iou" in escnet["clip_correlation"]
     assert (out / "escnet" / "trained" / "adapter_config.json").is_file()
     assert len(list((out / "overlays").glob("escnet_*.png"))) == 4
+    samref = metrics["modules"]["samref_clicks"]
+    assert set(samref) == {"sam_alone", "samref", "samref_on_sam_clicks", "training"}
+    assert samref["sam_alone"]["objects"] == 2 and samref["sam_alone"]["seconds_per_click"]["refiner"] == 0
+    assert samref["samref"]["seconds_per_click"]["refiner"] > 0
+    assert (out / "samref" / "trained" / "adapter_config.json").is_file()
+    assert len(list((out / "overlays").glob("samref_*.png"))) == 2
     printed = capsys.readouterr().out
-    assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed
+    assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed and "NoC@90" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):
@@ -195,3 +201,33 @@ def test_escnet_train_eval_on_a_benchmark_layout_and_predict_classes(tmp_path, p
     assert main(["predict", "--image", str(picture), "--classes", "a", "a", "--variant", "micro",
                  "--weights", weights]) == 2
     assert "unique" in capsys.readouterr().err
+
+
+def test_samref_train_eval_and_predict_with_refined_clicks(tmp_path, picture, capsys):
+    from samprompt import cli
+    from samprompt.data import INTERACTIVE_BENCHMARKS
+
+    assert cli.INTERACTIVE_BENCHMARKS == INTERACTIVE_BENCHMARKS
+    config = {
+        "task": "samref", "variant": "micro", "samref": {"local_size": 32, "width": 8, "blocks": 1},
+        "max_extra_clicks": 1, "data": {"dataset": "shapes", "size": 4, "shapes": {"image_size": 64}},
+        "eval_items": 2,
+        "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
+    }
+    path = tmp_path / "samref.json"
+    path.write_text(json.dumps(config))
+    assert main(["train", "--config", str(path)]) == 0
+    weights = str(tmp_path / "run" / "trained")
+    capsys.readouterr()
+    assert main(["eval", "--task", "samref", "--variant", "micro", "--weights", weights, "--items", "2",
+                 "--max-clicks", "3", "--out", str(tmp_path / "eval.json")]) == 0
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert set(metrics) == {"sam_alone", "samref"}
+    assert len(metrics["samref"]["miou_per_click"]) == 3
+    assert main(["predict", "--image", str(picture), "--variant", "micro", "--weights", weights,
+                 "--points", "10,10", "30,20,0", "--out", str(tmp_path / "pred")]) == 0
+    assert (tmp_path / "pred" / "mask.png").is_file()
+    assert main(["eval", "--task", "samref", "--variant", "micro"]) == 2
+    assert "needs --weights" in capsys.readouterr().err
+    assert main(["eval", "--task", "samref", "--variant", "micro", "--weights", weights, "--dataset", "grabcut"]) == 2
+    assert "needs --root" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Interactive-segmentation benchmarks in the layouts the RITM / SimpleClick lineage evaluates on.
 
 Every item is one object: {"image": H x W x 3 uint8, "mask": H x W bool, "id": str} plus
-"ignore": H x W bool where the dataset marks pixels that count for neither side.
+"ignore": H x W bool where the dataset marks pixels that count for neither side, and (SBD,
+several objects per image) "image_id": the image's stem.
 
 Layouts (`root` is the dataset's own folder):
 - grabcut:  GrabCut/ data_GT/*.{jpg,bmp,png} images, boundary_GT/<stem>.{bmp,png} masks
@@ -133,7 +134,7 @@ class SBD(Dataset):
         image = read_image(self.images / f"{stem}.jpg")
         labels = read_sbd_instances(self.instances / f"{stem}.mat")
         _check_pair(image, labels, stem)
-        item = {"image": image, "mask": labels == instance, "id": f"{stem}-{instance}"}
+        item = {"image": image, "mask": labels == instance, "id": f"{stem}-{instance}", "image_id": stem}
         if (labels == 255).any():
             item["ignore"] = labels == 255
         return item

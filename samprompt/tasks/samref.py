@@ -50,7 +50,8 @@ class SAMRefTask:
         if self.cache is not None:
             if not self.cache.keep_images:
                 raise ValueError("SAM-REF training needs the cache to keep the encoder input (keep_images=True)")
-            return self.cache.encode(images, [item["id"] for item in items])
+            # SBD has several objects per image: they share one cached encoder pass
+            return self.cache.encode(images, [item.get("image_id", item["id"]) for item in items])
         return model.core.encode(images, keep_intermediate=False, keep_images=True)
 
     def first_clicks(self, items: Sequence[dict[str, Any]], rng: np.random.Generator) -> list[Click]:

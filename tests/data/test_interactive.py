@@ -73,7 +73,7 @@ def test_sbd_gives_one_item_per_instance(tmp_path):
     dataset = interactive_dataset("sbd", root, "val")
     assert [item["id"] for item in dataset] == ["2008_000001-1", "2008_000001-2", "2008_000002-3"]
     first = dataset[0]
-    assert first["mask"].sum() == 9 and first["ignore"].sum() == 16
+    assert first["mask"].sum() == 9 and first["ignore"].sum() == 16 and first["image_id"] == "2008_000001"
     assert dataset[2]["mask"].all() and "ignore" not in dataset[2]
 
 

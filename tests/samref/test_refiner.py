@@ -9,7 +9,8 @@ from samprompt.samref.refiner import RefinedPrediction
 from samprompt.samref.window import crop
 from tests.conftest import random_image
 
-CLICKS = {"points": torch.tensor([[[20.0, 10.0], [30.0, 12.0]], [[5.0, 5.0], [40.0, 30.0]], [[10.0, 40.0], [0.0, 0.0]]]),
+CLICKS = {"points": torch.tensor([[[20.0, 10.0], [30.0, 12.0]], [[5.0, 5.0], [40.0, 30.0]],
+                                  [[10.0, 40.0], [0.0, 0.0]]]),
           "labels": torch.tensor([[1, 0], [1, 1], [1, -1]])}
 
 
@@ -42,7 +43,7 @@ def test_shapes_of_every_output(core, images):
     assert out.windows.shape == (3, 4) and out.error_area.shape == (3,)
     rows = out.local_rows
     assert out.local_output.blended.shape == (len(rows), 1, 32, 32)
-    assert [tuple(l.shape) for l in out.logits] == [(1, 50, 70), (1, 64, 40), (1, 64, 40)]
+    assert [tuple(row.shape) for row in out.logits] == [(1, 50, 70), (1, 64, 40), (1, 64, 40)]
 
 
 def test_parameter_count_is_small(core):
@@ -143,8 +144,8 @@ def test_save_and_load_round_trip(core, images, tmp_path):
 
 
 def test_loading_other_weights_is_refused(core, tmp_path):
-    from samprompt.prompts.fixed import LearnedConstantPrompt
     from samprompt import PromptedSam
+    from samprompt.prompts.fixed import LearnedConstantPrompt
     from samprompt.tuning import save_trained
 
     save_trained(PromptedSam(core, LearnedConstantPrompt(core.prompt_dim)), tmp_path / "other")
