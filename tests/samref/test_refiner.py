@@ -151,3 +151,11 @@ def test_loading_other_weights_is_refused(core, tmp_path):
     save_trained(PromptedSam(core, LearnedConstantPrompt(core.prompt_dim)), tmp_path / "other")
     with pytest.raises(CheckpointError, match="not of a SAM-REF"):
         SAMRef.load(tmp_path / "other", core)
+
+
+def test_a_bfloat16_model_clicks_in_bfloat16(core, images):
+    model = SAMRef(core, SAMRefConfig(local_size=32, click_radius=2.0)).to(torch.bfloat16).eval()
+    session = model.session(images[0])
+    assert session.click(10, 10).shape == (50, 70)
+    session.click(30, 20, positive=False)
+    assert session.steps[-1].refined_logits.dtype == torch.bfloat16
