@@ -43,7 +43,7 @@ def shipped_weights_path(config: SamConfig) -> Path | None:
 
 
 def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *, pretrained: bool = True,
-              frozen: bool = True) -> "SamCore":
+              frozen: bool = True, fast_attention: bool = True) -> "SamCore":
     """Build a `SamCore` of a registered variant (or an explicit `SamConfig`).
 
     Args:
@@ -55,6 +55,8 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
             package ships for the variant (`tiny`), or random init for the others.
         pretrained: with `checkpoint=None`, load the shipped weights (False: random init).
         frozen: freeze the core's parameters (the default).
+        fast_attention: run the encoder's attention through fused scaled-dot-product
+            attention (`samprompt.core.fast_attention`; same outputs to float tolerance).
     """
     from samprompt.core.checkpoint import load_sam_checkpoint
     from samprompt.core.sam_core import SamCore
@@ -65,7 +67,7 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
         checkpoint = shipped_weights_path(config)
     if checkpoint is not None:
         load_sam_checkpoint(sam, checkpoint, variant=config.name)
-    return SamCore(sam, frozen=frozen, variant=config.name)
+    return SamCore(sam, frozen=frozen, variant=config.name, fast_attention=fast_attention)
 
 
 register_variant(SamConfig("vit_b", 768, 12, 12, (2, 5, 8, 11), checkpoint_file="sam_vit_b_01ec64.pth"))

@@ -9,6 +9,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
 from samprompt.core.config import describe_sam
+from samprompt.core.fast_attention import use_sdpa_attention
 from samprompt.core.images import Images, resize_images
 from samprompt.core.structures import ImageFeatures, MaskPrediction
 from samprompt.core.token_mask import token_padding_mask
@@ -24,12 +25,18 @@ class SamCore(nn.Module):
     of images of any sizes; `decode` runs SAM's mask decoder for any number of prompt rows
     on those images.
 
+    With `fast_attention` (the default) the encoder's attention modules compute the same
+    function through PyTorch's fused `scaled_dot_product_attention` (`SdpaAttention`: same
+    parameters and keys; the wrapped `Sam` is switched in place; outputs agree with
+    segment-anything's to float tolerance, tested; see docs/benchmarks.md for the speed-up).
+
     Device and dtype follow the module (`core.to(device, dtype)`), except that the prompt
     encoder's random Fourier matrix stays float32: segment-anything casts coordinates to
     float32 before multiplying by it, and positional encodings need the precision anyway.
     """
 
-    def __init__(self, sam: Sam, *, frozen: bool = True, variant: str | None = None) -> None:
+    def __init__(self, sam: Sam, *, frozen: bool = True, variant: str | None = None,
+                 fast_attention: bool = True) -> None:
         super().__init__()
         if not isinstance(sam, Sam):
             raise TypeError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
@@ -45,6 +52,8 @@ class SamCore(nn.Module):
         self.bottleneck_hooks: list[Any] = []
         if frozen:
             self.freeze()
+        if fast_attention:
+            use_sdpa_attention(self)
         self._keep_fourier_matrix_float32()
 
     def _recognise_variant(self) -> str:
