@@ -100,18 +100,20 @@ def main() -> None:
     result["decode_speedup_vs_segment_anything"] = {k: sa_decode / v for k, v in result["decode_seconds"].items()}
     result["max_abs_difference"] = {
         k: {"embedding": float((e - base_embedding).abs().max()),
-            "low_res_logits": float(np.abs(np.asarray(l, dtype=np.float32) - base_logits).max())}
-        for k, (e, l) in outputs.items()}
+            "low_res_logits": float(np.abs(np.asarray(logits, dtype=np.float32) - base_logits).max())}
+        for k, (e, logits) in outputs.items()}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"{args.variant} at {side} px on {result['device']} (median of {args.rounds} interleaved rounds)")
-    print(f"{'path':<22}{'encoder s':>11}{'x SA':>7}{'decode ms':>11}{'x SA':>7}{'max |d emb|':>13}{'max |d logit|':>15}")
+    print(f"{'path':<22}{'encoder s':>11}{'x SA':>7}{'decode ms':>11}{'x SA':>7}{'max |d emb|':>13}"
+          f"{'max |d logit|':>15}")
     for name in paths:
         diff = result["max_abs_difference"][name]
         print(f"{name:<22}{result['encoder_seconds'][name]:>11.4f}"
               f"{result['encoder_speedup_vs_segment_anything'][name]:>7.2f}"
-              f"{1000 * result['decode_seconds'][name]:>11.2f}{result['decode_speedup_vs_segment_anything'][name]:>7.2f}"
+              f"{1000 * result['decode_seconds'][name]:>11.2f}"
+              f"{result['decode_speedup_vs_segment_anything'][name]:>7.2f}"
               f"{diff['embedding']:>13.2e}{diff['low_res_logits']:>15.2e}")
 
 
