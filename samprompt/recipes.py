@@ -7,6 +7,7 @@ Native points / boxes (adapters on the core):
       "variant": "tiny", "checkpoint": null, # the core (null: the shipped weights of the variant)
       "lora": {"targets": ["decoder.attn"], "rank": 4},      # LoraSettings fields
       "bottleneck": {"ratio": 0.25},                          # BottleneckSettings fields
+      "gradient_checkpointing": false,       # recompute encoder blocks in backward (less memory)
       "data": {"split": "train", "size": 400, "shapes": {"noise": 40}},  # shapes world
       "eval_items": 100,
       "train": {"steps": 100, "batch_size": 8, "lr": 1e-3, "output_dir": "runs/native"}
@@ -86,6 +87,7 @@ from samprompt.data import (
     ShapesSemantic,
     ShapesVideo,
 )
+from samprompt.core.checkpointing import use_gradient_checkpointing
 from samprompt.errors import ConfigError
 from samprompt.tasks.native import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer
@@ -93,7 +95,8 @@ from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_ad
 from samprompt.utils.files import atomic_file
 
 TASKS = ("native", "refsam", "escnet", "samref")
-COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "data", "eval_items", "train"}
+COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "gradient_checkpointing", "data", "eval_items",
+               "train"}
 TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"},
              "escnet": {"escnet", "clip", "clip_weights", "size", "sam_lr", "clip_lr"},
              "samref": {"samref", "max_extra_clicks"}}
@@ -264,6 +267,8 @@ def run_training_config(config: dict[str, Any]) -> dict[str, Any]:
         add_lora(core, LoraSettings(**config["lora"]))
     if config.get("bottleneck"):
         add_bottleneck_adapters(core, BottleneckSettings(**config["bottleneck"]))
+    if config.get("gradient_checkpointing"):
+        use_gradient_checkpointing(core)
     model, dataset, loss_fn, eval_fn, save = BUILDERS[task_name](config, core)
     if task_name == "escnet":
         rates = model.module_lrs(config.get("sam_lr", 2e-6), config.get("clip_lr"))

@@ -52,7 +52,8 @@ def test_predict_refuses_bad_input(tmp_path, picture, capsys):
 
 def test_train_then_eval_with_the_trained_weights(tmp_path, capsys):
     config = {
-        "variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2},
+        "variant": "micro", "lora": {"targets": ["encoder.qkv", "decoder.attn"], "rank": 2},
+        "gradient_checkpointing": True,
         "data": {"size": 6, "shapes": {"image_size": 64, "max_objects": 3}}, "eval_items": 4,
         "train": {"steps": 3, "batch_size": 2, "lr": 1e-3, "output_dir": str(tmp_path / "run"), "progress": False},
     }
