@@ -1,0 +1,101 @@
+"""Training cost per method: steps per second and peak memory, three ways of treating the encoder.
+
+    python bench/training.py --steps 5 --out bench/results/training.json
+
+On the shipped tiny core, batch 8, for native clicks / boxes (decoder LoRA r=4), RefSAM
+(prompts-only preset, shipped CLIP text tower) and SAM-REF (default refiner at 128 / 64 px):
+- `frozen_cached`: encoder frozen, image embeddings cached (`FeatureCache`; every image of the
+  timed steps already seen, as from the second epoch on);
+- `encoder_lora`: LoRA r=4 on every encoder block's qkv: the encoder runs forward and backward
+  every step (the cache sees the trainable encoder and re-encodes);
+- `encoder_lora_checkpointed`: the same with gradient checkpointing of the encoder blocks.
+Each (method, mode) runs in a fresh process so that its peak resident memory is its own;
+`--steps` steps are timed after two warm-up steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+METHODS = ("native", "refsam", "samref")
+MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
+
+
+def measure(method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
+    import samprompt
+    from samprompt.core.checkpointing import use_gradient_checkpointing
+    from samprompt.data import ShapesInteractive, ShapesReferring
+    from samprompt.refsam import RefSAM, refsam_preset
+    from samprompt.samref import SAMRef, SAMRefConfig
+    from samprompt.tasks.native import NativeTask
+    from samprompt.tasks.refsam import RefSAMTask
+    from samprompt.tasks.samref import SAMRefTask
+    from samprompt.text import load_text_encoder
+    from samprompt.training import FeatureCache, TrainConfig, Trainer
+    from samprompt.tuning import LoraSettings, add_lora, parameter_report
+
+    torch.manual_seed(0)
+    core = samprompt.build_sam("tiny")
+    if mode != "frozen_cached":
+        add_lora(core, LoraSettings(targets=("encoder.qkv",), rank=4), name="encoder")
+    if mode == "encoder_lora_checkpointed":
+        use_gradient_checkpointing(core)
+    images = batch  # one batch of distinct images, reused: with a frozen encoder they are all cached
+    if method == "native":
+        if mode == "frozen_cached":
+            add_lora(core, LoraSettings(targets=("decoder.attn",), rank=4), name="decoder")
+        model = samprompt.PromptedSam(core, samprompt.NativePrompts())
+        loss, data = NativeTask(cache=FeatureCache(core)).loss, ShapesInteractive("train", images)
+    elif method == "refsam":
+        model = RefSAM(core, load_text_encoder("shapes"), refsam_preset("prompts_only"))
+        loss, data = RefSAMTask(frames=1, cache=FeatureCache(core)).loss, ShapesReferring("train", images)
+    else:
+        model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0))
+        cache = FeatureCache(core, keep_intermediate=False, keep_images=True)
+        loss, data = SAMRefTask(cache=cache, max_extra_clicks=2).loss, ShapesInteractive("train", images)
+    trainer = Trainer(model, loss, data, TrainConfig(steps=steps + 2, batch_size=batch, progress=False))
+    trainer.fit(until=2)
+    start = time.perf_counter()
+    trainer.fit()
+    seconds = (time.perf_counter() - start) / steps
+    return {"method": method, "mode": mode, "steps_per_second": 1 / seconds, "seconds_per_step": seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "trainable_parameters": parameter_report(model).trainable}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one, args.steps, args.batch)))
+        return
+    rows = []
+    for method in METHODS:
+        for mode in MODES:
+            out = subprocess.run([sys.executable, __file__, "--one", method, mode, "--steps", str(args.steps),
+                                  "--batch", str(args.batch)], check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{method:<8}{mode:<28}{r['steps_per_second']:>8.2f} steps/s{r['peak_rss_mb']:>9.0f} MB peak"
+                  f"{r['trainable_parameters']:>10} trainable", flush=True)
+    if args.out:
+        result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+                  "torch": torch.__version__, "core": "tiny (128 px)", "batch": args.batch, "rows": rows}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
