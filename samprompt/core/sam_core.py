@@ -262,6 +262,9 @@ class SamCore(nn.Module):
 
     def upscale(self, low_res_logits: Tensor, batch_index: Tensor, features: ImageFeatures) -> list[Tensor]:
         """Per row, M x H x W logits at the original size of its image (SAM's postprocessing)."""
+        if len(features) == 1:  # the common single-image case: one call, no grouping
+            size = (features.input_sizes[0], features.original_sizes[0])
+            return list(self.sam.postprocess_masks(low_res_logits, *size))
         rows: list[Tensor | None] = [None] * low_res_logits.shape[0]
         for image in torch.unique(batch_index).tolist():
             members = torch.nonzero(batch_index == image).flatten()
