@@ -12,6 +12,7 @@ from samprompt.data.shapes_datasets import (
 from samprompt.data.video_refer import RefDAVIS17, RefYouTubeVOS
 
 __all__ = [
-    "COLOURS", "INTERACTIVE_BENCHMARKS", "MaskFolder", "SBD", "interactive_dataset", "SHAPE_CLASSES", "RefCOCO", "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig",
-    "ShapesInteractive", "ShapesReferring", "ShapesSemantic", "ShapesVideo", "ShapesWorld", "split_seed",
+    "COLOURS", "INTERACTIVE_BENCHMARKS", "SBD", "SHAPE_CLASSES", "MaskFolder", "RefCOCO", "RefDAVIS17",
+    "RefYouTubeVOS", "Scene", "ShapesConfig", "ShapesInteractive", "ShapesReferring", "ShapesSemantic",
+    "ShapesVideo", "ShapesWorld", "interactive_dataset", "split_seed",
 ]

@@ -29,6 +29,16 @@ def check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None =
                           f"y={xy[row, k, 1].item():g}) lies outside its {w} x {h} (W x H) image")
 
 
+def original_to_input_frame(core: "SamCore", xy: Tensor, index: Tensor, features: "ImageFeatures") -> Tensor:
+    """P x K x 2 (x, y) coordinates in original-image pixels of each row's image (`index`, P)
+    -> the resized encoder-input frame (segment-anything's `ResizeLongestSide.apply_coords_torch`)."""
+    out = torch.empty_like(xy)
+    for image in torch.unique(index).tolist():
+        members = index == image
+        out[members] = core.transform.apply_coords_torch(xy[members], features.original_sizes[image])
+    return out
+
+
 class NativePrompts(PromptGenerator):
     """Points, boxes and mask inputs through SAM's own prompt encoder.
 
@@ -87,13 +97,7 @@ class NativePrompts(PromptGenerator):
         return Prompts(sparse, dense if masks is not None else None, padding, index)
 
     def _to_input_frame(self, core: "SamCore", xy: Tensor, index: Tensor, features: "ImageFeatures") -> Tensor:
-        if self.frame == "input":
-            return xy
-        out = torch.empty_like(xy)
-        for image in torch.unique(index).tolist():
-            members = index == image
-            out[members] = core.transform.apply_coords_torch(xy[members], features.original_sizes[image])
-        return out
+        return xy if self.frame == "input" else original_to_input_frame(core, xy, index, features)
 
     def _points(self, core: "SamCore", points: Tensor, labels: Tensor | None, sizes: Tensor, index: Tensor,
                 features: "ImageFeatures", point_padding: Tensor | None) -> tuple[Tensor, Tensor]:

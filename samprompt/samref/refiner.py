@@ -12,6 +12,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures, MaskPrediction
 from samprompt.errors import PromptError
 from samprompt.prompts.base import Prompts
+from samprompt.prompts.native import original_to_input_frame
 from samprompt.samref.clicks import click_maps
 from samprompt.samref.config import SAMRefConfig
 from samprompt.samref.fusion import FusionOutput, FusionRefiner
@@ -87,11 +88,7 @@ class SAMRefRefiner(nn.Module):
         """P x N x 2 (x, y) pixel coordinates of the original images -> continuous R-frame positions."""
         scale = self._frame_scale(features)
         points = torch.as_tensor(points, dtype=torch.float32, device=batch_index.device)
-        out = torch.empty_like(points)
-        for image in torch.unique(batch_index).tolist():
-            members = batch_index == image
-            out[members] = core.transform.apply_coords_torch(points[members], features.original_sizes[image])
-        return (out + 0.5) * scale
+        return (original_to_input_frame(core, points, batch_index, features) + 0.5) * scale
 
     def frame_targets(self, masks: list[Tensor] | list[np.ndarray], features: ImageFeatures, batch_index: Tensor
                       ) -> Tensor:
