@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
 from scipy.ndimage import distance_transform_edt
+from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,14 @@ class Click:
     x: int
     y: int
     positive: bool = True
+
+
+def click_tensors(rows: Sequence[Sequence[Click]], device: torch.device | str) -> tuple[Tensor, Tensor]:
+    """P rows of N clicks each -> SAM's point prompts: P x N x 2 (x, y) float32 and P x N labels
+    (1 positive, 0 negative)."""
+    points = torch.tensor([[[c.x, c.y] for c in row] for row in rows], dtype=torch.float32, device=device)
+    labels = torch.tensor([[int(c.positive) for c in row] for row in rows], device=device)
+    return points, labels
 
 
 def _padded_distance(region: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from torch import Tensor
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import PromptError
-from samprompt.interactive.clicks import Click
+from samprompt.interactive.clicks import Click, click_tensors
 from samprompt.model import PromptedSam
 from samprompt.prompts.native import NativePrompts
 
@@ -102,8 +102,7 @@ class InteractiveSession:
         clicks = self.clicks + [click]
         previous = self.steps[-1] if self.steps else None
         core, device = self.model.core, self.model.core.device
-        points = torch.tensor([[[c.x, c.y] for c in clicks]], dtype=torch.float32, device=device)
-        labels = torch.tensor([[int(c.positive) for c in clicks]], device=device)
+        points, labels = click_tensors([clicks], device)
         masks = previous.low_res_logits if previous is not None else None
         with torch.no_grad():
             started = time.perf_counter()

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import ImageFeatures
-from samprompt.interactive.clicks import Click, next_click
+from samprompt.interactive.clicks import Click, click_tensors, next_click
 from samprompt.samref.model import SAMRef
 from samprompt.samref.refiner import RefinedPrediction
 from samprompt.samref.window import crop
@@ -66,9 +66,7 @@ class SAMRefTask:
 
     def _step(self, model: nn.Module, features: ImageFeatures, clicks: list[list[Click]],
               previous: RefinedPrediction | None) -> RefinedPrediction:
-        device = features.embeddings.device
-        points = torch.tensor([[[c.x, c.y] for c in row] for row in clicks], dtype=torch.float32, device=device)
-        labels = torch.tensor([[int(c.positive) for c in row] for row in clicks], device=device)
+        points, labels = click_tensors(clicks, features.embeddings.device)
         inputs: dict[str, Any] = {"points": points, "labels": labels}
         if previous is not None:
             inputs.update(masks=previous.low_res_logits, previous_logits=previous.refined_logits,
