@@ -220,7 +220,7 @@ def _eval_escnet(args: argparse.Namespace) -> dict[str, Any]:
 
 def _eval_samref(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.data import ShapesInteractive, interactive_dataset
-    from samprompt.interactive import evaluate_interactive
+    from samprompt.interactive import compare_refiner
     from samprompt.samref import SAMRef
 
     _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
@@ -237,12 +237,9 @@ def _eval_samref(args: argparse.Namespace) -> dict[str, Any]:
         count = len(dataset)
     else:
         raise SamPromptError(f"--dataset {args.dataset} is not an interactive-segmentation dataset")
-    items = [dataset[i] for i in range(count)]
-    results = {}
-    for name, refine in (("sam_alone", False), ("samref", True)):
-        results[name], _ = evaluate_interactive(model, items, refine=refine, max_clicks=args.max_clicks,
-                                                progress=True)
-    return results
+    compared = compare_refiner(model, (dataset[i] for i in range(count)), max_clicks=args.max_clicks,
+                               same_clicks=False, progress=True)
+    return {"sam_alone": compared["sam_alone"][0], "samref": compared["refined"][0]}
 
 
 def command_eval(args: argparse.Namespace) -> dict[str, Any]:

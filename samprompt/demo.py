@@ -37,7 +37,7 @@ import samprompt
 from samprompt.clip import load_clip
 from samprompt.data import SHAPE_CLASSES, ShapesConfig, ShapesInteractive, ShapesReferring, ShapesSemantic, ShapesVideo
 from samprompt.escnet import ESCNet, ESCNetConfig
-from samprompt.interactive import evaluate_interactive
+from samprompt.interactive import compare_refiner
 from samprompt.metrics.semantic import ConfusionMatrix
 from samprompt.model import PromptedSam
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
@@ -246,11 +246,11 @@ def samref_demo(out: Path, settings: DemoSettings) -> dict[str, Any]:
     model.eval()
     count = max(settings.eval_items // 2, 1)
     items = [ShapesInteractive("test", count, HARDER_WORLD)[i] for i in range(count)]
-    results: dict[str, Any] = {"training": training}
-    results["sam_alone"], sam_runs = evaluate_interactive(model, items, refine=False, progress=settings.progress)
-    results["samref"], _ = evaluate_interactive(model, items, refine=True, progress=settings.progress)
-    results["samref_on_sam_clicks"], _ = evaluate_interactive(model, items, refine=True, replay=sam_runs,
-                                                              progress=settings.progress)
+    compared = compare_refiner(model, items, progress=settings.progress)
+    sam_runs = compared["sam_alone"][1]
+    results: dict[str, Any] = {"training": training, "sam_alone": compared["sam_alone"][0],
+                               "samref": compared["refined"][0],
+                               "samref_on_sam_clicks": compared["refined_on_sam_clicks"][0]}
     for i, item in enumerate(items[:settings.overlays]):
         session = model.session(item["image"])
         for click in sam_runs[i].clicks[:3]:

@@ -79,6 +79,35 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
         given = replay[i].clicks if replay is not None else None
         runs.append(run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,
                                clicks=given))
-    summary = summarize([r.ious for r in runs], thresholds, max_clicks)
+    return summarize_runs(runs, thresholds, max_clicks), runs
+
+
+def summarize_runs(runs: Sequence[ObjectRun], thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                   max_clicks: int = 20) -> dict[str, Any]:
+    """`summarize` of the runs' IoU curves, with their seconds per click."""
+    summary: dict[str, Any] = summarize([r.ious for r in runs], thresholds, max_clicks)
     summary["seconds_per_click"] = seconds_per_click(runs)
-    return summary, runs
+    return summary
+
+
+def compare_refiner(model: PromptedSam, items: Iterable[dict[str, Any]], *, max_clicks: int = 20,
+                    thresholds: Sequence[float] = DEFAULT_THRESHOLDS, same_clicks: bool = True,
+                    progress: bool = False) -> dict[str, tuple[dict[str, Any], list[ObjectRun]]]:
+    """The click protocol with and without the model's refiner, each image encoded once.
+
+    Returns (summary, runs) per comparison: "sam_alone" (refiner off), "refined" (on, its own
+    clicks) and, with `same_clicks`, "refined_on_sam_clicks" (on, replaying SAM alone's clicks):
+    what `evaluate_interactive` gives with `refine=False`, `refine=True` and `replay=`.
+    """
+    names = ("sam_alone", "refined") + (("refined_on_sam_clicks",) if same_clicks else ())
+    runs: dict[str, list[ObjectRun]] = {name: [] for name in names}
+    for item in tqdm(items, desc="clicks", disable=not progress):
+        session = InteractiveSession(model, item["image"])
+        object_runs = {}
+        for name in names:
+            session.use_refiner(name != "sam_alone")
+            given = object_runs["sam_alone"].clicks if name == "refined_on_sam_clicks" else None
+            object_runs[name] = run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,
+                                           clicks=given)
+            runs[name].append(object_runs[name])
+    return {name: (summarize_runs(runs[name], thresholds, max_clicks), runs[name]) for name in names}

@@ -92,6 +92,15 @@ class InteractiveSession:
         """Forget every click (the image embedding is kept)."""
         self.steps.clear()
 
+    def use_refiner(self, enabled: bool = True) -> None:
+        """Switch the model's refiner on or off for the clicks to come (forgets the clicks so far),
+        so that one encoding serves both, e.g. to compare them on the same object."""
+        if enabled and (self.model.refiner is None or self.features.images is None):
+            raise ValueError("this session cannot refine: its model has no refiner, or it was opened with "
+                             "refine=False and its encoding kept no image")
+        self.refiner = self.model.refiner if enabled else None
+        self.reset()
+
     # ------------------------------------------------------------------ click
     def click(self, x: float, y: float, positive: bool = True) -> np.ndarray:
         """Add a click at pixel (x = column, y = row) of the original image; returns the H x W boolean mask."""

@@ -1,7 +1,8 @@
+import pytest
 import torch
 
 from samprompt.data import ShapesConfig, ShapesInteractive
-from samprompt.interactive import evaluate_interactive
+from samprompt.interactive import compare_refiner, evaluate_interactive
 from samprompt.samref import SAMRef, SAMRefConfig
 from samprompt.tasks.samref import SAMRefTask, error_targets
 from samprompt.training import FeatureCache, TrainConfig, Trainer
@@ -44,3 +45,35 @@ def test_protocol_on_the_same_clicks_reproduces_sam_inside_the_refined_run(core)
         assert all(s > 0 for s in again.refiner_seconds)
     assert sam["seconds_per_click"]["refiner"] == 0.0 and refined["seconds_per_click"]["refiner"] > 0
     assert set(sam) >= {"NoC@85", "NoC@90", "NoC@95", "NoF@90", "5-mIoU", "miou_per_click"}
+
+
+def test_comparison_encodes_each_image_once_and_matches_separate_runs(core):
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0)).eval()
+    items = [ShapesInteractive("val", 2, WORLD)[i] for i in range(2)]
+    calls = [0]
+    core.sam.image_encoder.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    compared = compare_refiner(model, items, max_clicks=4)
+    assert calls[0] == len(items)
+    _, sam_runs = evaluate_interactive(model, items, refine=False, max_clicks=4)
+    _, refined_runs = evaluate_interactive(model, items, refine=True, max_clicks=4)
+    _, replayed_runs = evaluate_interactive(model, items, refine=True, max_clicks=4, replay=sam_runs)
+    pairs = (("sam_alone", sam_runs), ("refined", refined_runs), ("refined_on_sam_clicks", replayed_runs))
+    for name, separate in pairs:
+        summary, runs = compared[name]
+        assert [r.clicks for r in runs] == [r.clicks for r in separate]
+        assert [r.ious for r in runs] == [r.ious for r in separate]
+        assert summary["objects"] == 2
+    assert set(compare_refiner(model, items, max_clicks=2, same_clicks=False)) == {"sam_alone", "refined"}
+
+
+def test_a_session_without_images_cannot_switch_the_refiner_on(core):
+    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1))
+    item = ShapesInteractive("val", 1, WORLD)[0]
+    session = model.session(item["image"], refine=False)
+    with pytest.raises(ValueError, match="cannot refine"):
+        session.use_refiner(True)
+    session = model.session(item["image"])
+    session.click(10, 10)
+    session.use_refiner(False)
+    assert session.refiner is None and not session.steps
