@@ -77,6 +77,7 @@ from typing import Any, Callable
 from torch.utils.data import ConcatDataset, Dataset
 
 import samprompt
+from samprompt.core.checkpointing import use_gradient_checkpointing
 from samprompt.data import (
     RefCOCO,
     RefDAVIS17,
@@ -87,7 +88,6 @@ from samprompt.data import (
     ShapesSemantic,
     ShapesVideo,
 )
-from samprompt.core.checkpointing import use_gradient_checkpointing
 from samprompt.errors import ConfigError
 from samprompt.tasks.native import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer
@@ -228,8 +228,9 @@ def build_samref(config: dict[str, Any], core: samprompt.SamCore) -> Built:
     model = SAMRef(core, SAMRefConfig.from_dict(config.get("samref", {})))
     options = dict(config.get("data", {"dataset": "shapes"}))
     kind = options.pop("dataset", "shapes")
-    world = _shapes_world(options) if kind == "shapes" else None
+    world = None
     if kind == "shapes":
+        world = _shapes_world(options)
         dataset: Dataset = ShapesInteractive(options.pop("split", "train"), options.pop("size", 1000), world)
     else:
         dataset = interactive_dataset(kind, options.pop("root"), options.pop("split", "train"))

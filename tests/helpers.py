@@ -74,3 +74,11 @@ class WordHashEncoder(TextEncoder):
         tokens = self.table(ids)
         sentence = (tokens * (~padding).unsqueeze(-1)).sum(1) / (~padding).sum(1, keepdim=True)
         return TextFeatures(tokens, padding, sentence)
+
+
+def randomize_lora_b(module: nn.Module, std: float = 1.0) -> None:
+    """Draw every LoRA B matrix from N(0, std²): peft starts them at zero, so adapters would do nothing."""
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=std)

@@ -2,6 +2,7 @@ import torch
 
 from samprompt.core.checkpointing import CheckpointedBlock, use_gradient_checkpointing
 from samprompt.tuning import LoraSettings, add_lora
+from tests.helpers import randomize_lora_b
 
 
 def lora_gradients(core, images) -> dict[str, torch.Tensor]:
@@ -12,10 +13,7 @@ def lora_gradients(core, images) -> dict[str, torch.Tensor]:
 
 def test_checkpointing_gives_the_same_gradients(core):
     add_lora(core, LoraSettings(targets=("encoder.qkv",), rank=2))
-    with torch.no_grad():
-        for name, parameter in core.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_()
+    randomize_lora_b(core)
     images = torch.randn(2, 3, core.image_size, core.image_size)
     plain = lora_gradients(core, images)
     use_gradient_checkpointing(core)

@@ -5,6 +5,7 @@ from segment_anything.modeling.image_encoder import Attention
 import samprompt
 from samprompt.core.fast_attention import SdpaAttention, use_sdpa_attention, uses_sdpa_attention
 from samprompt.tuning import LoraSettings, add_lora
+from tests.helpers import randomize_lora_b
 
 
 def encoder_outputs(core, images, fast: bool) -> torch.Tensor:
@@ -40,10 +41,7 @@ def test_fused_attention_keeps_keys_and_works_under_lora(core):
     use_sdpa_attention(core, False)
     assert set(core.state_dict()) == keys
     add_lora(core, LoraSettings(targets=("encoder.qkv",), rank=2))
-    with torch.no_grad():
-        for name, parameter in core.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_()
+    randomize_lora_b(core)
     images = torch.randn(1, 3, core.image_size, core.image_size)
     assert torch.allclose(encoder_outputs(core, images, True), encoder_outputs(core, images, False), atol=1e-4)
 

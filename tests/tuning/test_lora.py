@@ -15,7 +15,7 @@ from samprompt.tuning import (
     unmerge_lora,
     use_lora,
 )
-from tests.helpers import disk_target, embedding_loss, train_steps
+from tests.helpers import disk_target, embedding_loss, randomize_lora_b, train_steps
 
 
 def base_weights(core):
@@ -75,10 +75,7 @@ def test_named_adapters_switch_and_merge(core, image):
     plain = model([image], boxes=box).low_res_logits
     add_lora(core, LoraSettings(targets=("encoder.qkv", "decoder.attn")), name="first")
     add_lora(core, LoraSettings(targets=("decoder.attn",), rank=2), name="second")
-    with torch.no_grad():  # make both adapters non-trivial
-        for n, p in core.named_parameters():
-            if "lora_B" in n:
-                p.normal_(std=0.5)
+    randomize_lora_b(core, std=0.5)  # make both adapters non-trivial
     assert active_lora(core) == "second"
     assert all("second" in n for n, p in core.named_parameters() if p.requires_grad)
     second = model([image], boxes=box).low_res_logits
