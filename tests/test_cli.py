@@ -16,6 +16,13 @@ def picture(tmp_path):
     return path
 
 
+def train(tmp_path, config) -> int:
+    """Write `config` to a JSON file and run `samprompt train` on it; returns the exit status."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return main(["train", "--config", str(path)])
+
+
 @pytest.mark.parametrize("command", ["demo", "train", "eval", "predict"])
 def test_every_command_explains_its_options(command, capsys):
     with pytest.raises(SystemExit) as info:
@@ -57,9 +64,7 @@ def test_train_then_eval_with_the_trained_weights(tmp_path, capsys):
         "data": {"size": 6, "shapes": {"image_size": 64, "max_objects": 3}}, "eval_items": 4,
         "train": {"steps": 3, "batch_size": 2, "lr": 1e-3, "output_dir": str(tmp_path / "run"), "progress": False},
     }
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    assert main(["train", "--config", str(path)]) == 0
+    assert train(tmp_path, config) == 0
     assert (tmp_path / "run" / "trained" / "adapter_model.safetensors").is_file()
     assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["losses"]) == 3
     capsys.readouterr()
@@ -118,9 +123,7 @@ def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsy
         "eval_items": 2,
         "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
     }
-    path = tmp_path / "refsam.json"
-    path.write_text(json.dumps(config))
-    assert main(["train", "--config", str(path)]) == 0
+    assert train(tmp_path, config) == 0
     weights = str(tmp_path / "run" / "trained")
     capsys.readouterr()
     assert main(["eval", "--task", "refsam", "--variant", "micro", "--weights", weights, "--items", "4",
@@ -151,8 +154,7 @@ def test_refsam_eval_writes_a_ref_youtube_vos_submission(tmp_path, capsys):
     config = {"task": "refsam", "variant": "micro", "refsam": "prompts_only", "clip_frames": 1,
               "data": {"size": 2, "videos": 0, "shapes": {"image_size": 64}}, "eval_items": 0,
               "train": {"steps": 1, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False}}
-    (tmp_path / "c.json").write_text(json.dumps(config))
-    assert main(["train", "--config", str(tmp_path / "c.json")]) == 0
+    assert train(tmp_path, config) == 0
     assert main(["eval", "--task", "refsam", "--variant", "micro", "--weights", str(tmp_path / "run" / "trained"),
                  "--dataset", "ref-youtube-vos", "--root", str(root), "--submission", str(tmp_path / "sub")]) == 0
     assert (tmp_path / "sub" / "Annotations" / "v1" / "0" / "00005.png").is_file()
@@ -169,9 +171,7 @@ def test_escnet_train_eval_on_a_benchmark_layout_and_predict_classes(tmp_path, p
         "data": {"dataset": "shapes", "size": 4, "shapes": {"image_size": 64}}, "eval_items": 2,
         "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
     }
-    path = tmp_path / "escnet.json"
-    path.write_text(json.dumps(config))
-    assert main(["train", "--config", str(path)]) == 0
+    assert train(tmp_path, config) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(metrics["losses"]) == 2 and "miou" in metrics["evaluations"][-1]
     weights = str(tmp_path / "run" / "trained")
@@ -215,9 +215,7 @@ def test_samref_train_eval_and_predict_with_refined_clicks(tmp_path, picture, ca
         "eval_items": 2,
         "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False},
     }
-    path = tmp_path / "samref.json"
-    path.write_text(json.dumps(config))
-    assert main(["train", "--config", str(path)]) == 0
+    assert train(tmp_path, config) == 0
     weights = str(tmp_path / "run" / "trained")
     capsys.readouterr()
     assert main(["eval", "--task", "samref", "--variant", "micro", "--weights", weights, "--items", "2",
