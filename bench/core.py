@@ -16,16 +16,14 @@ segment-anything and the largest difference of the low-res mask logits and the e
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from segment_anything import SamPredictor
+from shared import machine, write_json
 
 import samprompt
 
@@ -89,8 +87,7 @@ def main() -> None:
     base_embedding, base_logits = outputs["segment_anything"]
     result = {
         "variant": args.variant, "image_size": side, "rounds": args.rounds, "decodes_per_round": args.decodes,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "device": machine(device),
         "torch": torch.__version__,
         "encoder_seconds": {k: statistics.median(v) for k, v in encode.items()},
         "decode_seconds": {k: statistics.median(v) for k, v in decode.items()},
@@ -102,9 +99,7 @@ def main() -> None:
         k: {"embedding": float((e - base_embedding).abs().max()),
             "low_res_logits": float(np.abs(np.asarray(logits, dtype=np.float32) - base_logits).max())}
         for k, (e, logits) in outputs.items()}
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"{args.variant} at {side} px on {result['device']} (median of {args.rounds} interleaved rounds)")
     print(f"{'path':<22}{'encoder s':>11}{'x SA':>7}{'decode ms':>11}{'x SA':>7}{'max |d emb|':>13}"
           f"{'max |d logit|':>15}")

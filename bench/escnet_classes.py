@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from shared import machine, run_in_fresh_process, write_json
 
 
 def measure(classes: int, chunk: int | None, rounds: int) -> dict[str, float]:
@@ -74,19 +71,13 @@ def main() -> None:
     rows = []
     for classes in args.classes:
         for chunk in (0, 32):
-            out = subprocess.run([sys.executable, __file__, "--one", str(classes), str(chunk), "--rounds",
-                                  str(args.rounds)], check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
+            rows.append(run_in_fresh_process(__file__, "--one", str(classes), str(chunk), "--rounds", str(args.rounds)))
     print(f"{'classes':>8}{'chunk':>7}{'seconds':>9}{'x encoder':>11}{'first call s':>14}{'peak RSS +MB':>14}")
     for r in rows:
         print(f"{r['classes']:>8}{str(r['class_chunk'] or 'all'):>7}{r['seconds']:>9.3f}"
               f"{r['seconds'] / r['encoder_seconds']:>11.1f}{r['first_call_seconds']:>14.3f}"
               f"{r['peak_rss_growth_mb']:>14.0f}")
-    if args.out:
-        result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-                  "torch": torch.__version__, "rows": rows}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, {"machine": machine(), "torch": torch.__version__, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ that machine noise hits both alike. Reports seconds per step and their ratio.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 from accelerate.state import AcceleratorState
+from shared import machine, write_json
 
 import samprompt
 from samprompt.data import ShapesInteractive
@@ -53,10 +51,9 @@ def main() -> None:
     plain, cached = min(times["encode_every_step"]), min(times["cached"])
     result = {"seconds_per_step": {k: min(v) for k, v in times.items()}, "all_runs": times,
               "speedup": plain / cached, "epochs": args.steps * 16 / args.images, "steps": args.steps,
-              "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+              "machine": machine(),
               "torch": torch.__version__}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(f"{'path':<20} {'s/step':>8}\n{'encode every step':<20} {plain:>8.3f}\n{'feature cache':<20} {cached:>8.3f}")
     print(f"cache speed-up {plain / cached:.2f}x over {result['epochs']:.1f} epochs")
 

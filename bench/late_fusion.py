@@ -13,15 +13,13 @@ Reports seconds per prompt and the ratios re_encode / batched and loop / batched
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from shared import machine, write_json
 
 import samprompt
 from samprompt.refsam import RefSAM, refsam_preset
@@ -84,7 +82,7 @@ def main() -> None:
                         if round_index:
                             times[name][k][path].append((time.perf_counter() - start) / k)
     result: dict[str, Any] = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": machine(),
         "torch": torch.__version__, "core": "tiny (128 px)", "rounds": args.rounds, "seconds_per_prompt": {},
     }
     print(f"{'generator':<9}{'k':>4}{'batched ms':>12}{'loop ms':>10}{'re-encode ms':>14}{'re-enc/batch':>14}"
@@ -99,9 +97,7 @@ def main() -> None:
             print(f"{name:<9}{k:>4}{1000 * median['batched']:>12.2f}{1000 * median['loop']:>10.2f}"
                   f"{1000 * median['re_encode']:>14.2f}{median['re_encode_over_batched']:>14.2f}"
                   f"{median['loop_over_batched']:>12.2f}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

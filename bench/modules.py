@@ -13,14 +13,12 @@ Medians over rounds (one warm-up first).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from shared import machine, write_json
 
 import samprompt
 from samprompt.refsam import RefSAM, refsam_preset
@@ -84,7 +82,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     image = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+    result = {"machine": machine(),
               "torch": torch.__version__, "rounds": args.rounds, "refsam_tiny": refsam_rows(args.rounds, image),
               "samref_tiny": samref_rows("tiny", SAMRefConfig(local_size=64, click_radius=3.0), args.rounds, 128)}
     if args.vit_b:
@@ -101,9 +99,7 @@ def main() -> None:
                   f"{1000 * r['decoder_seconds_per_click']:.1f} ms, "
                   f"refiner {1000 * r['refiner_seconds_per_click']:.1f} ms "
                   f"({r['refiner_over_decoder']:.2f}x decoder, {r['refiner_over_encoder']:.3f} of the encoder pass)")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

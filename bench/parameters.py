@@ -13,10 +13,9 @@ Random-init vit_b / vit_l / vit_h cores (parameter counts do not depend on the w
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
+from shared import write_json
 from torch import nn
 
 import samprompt
@@ -64,9 +63,7 @@ def main() -> None:
         print(f"{r['variant']:<8}{r['sam_parameters'] / 1e6:>9.1f}M{r['refsam_trainable'] / 1e6:>9.2f}M{paper:>8}"
               f"{r['samref_trainable'] / 1e6:>9.3f}M{r['samref_mb_float32']:>9.2f}"
               f"{r['encoder_qkv_lora_r4'] / 1e6:>12.3f}M")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+    write_json(args.out, rows)
 
 
 if __name__ == "__main__":

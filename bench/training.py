@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import torch
+from shared import machine, run_in_fresh_process, write_json
 
 METHODS = ("native", "refsam", "samref")
 MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
@@ -84,17 +81,13 @@ def main() -> None:
     rows = []
     for method in METHODS:
         for mode in MODES:
-            out = subprocess.run([sys.executable, __file__, "--one", method, mode, "--steps", str(args.steps),
-                                  "--batch", str(args.batch)], check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
+            rows.append(run_in_fresh_process(__file__, "--one", method, mode, "--steps", str(args.steps),
+                                             "--batch", str(args.batch)))
             r = rows[-1]
             print(f"{method:<8}{mode:<28}{r['steps_per_second']:>8.2f} steps/s{r['peak_rss_mb']:>9.0f} MB peak"
                   f"{r['trainable_parameters']:>10} trainable", flush=True)
-    if args.out:
-        result = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-                  "torch": torch.__version__, "core": "tiny (128 px)", "batch": args.batch, "rows": rows}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": "tiny (128 px)",
+                          "batch": args.batch, "rows": rows})
 
 
 if __name__ == "__main__":
