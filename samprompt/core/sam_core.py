@@ -41,6 +41,7 @@ class SamCore(nn.Module):
         if not isinstance(sam, Sam):
             raise TypeError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
         self.sam = sam
+        self._dense_pe: tuple[Tensor, tuple[int, torch.dtype], Tensor] | None = None  # see dense_positional_encoding
         self.variant = variant or self._recognise_variant()
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.global_attn_blocks: tuple[int, ...] = tuple(
@@ -188,9 +189,20 @@ class SamCore(nn.Module):
         return sparse.to(self.dtype), dense.to(self.dtype)
 
     def dense_positional_encoding(self) -> Tensor:
-        """1 x C x h x w positional encoding of the image embedding grid."""
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            return self.sam.prompt_encoder.get_dense_pe().to(self.dtype)
+        """1 x C x h x w positional encoding of the image embedding grid (do not modify in place).
+
+        It depends only on the prompt encoder's fixed random-frequency buffer, so it is computed
+        once per (buffer, its version, dtype) instead of on every decode as in
+        `SamPredictor`; loading weights or moving the core changes the key.
+        """
+        frequencies = self.sam.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
+        key = (frequencies._version, self.dtype)
+        cached = self._dense_pe
+        if cached is None or cached[0] is not frequencies or cached[1] != key:
+            with torch.no_grad(), torch.autocast(device_type=frequencies.device.type, enabled=False):
+                cached = (frequencies, key, self.sam.prompt_encoder.get_dense_pe().to(self.dtype))
+            self._dense_pe = cached
+        return cached[2]
 
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
