@@ -144,3 +144,18 @@ def test_wrapping_a_plain_sam_recognises_its_variant():
     assert all(p.requires_grad for p in core.parameters())
     with pytest.raises(TypeError, match="segment_anything.modeling.Sam"):
         samprompt.SamCore(torch.nn.Linear(2, 2))
+
+
+def test_dense_positional_encoding_is_cached_until_its_buffer_changes():
+    core = samprompt.build_sam("micro", pretrained=False)
+    first = core.dense_positional_encoding()
+    assert core.dense_positional_encoding() is first
+    assert torch.equal(first, core.sam.prompt_encoder.get_dense_pe())
+    state = core.state_dict()
+    key = next(k for k in state if k.endswith("positional_encoding_gaussian_matrix"))
+    state[key] = torch.randn_like(state[key])
+    core.load_state_dict(state)  # copies in place: same tensor, new version
+    reloaded = core.dense_positional_encoding()
+    assert not torch.equal(reloaded, first) and torch.equal(reloaded, core.sam.prompt_encoder.get_dense_pe())
+    core.to(torch.bfloat16)
+    assert core.dense_positional_encoding().dtype == torch.bfloat16
