@@ -1,9 +1,12 @@
 """Training cost per method: steps per second and peak memory, three ways of treating the encoder.
 
     python bench/training.py --steps 5 --out bench/results/training.json
+    python bench/training.py --variant vit_b --batch 1 --steps 2 --out bench/results/training_vit_b.json
 
-On the shipped tiny core, batch 8, for native clicks / boxes (decoder LoRA r=4), RefSAM
-(prompts-only preset, shipped CLIP text tower) and SAM-REF (default refiner at 128 / 64 px):
+On the shipped tiny core (batch 8) or an official-size core at 1024 px (random init: no
+checkpoint is downloadable here; speed does not depend on the values), for native clicks /
+boxes (decoder LoRA r=4), RefSAM (prompts-only preset, shipped CLIP text tower) and SAM-REF
+(refiner at 128 / 64 px on tiny, at its defaults 1024 / 256 px on official cores):
 - `frozen_cached`: encoder frozen, image embeddings cached (`FeatureCache`; every image of the
   timed steps already seen, as from the second epoch on);
 - `encoder_lora`: LoRA r=4 on every encoder block's qkv: the encoder runs forward and backward
@@ -26,7 +29,7 @@ METHODS = ("native", "refsam", "samref")
 MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
 
 
-def measure(method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
+def measure(variant: str, method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
     import samprompt
     from samprompt.core.checkpointing import use_gradient_checkpointing
     from samprompt.data import ShapesInteractive, ShapesReferring
@@ -40,7 +43,7 @@ def measure(method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
     from samprompt.tuning import LoraSettings, add_lora, parameter_report
 
     torch.manual_seed(0)
-    core = samprompt.build_sam("tiny")
+    core = samprompt.build_sam(variant, pretrained=variant == "tiny")
     if mode != "frozen_cached":
         add_lora(core, LoraSettings(targets=("encoder.qkv",), rank=4), name="encoder")
     if mode == "encoder_lora_checkpointed":
@@ -55,7 +58,7 @@ def measure(method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
         model = RefSAM(core, load_text_encoder("shapes"), refsam_preset("prompts_only"))
         loss, data = RefSAMTask(frames=1, cache=FeatureCache(core)).loss, ShapesReferring("train", images)
     else:
-        model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0))
+        model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0) if variant == "tiny" else SAMRefConfig())
         cache = FeatureCache(core, keep_intermediate=False, keep_images=True)
         loss, data = SAMRefTask(cache=cache, max_extra_clicks=2).loss, ShapesInteractive("train", images)
     trainer = Trainer(model, loss, data, TrainConfig(steps=steps + 2, batch_size=batch, progress=False))
@@ -70,23 +73,24 @@ def measure(method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="tiny")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", default=None)
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(*args.one, args.steps, args.batch)))
+        print(json.dumps(measure(args.variant, *args.one, args.steps, args.batch)))
         return
     rows = []
     for method in METHODS:
         for mode in MODES:
             rows.append(run_in_fresh_process(__file__, "--one", method, mode, "--steps", str(args.steps),
-                                             "--batch", str(args.batch)))
+                                             "--batch", str(args.batch), "--variant", args.variant))
             r = rows[-1]
-            print(f"{method:<8}{mode:<28}{r['steps_per_second']:>8.2f} steps/s{r['peak_rss_mb']:>9.0f} MB peak"
+            print(f"{method:<8}{mode:<28}{r['steps_per_second']:>8.3g} steps/s{r['peak_rss_mb']:>9.0f} MB peak"
                   f"{r['trainable_parameters']:>10} trainable", flush=True)
-    write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": "tiny (128 px)",
+    write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": args.variant,
                           "batch": args.batch, "rows": rows})
 
 
