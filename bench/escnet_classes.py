@@ -60,6 +60,7 @@ def measure(classes: int, chunk: int | None, rounds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=int, nargs="+", default=[20, 60, 150, 847])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[0, 32], help="class_chunk values; 0: all at once")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=None)
     parser.add_argument("--one", type=int, nargs=2, metavar=("CLASSES", "CHUNK"), help=argparse.SUPPRESS)
@@ -70,7 +71,7 @@ def main() -> None:
         return
     rows = []
     for classes in args.classes:
-        for chunk in (0, 32):
+        for chunk in args.chunks:
             rows.append(run_in_fresh_process(__file__, "--one", str(classes), str(chunk), "--rounds", str(args.rounds)))
     print(f"{'classes':>8}{'chunk':>7}{'seconds':>9}{'x encoder':>11}{'first call s':>14}{'peak RSS +MB':>14}")
     for r in rows:

@@ -32,7 +32,9 @@ class ESCNetConfig:
         decoder_dims: channels of the decoder's upsampling stages (one per skip layer).
         clip_finetune: "none" keeps CLIP frozen; "attention" also trains the image tower's
             attention projections (CAT-Seg's recipe, which ESC-Net builds on).
-        class_chunk: classes processed at once (None: all); changes memory, not results.
+        class_chunk: classes processed at once (None: all); changes memory and time, not
+            results. 64 leaves short lists unchunked and, on the bench CPU, halves the memory
+            at 150 classes and the memory and time at 847 (docs/benchmarks.md).
     """
 
     clip_image_size: int | None = None
@@ -47,7 +49,7 @@ class ESCNetConfig:
     guidance_dim: int = 64
     decoder_dims: tuple[int, ...] = (64, 32)
     clip_finetune: str = "none"
-    class_chunk: int | None = None
+    class_chunk: int | None = 64
 
     def __post_init__(self) -> None:
         if self.sam_init not in ("checkpoint", "random"):
