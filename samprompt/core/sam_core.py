@@ -25,10 +25,12 @@ class SamCore(nn.Module):
     of images of any sizes; `decode` runs SAM's mask decoder for any number of prompt rows
     on those images.
 
-    With `fast_attention` (the default) the encoder's attention modules compute the same
-    function through PyTorch's fused `scaled_dot_product_attention` (`SdpaAttention`: same
-    parameters and keys; the wrapped `Sam` is switched in place; outputs agree with
-    segment-anything's to float tolerance, tested; see docs/benchmarks.md for the speed-up).
+    With `fast_attention` (the default) the attention modules of the encoder and the mask
+    decoder compute the same function through PyTorch's fused `scaled_dot_product_attention`
+    (and, for CPU inference on large maps, in cache-sized bands of queries): see
+    `samprompt.core.fast_attention`; same parameters and keys; the wrapped `Sam` is switched
+    in place; outputs agree with segment-anything's to float tolerance, tested; see
+    docs/benchmarks.md for the speed-up.
 
     Device and dtype follow the module (`core.to(device, dtype)`), except that the prompt
     encoder's random Fourier matrix stays float32: segment-anything casts coordinates to
