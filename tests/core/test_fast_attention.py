@@ -122,3 +122,16 @@ def test_training_takes_the_fused_kernel_with_the_same_gradients(monkeypatch):
     monkeypatch.setattr(SdpaAttention, "_banded_attention", lambda *a: pytest.fail("banded path under autograd"))
     for fused, plain in zip(gradients(True), reference):
         assert torch.allclose(fused, plain, atol=1e-4, rtol=1e-3)
+
+
+def test_cpu_banded_attention_in_bfloat16(monkeypatch):
+    torch.manual_seed(0)
+    core = samprompt.build_sam("micro", pretrained=False)
+    random_position_tables(core)
+    core.to(torch.bfloat16)
+    images = torch.randn(1, 3, core.image_size, core.image_size, dtype=torch.bfloat16)
+    reference = encoder_outputs(core, images, fast=False).float()
+    monkeypatch.setattr(fast_attention, "CPU_SCORE_BLOCK", 300)
+    banded = encoder_outputs(core, images, fast=True)
+    assert banded.dtype == torch.bfloat16
+    assert (banded.float() - reference).abs().max() < 0.05 * reference.abs().max()
