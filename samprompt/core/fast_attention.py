@@ -94,10 +94,18 @@ class SdpaTokenAttention(TokenAttention):
     """
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q = self._separate_heads(self.q_proj(q), self.num_heads)
-        k = self._separate_heads(self.k_proj(k), self.num_heads)
-        v = self._separate_heads(self.v_proj(v), self.num_heads)
-        return self.out_proj(self._recombine_heads(F.scaled_dot_product_attention(q, k, v)))
+        return token_attention(self, q, k, v)
+
+
+def token_attention(attention: TokenAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    logit_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One of the mask decoder's attention layers, through its own projections and the fused
+    kernel; `logit_bias` (broadcastable to B x heads x Nq x Nk) is added to the logits."""
+    q = attention._separate_heads(attention.q_proj(q), attention.num_heads)
+    k = attention._separate_heads(attention.k_proj(k), attention.num_heads)
+    v = attention._separate_heads(attention.v_proj(v), attention.num_heads)
+    mask = None if logit_bias is None else logit_bias.to(q.dtype)
+    return attention.out_proj(attention._recombine_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
 
 
 def _attention_layers(core: "SamCore") -> list[tuple[torch.nn.Module, type, type]]:
