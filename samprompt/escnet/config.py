@@ -33,8 +33,8 @@ class ESCNetConfig:
         clip_finetune: "none" keeps CLIP frozen; "attention" also trains the image tower's
             attention projections (CAT-Seg's recipe, which ESC-Net builds on).
         class_chunk: classes processed at once (None: all); changes memory and time, not
-            results. 64 leaves short lists unchunked and, on the bench CPU, halves the memory
-            at 150 classes and the memory and time at 847 (docs/benchmarks.md).
+            results. 64 leaves short lists unchunked and, on the bench CPU, needs 1.7x less
+            memory at 150 classes and half the memory and time at 847 (docs/benchmarks.md).
     """
 
     clip_image_size: int | None = None

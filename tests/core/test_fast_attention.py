@@ -22,6 +22,13 @@ def encoder_outputs(core, images, fast: bool) -> torch.Tensor:
         return core.sam.image_encoder(images)
 
 
+def random_position_tables(core) -> None:
+    with torch.no_grad():
+        for block in core.sam.image_encoder.blocks:
+            block.attn.rel_pos_h.normal_(0, 0.5)
+            block.attn.rel_pos_w.normal_(0, 0.5)
+
+
 def test_cores_use_fused_attention_by_default_and_can_opt_out():
     assert uses_sdpa_attention(samprompt.build_sam("micro"))
     plain = samprompt.build_sam("micro", fast_attention=False)
@@ -78,13 +85,6 @@ def test_fused_attention_in_bfloat16(core):
     fused = encoder_outputs(core, images, True).float()
     reference = encoder_outputs(core, images, False).float()
     assert fused.dtype == torch.float32 and (fused - reference).abs().max() < 0.1 * reference.abs().max()
-
-
-def random_position_tables(core) -> None:
-    with torch.no_grad():
-        for block in core.sam.image_encoder.blocks:
-            block.attn.rel_pos_h.normal_(0, 0.5)
-            block.attn.rel_pos_w.normal_(0, 0.5)
 
 
 @pytest.mark.parametrize("block_elements, banded_blocks", [(1 << 30, 0), (4096, 2), (300, 4), (1, 4)])
