@@ -17,7 +17,7 @@ from shared import machine, write_json
 
 import samprompt
 from samprompt.data import ShapesInteractive
-from samprompt.tasks.native import NativeTask
+from samprompt.native.task import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import LoraSettings, add_lora
 

@@ -31,13 +31,13 @@ MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
 
 def measure(variant: str, method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
     import samprompt
-    from samprompt.core.checkpointing import use_gradient_checkpointing
+    from samprompt.core.gradient_checkpointing import use_gradient_checkpointing
     from samprompt.data import ShapesInteractive, ShapesReferring
+    from samprompt.native.task import NativeTask
     from samprompt.refsam import RefSAM, refsam_preset
+    from samprompt.refsam.task import RefSAMTask
     from samprompt.samref import SAMRef, SAMRefConfig
-    from samprompt.tasks.native import NativeTask
-    from samprompt.tasks.refsam import RefSAMTask
-    from samprompt.tasks.samref import SAMRefTask
+    from samprompt.samref.task import SAMRefTask
     from samprompt.text import load_text_encoder
     from samprompt.training import FeatureCache, TrainConfig, Trainer
     from samprompt.tuning import LoraSettings, add_lora, parameter_report

@@ -19,7 +19,7 @@ import samprompt
 from samprompt.data import ShapesConfig, ShapesReferring, ShapesVideo
 from samprompt.metrics import video_scores
 from samprompt.refsam import RefSAM, RefSAMConfig, RefSAMVideoTracker
-from samprompt.tasks.refsam import RefSAMTask
+from samprompt.refsam.task import RefSAMTask
 from samprompt.text import load_text_encoder
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.visualize import overlay, save_png
@@ -39,7 +39,7 @@ def main() -> None:
     world = ShapesConfig(image_size=args.image_size)
     core = samprompt.build_sam(args.variant)
     if args.weights:
-        model = RefSAM.load(args.weights, core)
+        model = samprompt.load(args.weights, core)
     else:
         model = RefSAM(core, load_text_encoder("shapes"), RefSAMConfig(adapters=None, train_decoder=True),
                        text_encoder_spec="shapes")

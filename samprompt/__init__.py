@@ -8,14 +8,15 @@ from samprompt.core import (
     build_sam,
     register_variant,
 )
+from samprompt.methods import Method, available_methods, get_method, load, register_method, save
 from samprompt.model import PromptedSam
 from samprompt.predictor import Predictor
 from samprompt.prompts import CombinedPrompts, NativePrompts, PromptGenerator, Prompts
-
-__version__ = "0.1.0"
+from samprompt.version import __version__
 
 __all__ = [
-    "CombinedPrompts", "ImageFeatures", "MaskPrediction", "NativePrompts", "Predictor", "PromptGenerator",
-    "PromptedSam", "Prompts", "SamConfig", "SamCore", "available_variants", "build_sam", "register_variant",
+    "CombinedPrompts", "ImageFeatures", "MaskPrediction", "Method", "NativePrompts", "Predictor", "PromptGenerator",
+    "PromptedSam", "Prompts", "SamConfig", "SamCore", "available_methods", "available_variants", "build_sam",
+    "get_method", "load", "register_method", "register_variant", "save",
     "__version__",
 ]

@@ -11,9 +11,6 @@ import numpy as np
 
 from samprompt.errors import SamPromptError
 
-SEMANTIC_BENCHMARKS = ("ade20k-150", "coco-stuff-171", "pascal-context-59", "voc-20", "voc-21")
-INTERACTIVE_BENCHMARKS = ("grabcut", "berkeley", "davis", "sbd")
-
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -38,20 +35,26 @@ def _point(text: str) -> tuple[float, float, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from samprompt.data import available_datasets
+    from samprompt.demo import demo_methods
+    from samprompt.methods import available_methods, get_method
+
+    methods = [get_method(name) for name in available_methods()]
     parser = argparse.ArgumentParser(prog="samprompt", description="Prompts for a frozen Segment Anything Model.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="fine-tune and evaluate the prompt modules on shapes world (offline, CPU)",
-                               description="Fine-tunes every prompt module on the shipped small core and "
-                                           "shapes world, prints a results table, writes metrics.json and overlays.")
+                               description="Fine-tunes every registered method that has a demo on the shipped small "
+                                           "core and shapes world, prints a results table, writes metrics.json and "
+                                           "overlays.")
     demo.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--steps", type=_positive_int, default=150, help="fine-tuning steps per module (default: %(default)s)")
-    demo.add_argument("--refsam-steps", type=_positive_int, default=600,
-                      help="training steps of RefSAM and of its learned text-free baseline (default: %(default)s)")
-    demo.add_argument("--escnet-steps", type=_positive_int, default=400,
-                      help="training steps of ESC-Net (default: %(default)s)")
-    demo.add_argument("--samref-steps", type=_positive_int, default=300,
-                      help="training steps of the SAM-REF refiner (default: %(default)s)")
+    demo.add_argument("--steps", type=_positive_int,
+                      help="training steps of every method (default: each method's own, below)")
+    for method in demo_methods():
+        demo.add_argument(f"--{method.name}-steps", type=_positive_int, dest=f"steps_{method.name}",
+                          help=f"training steps of {method.name} (default: {method.demo_steps})")
+    demo.add_argument("--only", nargs="+", choices=[m.name for m in demo_methods()], metavar="METHOD",
+                      help="run only these methods' sections")
     demo.add_argument("--eval-items", type=_positive_int, default=200,
                       help="held-out objects scored per model (default: %(default)s)")
     demo.add_argument("--train-images", type=_positive_int, default=400,
@@ -60,105 +63,81 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     train = commands.add_parser("train", help="train from a JSON config",
-                                description="Trains a prompt module as a JSON file describes (see docs/training.md).")
+                                description="Trains a registered method as a JSON file describes "
+                                            "(see docs/training.md).")
     train.add_argument("--config", required=True, help="JSON training config")
 
     evaluate = commands.add_parser(
-        "eval", help="score trained weights on shapes world or a referring video dataset",
-        description="native: point and box mIoU on the shapes-world test split. refsam: mIoU / oIoU / prec@ "
-                    "and J / F / J&F on shapes world, or online inference over Ref-YouTube-VOS / Ref-DAVIS17 "
-                    "writing Annotations/<video>/<exp_id>/<frame>.png and submission.zip (scored when the "
-                    "split has masks). escnet: mIoU, fwIoU, pixel accuracy and per-class IoU on shapes world "
-                    "or a semantic benchmark (zero-shot: the benchmark's own class list). samref: the click "
-                    "protocol (RITM simulator, up to --max-clicks) with and without the refiner: NoC@85/90/95, "
-                    "NoF, 5-mIoU, per-click mIoU, seconds per click, on shapes world or an interactive benchmark.")
-    evaluate.add_argument("--task", choices=("native", "refsam", "escnet", "samref"), default="native",
-                          help="what the weights are (default: %(default)s)")
-    evaluate.add_argument("--dataset", default="shapes",
-                          choices=("shapes", "ref-youtube-vos", "ref-davis17", *SEMANTIC_BENCHMARKS,
-                                   *INTERACTIVE_BENCHMARKS),
-                          help="where to evaluate: video datasets for refsam, semantic benchmarks for escnet, "
-                               "interactive benchmarks for samref (default: %(default)s)")
+        "eval", help="score trained weights on shapes world or a benchmark",
+        description="Scores a saved model (--weights; its method is read from the folder) or, for methods that "
+                    "need no training, the plain core. " + " ".join(f"{m.name}: {m.summary}." for m in methods))
+    evaluate.add_argument("--method", "--task", dest="method", choices=available_methods(),
+                          help="the method (default: the one the --weights folder holds; without weights: native "
+                               "SAM prompts)")
+    evaluate.add_argument("--dataset", default="shapes", choices=available_datasets(),
+                          help="where to evaluate; each method takes the datasets of its kind (default: %(default)s)")
     evaluate.add_argument("--root", help="dataset root for the non-shapes datasets")
-    evaluate.add_argument("--split", help="dataset split (default: valid for Ref-YouTube-VOS, val for DAVIS "
-                                          "and SBD; required for semantic benchmarks)")
-    evaluate.add_argument("--max-clicks", type=_positive_int, default=20,
-                          help="samref: clicks per object (default: %(default)s)")
-    evaluate.add_argument("--window", type=_positive_int,
-                          help="escnet: sliding-window inference with this window side (1/3 overlap + global view)")
-    evaluate.add_argument("--submission", default="out/submission",
-                          help="folder for the video masks and submission.zip (default: %(default)s)")
+    evaluate.add_argument("--split", help="dataset split (default: the method's for that dataset)")
     evaluate.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     evaluate.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
-    evaluate.add_argument("--weights", help="folder written by save_trained / samprompt train (adapters etc.)")
+    evaluate.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
     evaluate.add_argument("--items", type=_positive_int, default=200, help="test objects (default: %(default)s)")
     evaluate.add_argument("--out", help="also write the metrics to this JSON file")
+    for method in methods:
+        method.add_eval_arguments(evaluate.add_argument_group(f"{method.name} options"))
 
     predict = commands.add_parser("predict", help="segment one image with clicks, a box, a referring expression "
                                                   "or a list of class names",
-                                  description="Writes mask.png and overlay.png for the best mask. --text needs "
-                                              "--weights of a trained RefSAM (e.g. out/demo/refsam/trained); "
-                                              "--classes needs --weights of a trained ESC-Net "
-                                              "(e.g. out/demo/escnet/trained) and writes semantic.png, "
-                                              "classes.png and the pixel share of each class. With --weights of "
-                                              "a trained SAM-REF (e.g. out/demo/samref/trained), clicks are "
-                                              "refined.")
+                                  description="Writes mask.png and overlay.png for the best mask (class names: "
+                                              "semantic.png, classes.png and each class's pixel share). Without "
+                                              "--weights, clicks and boxes prompt the plain core; with --weights "
+                                              "the saved method answers the prompts it takes: "
+                                              + "; ".join(f"{m.name}: {', '.join(sorted(m.predict_inputs))}"
+                                                          for m in methods if m.predict_inputs) + ".")
     predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
     predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
                          help="clicks in pixels; LABEL 1 foreground (default), 0 background")
     predict.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
-    predict.add_argument("--text", help="a referring expression (with --weights of a trained RefSAM)")
-    predict.add_argument("--classes", nargs="+", help="class names (with --weights of a trained ESC-Net)")
+    predict.add_argument("--text", help="a referring expression (with --weights of a method that takes text)")
+    predict.add_argument("--classes", nargs="+", help="class names (with --weights of a method that takes classes)")
     predict.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     predict.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
-    predict.add_argument("--weights", help="folder written by save_trained / samprompt train")
+    predict.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
     predict.add_argument("--out", default="out/predict", help="output folder (default: %(default)s)")
     return parser
 
 
-def _core_and_model(variant: str, checkpoint: str | None, weights: str | None):
-    """SAM with native prompts: plain, with trained adapters, or with a trained SAM-REF refiner."""
-    import samprompt
-    from samprompt.samref.model import METADATA_KEY, SAMRef
-    from samprompt.tuning import load_trained, read_trained_config
+def _model(args: argparse.Namespace, wanted: str | None, purpose: str) -> tuple[Any, Any]:
+    """(method, model): the saved model of `--weights` (checked against `wanted`), or the untrained
+    model of `wanted` (default: the first registered method that needs no weights)."""
+    from samprompt.core.registry import build_sam
+    from samprompt.methods import available_methods, get_method, load, read_saved_config
 
-    core = samprompt.build_sam(variant, checkpoint=checkpoint)
-    if weights and METADATA_KEY in read_trained_config(weights).get("metadata", {}):
-        return core, SAMRef.load(weights, core).eval()
-    model = samprompt.PromptedSam(core, samprompt.NativePrompts())
-    if weights:
-        load_trained(model, weights)
-    return core, model
-
-
-def _refsam_model(variant: str, checkpoint: str | None, weights: str | None):
-    import samprompt
-    from samprompt.refsam import RefSAM
-
-    if not weights:
-        raise SamPromptError("text prompts need --weights: a folder saved by a RefSAM training run "
-                             "(samprompt demo writes one to out/demo/refsam/trained)")
-    return RefSAM.load(weights, samprompt.build_sam(variant, checkpoint=checkpoint))
-
-
-def _escnet_model(variant: str, checkpoint: str | None, weights: str | None):
-    import samprompt
-    from samprompt.escnet import ESCNet
-
-    if not weights:
-        raise SamPromptError("class names need --weights: a folder saved by an ESC-Net training run "
-                             "(samprompt demo writes one to out/demo/escnet/trained)")
-    return ESCNet.load(weights, samprompt.build_sam(variant, checkpoint=checkpoint)).eval()
+    core = build_sam(args.variant, checkpoint=args.checkpoint)
+    if args.weights:
+        saved = (read_saved_config(args.weights).get("method") or {}).get("name")
+        if saved is None:
+            raise SamPromptError(f"--weights {args.weights!r} holds weights of no registered method")
+        if wanted is not None and saved != wanted:
+            raise SamPromptError(f"--weights {args.weights!r} holds a {saved!r} model, not {wanted!r}")
+        return get_method(saved), load(args.weights, core)
+    candidates = [get_method(wanted)] if wanted else [get_method(n) for n in available_methods()
+                                                       if not get_method(n).needs_weights]
+    method = candidates[0] if candidates else None
+    if method is None or method.needs_weights:
+        name = wanted or "these"
+        raise SamPromptError(f"{purpose}: {name} models need --weights, a folder saved by a {name} training run "
+                             f"(samprompt demo writes one to out/demo/{name}/trained)")
+    return method, method.untrained(core).eval()
 
 
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
-    from samprompt.demo import DemoSettings, run_demo
+    from samprompt.demo import DemoSettings, demo_methods, run_demo
 
-    return run_demo(args.out, DemoSettings(steps=args.steps, refsam_steps=args.refsam_steps,
-                                           escnet_steps=args.escnet_steps, samref_steps=args.samref_steps,
-                                           train_images=args.train_images,
-                                           eval_items=args.eval_items, seed=args.seed,
-                                           progress=not args.no_progress))
+    steps = {m.name: getattr(args, f"steps_{m.name}") or args.steps or m.demo_steps for m in demo_methods()}
+    return run_demo(args.out, DemoSettings(steps=steps, train_images=args.train_images, eval_items=args.eval_items,
+                                           seed=args.seed, progress=not args.no_progress,
+                                           only=tuple(args.only) if args.only else None))
 
 
 def command_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,90 +153,15 @@ def command_train(args: argparse.Namespace) -> dict[str, Any]:
     return run_training_config(config)
 
 
-def _eval_refsam(args: argparse.Namespace) -> dict[str, Any]:
-    from samprompt.data import RefDAVIS17, RefYouTubeVOS, ShapesReferring, ShapesVideo
-    from samprompt.refsam.submission import run_video_dataset
-    from samprompt.tasks.refsam import RefSAMTask
-
-    model = _refsam_model(args.variant, args.checkpoint, args.weights)
-    if args.dataset == "shapes":
-        images = [ShapesReferring("test", args.items)[i] for i in range(args.items)]
-        clips = [ShapesVideo("test", args.items, frames=4)[i] for i in range(max(args.items // 4, 1))]
-        return RefSAMTask().evaluate(model, images, clips)
-    if not args.root:
-        raise SamPromptError(f"--dataset {args.dataset} needs --root, the dataset folder")
-    if args.dataset == "ref-youtube-vos":
-        dataset = RefYouTubeVOS(args.root, args.split or "valid")
-    else:
-        dataset = RefDAVIS17(args.root, args.split or "val")
-    return run_video_dataset(model, dataset, args.submission)
-
-
-def _eval_escnet(args: argparse.Namespace) -> dict[str, Any]:
-    from samprompt.data import ShapesSemantic
-    from samprompt.data.semantic import semantic_dataset
-    from samprompt.metrics.semantic import format_iou_table
-    from samprompt.tasks.escnet import evaluate_semantic, model_predictor
-
-    model = _escnet_model(args.variant, args.checkpoint, args.weights)
-    if args.dataset == "shapes":
-        dataset: Any = ShapesSemantic("test", args.items)
-    elif args.dataset in SEMANTIC_BENCHMARKS:
-        if not args.root or not args.split:
-            raise SamPromptError(f"--dataset {args.dataset} needs --root (the dataset folder) and --split")
-        dataset = semantic_dataset(args.dataset, args.root, args.split)
-    else:
-        raise SamPromptError(f"--dataset {args.dataset} is not a semantic-segmentation dataset")
-    count = min(args.items, len(dataset)) if args.dataset == "shapes" else len(dataset)
-    items = (dataset[i] for i in range(count))
-    device = model.image_proj.weight.device
-    matrix = evaluate_semantic(model_predictor(model, args.window), items, dataset.classes, batch_size=1,
-                               device=device)
-    summary = matrix.summary(dataset.classes)
-    print(format_iou_table(summary["per_class_iou"]))
-    return summary
-
-
-def _eval_samref(args: argparse.Namespace) -> dict[str, Any]:
-    from samprompt.data import ShapesInteractive, interactive_dataset
-    from samprompt.interactive import compare_refiner
-    from samprompt.samref import SAMRef
-
-    _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
-    if not isinstance(model, SAMRef):
-        raise SamPromptError("--task samref needs --weights: a folder saved by a SAM-REF training run "
-                             "(samprompt demo writes one to out/demo/samref/trained)")
-    if args.dataset == "shapes":
-        dataset: Any = ShapesInteractive("test", args.items)
-        count = args.items
-    elif args.dataset in INTERACTIVE_BENCHMARKS:
-        if not args.root:
-            raise SamPromptError(f"--dataset {args.dataset} needs --root, the dataset folder")
-        dataset = interactive_dataset(args.dataset, args.root, args.split or "val")
-        count = len(dataset)
-    else:
-        raise SamPromptError(f"--dataset {args.dataset} is not an interactive-segmentation dataset")
-    compared = compare_refiner(model, (dataset[i] for i in range(count)), max_clicks=args.max_clicks,
-                               same_clicks=False, progress=True)
-    return {"sam_alone": compared["sam_alone"][0], "samref": compared["refined"][0]}
-
-
 def command_eval(args: argparse.Namespace) -> dict[str, Any]:
-    from samprompt.data import ShapesInteractive
-    from samprompt.tasks.native import NativeTask
+    from samprompt.data import get_dataset
+    from samprompt.methods import EvalRequest
 
-    if args.task == "refsam":
-        metrics = _eval_refsam(args)
-    elif args.task == "escnet":
-        metrics = _eval_escnet(args)
-    elif args.task == "samref":
-        metrics = _eval_samref(args)
-    elif args.dataset != "shapes":
-        raise SamPromptError(f"--dataset {args.dataset} is for --task refsam")
-    else:
-        _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
-        items = [ShapesInteractive("test", args.items)[i] for i in range(args.items)]
-        metrics = NativeTask().evaluate(model, items)
+    method, model = _model(args, args.method, "evaluating")
+    if args.dataset != "shapes":
+        get_dataset(args.dataset, method.data_kind)  # names the datasets this method can use
+    request = EvalRequest(args.dataset, args.root, args.split, args.items, args)
+    metrics = method.evaluate(model, request)
     print(json.dumps(metrics, indent=2))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -266,15 +170,18 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def command_predict(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
     from PIL import Image, UnidentifiedImageError
 
-    from samprompt.visualize import overlay, save_png
+    from samprompt.methods import PredictRequest, available_methods, get_method
 
-    if not args.points and not args.box and args.text is None and not args.classes:
+    given = {name: value for name, value in (("points", args.points), ("box", args.box), ("text", args.text),
+                                              ("classes", args.classes)) if value is not None}
+    if not given:
         raise SamPromptError("give --points and/or --box, or --text, or --classes")
-    if sum(bool(x) for x in (args.points or args.box, args.text is not None, args.classes)) > 1:
-        raise SamPromptError("--points/--box, --text and --classes are separate modes: give one")
+    takers = [get_method(n) for n in available_methods() if set(given) <= get_method(n).predict_inputs]
+    if not takers:
+        raise SamPromptError(f"no method takes {' and '.join('--' + k for k in given)} together: "
+                             "--points/--box, --text and --classes are separate modes: give one")
     path = Path(args.image)
     if not path.is_file():
         raise SamPromptError(f"image {str(path)!r} does not exist")
@@ -282,48 +189,13 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         image = np.array(Image.open(path).convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
         raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
-    if args.classes:
-        return _predict_classes(args, image)
-    inputs: dict[str, Any] = {}
-    if args.text is not None:
-        model = _refsam_model(args.variant, args.checkpoint, args.weights)
-        inputs["text"] = [args.text]
-    else:
-        _, model = _core_and_model(args.variant, args.checkpoint, args.weights)
-    if args.points:
-        inputs["points"] = torch.tensor([[[x, y] for x, y, _ in args.points]])
-        inputs["labels"] = torch.tensor([[label for _, _, label in args.points]])
-    if args.box:
-        inputs["boxes"] = torch.tensor([args.box])
-    multimask = bool(args.points) and len(args.points) == 1 and not args.box
-    with torch.no_grad():
-        prediction = model([image], multimask_output=multimask, **inputs)
-    best = int(prediction.iou_predictions[0].argmax())
-    mask = prediction.masks[0][best].cpu().numpy()
-    out = Path(args.out)
-    save_png(mask, out / "mask.png")
-    save_png(overlay(image, mask), out / "overlay.png")
-    result = {"mask": str(out / "mask.png"), "overlay": str(out / "overlay.png"),
-              "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
-    print(json.dumps(result, indent=2))
-    return result
-
-
-def _predict_classes(args: argparse.Namespace, image: np.ndarray) -> dict[str, Any]:
-    import torch
-
-    from samprompt.visualize import colour_labels, save_png
-
-    model = _escnet_model(args.variant, args.checkpoint, args.weights)
-    with torch.no_grad():
-        semantic = model([image], args.classes).semantic[0].cpu().numpy().astype(np.uint8)
-    out = Path(args.out)
-    save_png(semantic, out / "semantic.png")
-    save_png(colour_labels(semantic), out / "classes.png")
-    shares = {name: float((semantic == k).mean()) for k, name in enumerate(args.classes)}
-    result = {"semantic": str(out / "semantic.png"), "colours": str(out / "classes.png"), "class_share": shares}
-    print(json.dumps(result, indent=2))
-    return result
+    wanted = None if args.weights else takers[0].name
+    method, model = _model(args, wanted, f"--{' --'.join(given)}")
+    if not set(given) <= method.predict_inputs:
+        raise SamPromptError(f"--weights {args.weights!r} holds a {method.name!r} model, which takes "
+                             f"{', '.join('--' + k for k in sorted(method.predict_inputs))}, not "
+                             f"{', '.join('--' + k for k in given)}")
+    return method.predict(model, PredictRequest(image, given, Path(args.out)))
 
 
 COMMANDS = {"demo": command_demo, "train": command_train, "eval": command_eval, "predict": command_predict}

@@ -6,11 +6,15 @@ class SamPromptError(Exception):
     """Base class of all samprompt errors."""
 
 
-class UnknownVariantError(SamPromptError, KeyError):
-    """A SAM variant name that is not registered."""
+class UnknownNameError(SamPromptError, KeyError):
+    """A name that no registry knows: a SAM variant, a method, a dataset, a preset."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownVariantError(UnknownNameError):
+    """A SAM variant name that is not registered."""
 
 
 class CheckpointError(SamPromptError):

@@ -1,286 +1,218 @@
-"""Training from a JSON-style config (what `samprompt train --config FILE` runs).
+"""Training recipes: what `samprompt train --config FILE` runs, as typed, validated dataclasses.
 
-Native points / boxes (adapters on the core):
+A config names a registered method and holds the keys every method shares, plus the
+method's own keys (its `recipe_class`, documented with each method):
 
     {
-      "task": "native",
+      "method": "native",                    # a registered method ("task" is 0.1.0's spelling)
       "variant": "tiny", "checkpoint": null, # the core (null: the shipped weights of the variant)
       "lora": {"targets": ["decoder.attn"], "rank": 4},      # LoraSettings fields
       "bottleneck": {"ratio": 0.25},                          # BottleneckSettings fields
       "gradient_checkpointing": false,       # recompute encoder blocks in backward (less memory)
-      "data": {"split": "train", "size": 400, "shapes": {"noise": 40}},  # shapes world
-      "eval_items": 100,
+      "data": {"dataset": "shapes", "size": 400, "shapes": {"noise": 40}},   # or a list of entries
+      "eval_items": 100,                     # held-out shapes-world items scored after training
       "train": {"steps": 100, "batch_size": 8, "lr": 1e-3, "output_dir": "runs/native"}
     }
 
-RefSAM (text):
+`lora` / `bottleneck` are the core's adapters. A method whose config declares adapters
+(RefSAM) takes them from there when its config is a preset name, and must agree with them
+otherwise (an error names both). Data entries name a registered dataset of the method's kind
+(`samprompt.data.available_datasets(kind)`) and its options.
 
-    {
-      "task": "refsam",
-      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
-      "refsam": "paper",                     # a preset name or RefSAMConfig fields
-      "text_encoder": "hf:/models/t5-3b",    # "shapes" (shipped CLIP), "open_clip:<name>", "hf:<dir>"
-      "text_encoder_weights": null,          # the local weights file of an open_clip model
-      "clip_frames": 2,                      # frames per training clip (pseudo-clips from stills)
-      "data": [{"dataset": "refcoco", "root": "/data/refer", "name": "refcoco", "split": "train"},
-               {"dataset": "ref-youtube-vos", "root": "/data/rvos", "frame_stride": 5}],
-      "train": {"steps": 20000, "batch_size": 8, "lr": 1e-4,
-                "module_lrs": {"generator.mlp": 1e-3, "generator.dense_attention": 1e-3,
-                               "core.sam.mask_decoder": 1e-6}, "output_dir": "runs/refsam"}
-    }
-
-ESC-Net (class names; the SAM blocks get `sam_lr`, CLIP's attention `clip_lr` when tuned):
-
-    {
-      "task": "escnet",
-      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
-      "escnet": {"clip_image_size": 384, "templates": ["A photo of a {} in the scene."]},  # ESCNetConfig fields
-      "clip": "ViT-B-16", "clip_weights": "/models/ViT-B-16.bin",   # "shapes": the shipped CLIP
-      "size": 384,                                 # training images resized to size x size
-      "sam_lr": 2e-6, "clip_lr": 2e-6,
-      "data": {"dataset": "coco-stuff-171", "root": "/data/coco-stuff", "split": "train2017"},
-      "train": {"steps": 80000, "batch_size": 4, "lr": 2e-4, "output_dir": "runs/escnet"}
-    }
-
-SAM-REF (clicks; SAM frozen, trained on cached embeddings):
-
-    {
-      "task": "samref",
-      "variant": "vit_b", "checkpoint": "sam_vit_b_01ec64.pth",
-      "samref": {"global_size": 1024, "local_size": 256},          # SAMRefConfig fields
-      "max_extra_clicks": 4,                                         # simulated clicks before the trained one
-      "data": {"dataset": "sbd", "root": "/data/SBD/dataset", "split": "train"},
-      "train": {"steps": 30000, "batch_size": 8, "lr": 1e-3, "output_dir": "runs/samref"}
-    }
-
-SAM-REF data: {"dataset": "shapes", "size", "shapes"} or an interactive benchmark of
-`samprompt.data.interactive` {"dataset": "sbd" | "grabcut" | "berkeley" | "davis", "root", "split"}.
-
-ESC-Net data: {"dataset": "shapes", "size", "shapes"} or a benchmark of `samprompt.data.semantic`
-{"dataset": "ade20k-150" | "coco-stuff-171" | "pascal-context-59" | "voc-20" | "voc-21", "root", "split"}.
-
-RefSAM data entries: {"dataset": "shapes", "size", "videos", "frames", "shapes"},
-{"dataset": "refcoco", "root", "name", "split", "split_by", "image_dir"},
-{"dataset": "ref-youtube-vos", "root", "split", "frame_stride", "max_frames"},
-{"dataset": "ref-davis17", "root", "split", "annotator", "full_video", "frame_stride", "max_frames"}.
-
-Writes `<output_dir>/checkpoint` (resumable), `<output_dir>/trained` (only trained tensors)
-and `<output_dir>/metrics.json`.
+Writes `<output_dir>/checkpoint` (resumable), `<output_dir>/trained` (only trained tensors,
+loadable with `samprompt.load`) and `<output_dir>/metrics.json`.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar, Mapping
 
+from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-import samprompt
-from samprompt.core.checkpointing import use_gradient_checkpointing
-from samprompt.data import (
-    RefCOCO,
-    RefDAVIS17,
-    RefYouTubeVOS,
-    ShapesConfig,
-    ShapesInteractive,
-    ShapesReferring,
-    ShapesSemantic,
-    ShapesVideo,
-)
+from samprompt.core.gradient_checkpointing import use_gradient_checkpointing
+from samprompt.core.registry import build_sam
+from samprompt.data.registry import get_dataset
 from samprompt.errors import ConfigError
-from samprompt.tasks.native import NativeTask
-from samprompt.training import FeatureCache, TrainConfig, Trainer
-from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora, save_trained
+from samprompt.methods.registry import Method, get_method
+from samprompt.methods.saving import save
+from samprompt.training import TrainConfig, Trainer
+from samprompt.training.trainer import EvalFn, LossFn
+from samprompt.tuning.adapters import require_adapters
+from samprompt.tuning.settings import BottleneckSettings, LoraSettings
+from samprompt.tuning.state import AdapterRequest
+from samprompt.utils.dataclass_config import from_dict
 from samprompt.utils.files import atomic_file
 
-TASKS = ("native", "refsam", "escnet", "samref")
-COMMON_KEYS = {"task", "variant", "checkpoint", "lora", "bottleneck", "gradient_checkpointing", "data", "eval_items",
-               "train"}
-TASK_KEYS = {"native": set(), "refsam": {"refsam", "text_encoder", "text_encoder_weights", "clip_frames"},
-             "escnet": {"escnet", "clip", "clip_weights", "size", "sam_lr", "clip_lr"},
-             "samref": {"samref", "max_extra_clicks"}}
-Built = tuple[Any, Dataset, Callable, Callable | None, Callable[[Path], Any]]
+
+@dataclass(frozen=True)
+class MethodRecipe:
+    """Base of a method's own recipe options (a frozen dataclass validating itself).
+
+    Subclasses add fields; `from_dict` refuses keys they do not have.
+    """
+
+    what: ClassVar[str] = "method"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MethodRecipe":
+        return from_dict(cls, dict(data), f"{cls.what} recipe")
 
 
-def _shapes_world(options: dict[str, Any]) -> ShapesConfig:
-    return ShapesConfig(**options.pop("shapes", {}))
+@dataclass(frozen=True)
+class DataEntry:
+    """One training dataset: a registered name and its options (checked against the dataset's builder)."""
+
+    dataset: str = "shapes"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DataEntry":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a data entry is an object with a 'dataset' key, got {data!r}")
+        options = dict(data)
+        return cls(options.pop("dataset", "shapes"), options)
+
+    def build(self, kind: str) -> Dataset:
+        return get_dataset(self.dataset, kind)(**self.options)
+
+    @property
+    def shapes_world(self) -> Mapping[str, Any] | None:
+        """The `ShapesConfig` fields of a shapes-world entry (None for other datasets)."""
+        return dict(self.options.get("shapes", {})) if self.dataset == "shapes" else None
 
 
-def _check_empty(options: dict[str, Any], what: str) -> None:
-    if options:
-        raise ConfigError(f"unknown {what} options {sorted(options)}")
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training run: the method, the core, its adapters, the data, the trainer.
+
+    Attributes:
+        method: a registered method name.
+        variant / checkpoint: the core (`build_sam`).
+        lora / bottleneck: adapters added to the core.
+        gradient_checkpointing: recompute encoder blocks in the backward pass.
+        data: the training datasets (concatenated).
+        eval_items: held-out shapes-world items scored after training (0: none).
+        train: the trainer's settings.
+        options: the method's own options (its `recipe_class`).
+    """
+
+    method: str = "native"
+    variant: str = "tiny"
+    checkpoint: str | None = None
+    lora: LoraSettings | None = None
+    bottleneck: BottleneckSettings | None = None
+    gradient_checkpointing: bool = False
+    data: tuple[DataEntry, ...] = (DataEntry(),)
+    eval_items: int = 100
+    train: TrainConfig = field(default_factory=TrainConfig)
+    options: MethodRecipe = field(default_factory=MethodRecipe)
+
+    def __post_init__(self) -> None:
+        if self.eval_items < 0:
+            raise ConfigError(f"eval_items must be >= 0, got {self.eval_items}")
+        if not self.data:
+            raise ConfigError("data needs at least one entry")
+        kind = get_method(self.method).data_kind
+        for entry in self.data:
+            get_dataset(entry.dataset, kind).check_options(entry.options)
+
+    @property
+    def adapters(self) -> AdapterRequest:
+        """The adapters the config's `lora` / `bottleneck` keys ask for."""
+        return AdapterRequest({} if self.lora is None else {"default": self.lora}, self.bottleneck)
+
+    @property
+    def spec(self) -> Method:
+        return get_method(self.method)
+
+    def datasets(self) -> Dataset:
+        """The training data: every entry of the method's kind, concatenated."""
+        parts = [entry.build(self.spec.data_kind) for entry in self.data]
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    def shapes_world(self) -> Mapping[str, Any] | None:
+        """The world of the first shapes-world entry (None if no entry is one): held-out items come from it."""
+        return next((entry.shapes_world for entry in self.data if entry.shapes_world is not None), None)
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "Recipe":
+        """Parse a JSON-style config (see the module docstring), refusing unknown keys."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"a training config is a JSON object, got {type(config).__name__}")
+        data = dict(config)
+        if "task" in data and "method" in data:
+            raise ConfigError("give 'method' (or 0.1.0's 'task'), not both")
+        method = get_method(data.pop("method", data.pop("task", "native")))
+        common = {f.name for f in fields(cls)} - {"method", "options"}
+        own = {f.name for f in fields(method.recipe_class)}
+        unknown = sorted(set(data) - common - own)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}; known for method {method.name!r}: "
+                              f"{sorted(common | own | {'method'})}")
+        entries = data.get("data", {"dataset": "shapes"})
+        entries = entries if isinstance(entries, list) else [entries]
+        return cls(
+            method=method.name,
+            variant=data.get("variant", "tiny"),
+            checkpoint=data.get("checkpoint"),
+            lora=None if not data.get("lora") else from_dict(LoraSettings, data["lora"], "lora"),
+            bottleneck=None if not data.get("bottleneck") else from_dict(BottleneckSettings, data["bottleneck"],
+                                                                         "bottleneck"),
+            gradient_checkpointing=bool(data.get("gradient_checkpointing", False)),
+            data=tuple(DataEntry.from_dict(entry) for entry in entries),
+            eval_items=data.get("eval_items", 100),
+            train=TrainConfig.from_dict(data.get("train", {})),
+            options=method.recipe_class.from_dict({k: v for k, v in data.items() if k in own}),
+        )
 
 
-def build_native(config: dict[str, Any], core: samprompt.SamCore) -> Built:
-    if not config.get("lora") and not config.get("bottleneck"):
-        raise ConfigError("the native task trains adapters: give 'lora' and/or 'bottleneck' settings")
-    model = samprompt.PromptedSam(core, samprompt.NativePrompts())
-    data = dict(config.get("data", {}))
-    world = _shapes_world(data)
-    dataset = ShapesInteractive(data.pop("split", "train"), data.pop("size", 1000), world)
-    _check_empty(data, "data")
-    task = NativeTask(cache=FeatureCache(core))
-    count = config.get("eval_items", 100)
-    eval_items = [ShapesInteractive("val", count, world)[i] for i in range(count)]
-    return (model, dataset, task.loss, lambda m: task.evaluate(m, eval_items),
-            lambda directory: save_trained(model, directory, metadata={"config": json.dumps(config)}))
+@dataclass
+class TrainingSetup:
+    """What a method hands the trainer for a recipe.
+
+    Attributes:
+        model: the model to train (saved with `samprompt.save` afterwards).
+        dataset: the training data.
+        loss: `loss(model, items) -> scalar`.
+        evaluate: `evaluate(model) -> metrics` on held-out items, or None.
+        module_lrs: learning rates by parameter-name prefix, added to the recipe's own.
+    """
+
+    model: nn.Module
+    dataset: Dataset
+    loss: LossFn
+    evaluate: EvalFn | None = None
+    module_lrs: dict[str, float] = field(default_factory=dict)
 
 
-def referring_dataset(entry: dict[str, Any]) -> Dataset:
-    """One RefSAM training dataset from its config entry (see the module docstring)."""
-    options = dict(entry)
-    kind = options.pop("dataset", "shapes")
-    if kind == "shapes":
-        world = _shapes_world(options)
-        parts: list[Dataset] = [ShapesReferring("train", options.pop("size", 1000), world)]
-        videos = options.pop("videos", 200)
-        if videos:
-            parts.append(ShapesVideo("train", videos, options.pop("frames", 3), world))
-        dataset: Dataset = ConcatDataset(parts)
-    elif kind == "refcoco":
-        dataset = RefCOCO(options.pop("root"), options.pop("name", "refcoco"), options.pop("split", "train"),
-                          options.pop("split_by", None), options.pop("image_dir", None))
-    elif kind == "ref-youtube-vos":
-        dataset = RefYouTubeVOS(options.pop("root"), options.pop("split", "train"), options.pop("frame_stride", 1),
-                                options.pop("max_frames", None))
-    elif kind == "ref-davis17":
-        dataset = RefDAVIS17(options.pop("root"), options.pop("split", "train"), options.pop("annotator", 1),
-                             options.pop("full_video", True), options.pop("frame_stride", 1),
-                             options.pop("max_frames", None))
-    else:
-        raise ConfigError(f"unknown dataset {kind!r}; known: shapes, refcoco, ref-youtube-vos, ref-davis17")
-    _check_empty(options, f"{kind} data")
-    return dataset
-
-
-def build_refsam(config: dict[str, Any], core: samprompt.SamCore) -> Built:
-    from samprompt.refsam import RefSAM, RefSAMConfig, refsam_preset
-    from samprompt.tasks.refsam import RefSAMTask
-    from samprompt.text import load_text_encoder
-
-    settings = config.get("refsam", "paper")
-    refsam_config = refsam_preset(settings) if isinstance(settings, str) else RefSAMConfig.from_dict(settings)
-    spec = config.get("text_encoder", "shapes")
-    model = RefSAM(core, load_text_encoder(spec, config.get("text_encoder_weights")), refsam_config,
-                   text_encoder_spec=spec)
-    entries = config.get("data", {"dataset": "shapes"})
-    entries = entries if isinstance(entries, list) else [entries]
-    datasets = [referring_dataset(entry) for entry in entries]
-    dataset = datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
-    task = RefSAMTask(frames=config.get("clip_frames", 2), cache=FeatureCache(core))
-    eval_fn = None
-    count = config.get("eval_items", 100)
-    shapes = [e for e in entries if e.get("dataset", "shapes") == "shapes"]
-    if count and shapes:
-        world = ShapesConfig(**shapes[0].get("shapes", {}))
-        eval_items = [ShapesReferring("val", count, world)[i] for i in range(count)]
-        eval_fn = lambda m: task.evaluate_images(m, eval_items)  # noqa: E731
-    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
-
-
-def semantic_training_data(entry: dict[str, Any]) -> Dataset:
-    """One ESC-Net training dataset from its config entry (see the module docstring)."""
-    from samprompt.data.semantic import semantic_dataset
-
-    options = dict(entry)
-    kind = options.pop("dataset", "shapes")
-    if kind == "shapes":
-        world = _shapes_world(options)
-        dataset: Dataset = ShapesSemantic("train", options.pop("size", 1000), world)
-    else:
-        dataset = semantic_dataset(kind, options.pop("root"), options.pop("split"),
-                                   raw_labels=options.pop("raw_labels", False))
-    _check_empty(options, f"{kind} data")
-    return dataset
-
-
-def build_escnet(config: dict[str, Any], core: samprompt.SamCore) -> Built:
-    from samprompt.clip import load_clip
-    from samprompt.escnet import ESCNet, ESCNetConfig
-    from samprompt.tasks.escnet import ESCNetTask, evaluate_semantic, model_predictor
-
-    clip_name = config.get("clip", "shapes")
-    spec = {"name": clip_name, **({"pretrained": config["clip_weights"]} if config.get("clip_weights") else {})}
-    model = ESCNet(core, load_clip(clip_name, config.get("clip_weights")),
-                   ESCNetConfig.from_dict(config.get("escnet", {})), clip_spec=spec)
-    entry = config.get("data", {"dataset": "shapes"})
-    dataset = semantic_training_data(entry)
-    task = ESCNetTask(dataset.classes, size=config.get("size"))
-    eval_fn = None
-    count = config.get("eval_items", 100)
-    if count and entry.get("dataset", "shapes") == "shapes":
-        world = ShapesConfig(**entry.get("shapes", {}))
-        test = ShapesSemantic("val", count, world)
-        items = [test[i] for i in range(count)]
-
-        def eval_fn(m: Any) -> dict[str, Any]:
-            return evaluate_semantic(model_predictor(m), items, test.classes).summary(test.classes)
-    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
-
-
-def build_samref(config: dict[str, Any], core: samprompt.SamCore) -> Built:
-    from samprompt.data.interactive import interactive_dataset
-    from samprompt.interactive import evaluate_interactive
-    from samprompt.samref import SAMRef, SAMRefConfig
-    from samprompt.tasks.samref import SAMRefTask
-
-    model = SAMRef(core, SAMRefConfig.from_dict(config.get("samref", {})))
-    options = dict(config.get("data", {"dataset": "shapes"}))
-    kind = options.pop("dataset", "shapes")
-    world = None
-    if kind == "shapes":
-        world = _shapes_world(options)
-        dataset: Dataset = ShapesInteractive(options.pop("split", "train"), options.pop("size", 1000), world)
-    else:
-        dataset = interactive_dataset(kind, options.pop("root"), options.pop("split", "train"))
-    _check_empty(options, f"{kind} data")
-    task = SAMRefTask(cache=FeatureCache(core, keep_intermediate=False, keep_images=True),
-                      max_extra_clicks=config.get("max_extra_clicks", 4))
-    eval_fn = None
-    count = config.get("eval_items", 100)
-    if count and world is not None:
-        items = [ShapesInteractive("val", count, world)[i] for i in range(count)]
-
-        def eval_fn(m: Any) -> dict[str, Any]:
-            summary, _ = evaluate_interactive(m, items, refine=True)
-            return {k: v for k, v in summary.items() if k != "miou_per_click"}
-    return model, dataset, task.loss, eval_fn, lambda directory: model.save(directory)
-
-
-BUILDERS = {"native": build_native, "refsam": build_refsam, "escnet": build_escnet, "samref": build_samref}
-
-
-def run_training_config(config: dict[str, Any]) -> dict[str, Any]:
-    task_name = config.get("task", "native")
-    if task_name not in TASKS:
-        raise ConfigError(f"unknown task {task_name!r}; available: {list(TASKS)}")
-    known = COMMON_KEYS | TASK_KEYS[task_name]
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ConfigError(f"unknown config keys {unknown}; known for task {task_name!r}: {sorted(known)}")
-    train = TrainConfig.from_dict(config.get("train", {}))
-    if not train.output_dir:
+def run_training(recipe: Recipe) -> dict[str, Any]:
+    """Build the core and the method's model, train, save, write metrics.json; returns the metrics."""
+    if not recipe.train.output_dir:
         raise ConfigError("train.output_dir is required")
-
-    core = samprompt.build_sam(config.get("variant", "tiny"), checkpoint=config.get("checkpoint"))
-    if config.get("lora"):
-        add_lora(core, LoraSettings(**config["lora"]))
-    if config.get("bottleneck"):
-        add_bottleneck_adapters(core, BottleneckSettings(**config["bottleneck"]))
-    if config.get("gradient_checkpointing"):
+    core = build_sam(recipe.variant, checkpoint=recipe.checkpoint)
+    require_adapters(core, recipe.adapters, owner="the training config")
+    if recipe.gradient_checkpointing:
         use_gradient_checkpointing(core)
-    model, dataset, loss_fn, eval_fn, save = BUILDERS[task_name](config, core)
-    if task_name == "escnet":
-        rates = model.module_lrs(config.get("sam_lr", 2e-6), config.get("clip_lr"))
-        train = replace(train, module_lrs={**rates, **train.module_lrs})
-    result = Trainer(model, loss_fn, dataset, train, eval_fn=eval_fn).fit()
+    setup = recipe.spec.training(recipe, core)
+    train = recipe.train
+    if setup.module_lrs:
+        train = replace(train, module_lrs={**setup.module_lrs, **train.module_lrs})
+    result = Trainer(setup.model, setup.loss, setup.dataset, train, eval_fn=setup.evaluate).fit()
 
     out = Path(train.output_dir)
-    save(out / "trained")
+    save(setup.model, out / "trained")
     metrics = {"losses": result.losses, "evaluations": result.evaluations, "resumed_from": result.resumed_from}
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))
     if result.evaluations:
         print(json.dumps(result.evaluations[-1], indent=2))
     return metrics
+
+
+def run_training_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`run_training(Recipe.from_dict(config))`."""
+    return run_training(Recipe.from_dict(config))
+

@@ -32,7 +32,7 @@ def test_the_shipped_core_record_meets_the_quality_bar():
 
 def test_the_shipped_core_segments_held_out_shapes():
     from samprompt.data import ShapesInteractive
-    from samprompt.tasks.native import NativeTask
+    from samprompt.native.task import NativeTask
 
     items = [ShapesInteractive("test", 40)[i] for i in range(40)]
     model = samprompt.PromptedSam(samprompt.build_sam("tiny"), samprompt.NativePrompts())

@@ -153,3 +153,38 @@ def describe_sam(sam: Sam) -> dict[str, Any]:
         "decoder_mlp_dim": int(decoder.transformer.mlp_dim),
         "num_multimask_outputs": int(decoder.num_multimask_outputs),
     }
+
+
+@dataclass(frozen=True)
+class CoreInfo:
+    """Which core a trained model was built on, as saved beside its weights.
+
+    Attributes:
+        family: "sam" (segment-anything's ViT SAM).
+        variant: the registered variant name, or "custom".
+        architecture: `describe_sam` of the model (compared on load).
+        weights: where the core's weights came from: "shipped" (the package's file for the
+            variant), "random" (random init), a checkpoint path, or None (a `Sam` handed to
+            `SamCore` directly).
+    """
+
+    family: str
+    variant: str
+    architecture: dict[str, Any]
+    weights: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CoreInfo":
+        return cls(family=data.get("family", "sam"), variant=data["variant"], architecture=dict(data["architecture"]),
+                   weights=data.get("weights"))
+
+    def differences(self, other: "CoreInfo") -> list[str]:
+        """Readable `key: this vs other` for every architecture fact (and the family) that differs."""
+        found = [] if self.family == other.family else [f"family: {self.family} vs {other.family}"]
+        keys = sorted(set(self.architecture) | set(other.architecture))
+        return found + [f"{k}: {self.architecture.get(k)} vs {other.architecture.get(k)}"
+                        for k in keys if self.architecture.get(k) != other.architecture.get(k)]
+

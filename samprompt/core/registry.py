@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from samprompt.core.config import SamConfig
-from samprompt.errors import UnknownVariantError
+from samprompt.errors import ConfigError, UnknownVariantError
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -16,13 +16,18 @@ _VARIANTS: dict[str, SamConfig] = {}
 def register_variant(config: SamConfig, *, overwrite: bool = False) -> SamConfig:
     """Make `config` buildable by `build_sam(config.name)`."""
     if config.name in _VARIANTS and not overwrite:
-        raise ValueError(f"SAM variant {config.name!r} is already registered")
+        raise ConfigError(f"SAM variant {config.name!r} is already registered (pass overwrite=True to replace it)")
     _VARIANTS[config.name] = config
     return config
 
 
 def available_variants() -> list[str]:
     return sorted(_VARIANTS)
+
+
+def registered_variants() -> dict[str, SamConfig]:
+    """Name -> architecture of every registered variant (a copy: register with `register_variant`)."""
+    return dict(_VARIANTS)
 
 
 def get_variant(name: str) -> SamConfig:
@@ -58,16 +63,18 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
         fast_attention: run the encoder's attention through fused scaled-dot-product
             attention (`samprompt.core.fast_attention`; same outputs to float tolerance).
     """
-    from samprompt.core.checkpoint import load_sam_checkpoint
     from samprompt.core.sam_core import SamCore
+    from samprompt.core.weights import load_sam_checkpoint
 
     config = variant if isinstance(variant, SamConfig) else get_variant(variant)
     sam = config.build()
-    if checkpoint is None and pretrained:
-        checkpoint = shipped_weights_path(config)
+    weights = "random"
+    if checkpoint is None and pretrained and shipped_weights_path(config) is not None:
+        checkpoint, weights = shipped_weights_path(config), "shipped"
     if checkpoint is not None:
         load_sam_checkpoint(sam, checkpoint, variant=config.name)
-    return SamCore(sam, frozen=frozen, variant=config.name, fast_attention=fast_attention)
+        weights = "shipped" if weights == "shipped" else str(Path(checkpoint).resolve())
+    return SamCore(sam, frozen=frozen, variant=config.name, fast_attention=fast_attention, weights=weights)
 
 
 register_variant(SamConfig("vit_b", 768, 12, 12, (2, 5, 8, 11), checkpoint_file="sam_vit_b_01ec64.pth"))

@@ -8,13 +8,15 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
-from samprompt.core.config import describe_sam
+from samprompt.core.config import CoreInfo, describe_sam
 from samprompt.core.fast_attention import use_sdpa_attention
 from samprompt.core.images import Images, resize_images
-from samprompt.core.structures import ImageFeatures, MaskPrediction
-from samprompt.core.token_mask import token_padding_mask
+from samprompt.core.prompt_encoding import SamPromptEncoding
+from samprompt.core.registry import registered_variants
+from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
+from samprompt.core.two_way import two_way_transformer
 from samprompt.errors import PromptError
-from samprompt.prompts.base import Prompts
+from samprompt.tuning.state import AdapterState
 
 
 class SamCore(nn.Module):
@@ -38,36 +40,36 @@ class SamCore(nn.Module):
     """
 
     def __init__(self, sam: Sam, *, frozen: bool = True, variant: str | None = None,
-                 fast_attention: bool = True) -> None:
+                 fast_attention: bool = True, weights: str | None = None) -> None:
         super().__init__()
         if not isinstance(sam, Sam):
             raise TypeError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
         self.sam = sam
-        self._dense_pe: tuple[Tensor, tuple[int, torch.dtype], Tensor] | None = None  # see dense_positional_encoding
+        # Kept out of the module tree (its encoder is `sam.prompt_encoder`, registered already).
+        object.__setattr__(self, "_prompt_encoding", SamPromptEncoding(sam.prompt_encoder))
         self.variant = variant or self._recognise_variant()
+        self.weights = weights  # where the weights came from, see `CoreInfo.weights`
         self.transform = ResizeLongestSide(sam.image_encoder.img_size)
         self.global_attn_blocks: tuple[int, ...] = tuple(
             i for i, block in enumerate(sam.image_encoder.blocks) if block.window_size == 0
         )
-        # Tuning state written by samprompt.tuning (kept here so that save/load can find it).
-        self.lora_settings: dict[str, Any] = {}
-        self.bottleneck_settings: Any = None
-        self.bottleneck_hooks: list[Any] = []
+        self.adapters = AdapterState()  # written by samprompt.tuning only
         if frozen:
             self.freeze()
         if fast_attention:
             use_sdpa_attention(self)
-        self._keep_fourier_matrix_float32()
 
     def _recognise_variant(self) -> str:
-        from samprompt.core.registry import _VARIANTS
-
         facts = describe_sam(self.sam)
-        for name, config in _VARIANTS.items():
+        for name, config in registered_variants().items():
             if all(facts[k] == (list(v) if isinstance(v, tuple) else v)
                    for k, v in config.to_dict().items() if k in facts):
                 return name
         return "custom"
+
+    def describe(self) -> CoreInfo:
+        """The family, variant, architecture and weights source of this core (saved with trained models)."""
+        return CoreInfo("sam", self.variant, describe_sam(self.sam), self.weights)
 
     # ----------------------------------------------------------------- module state
     def freeze(self) -> "SamCore":
@@ -77,13 +79,9 @@ class SamCore(nn.Module):
         self.sam.eval()
         return self
 
-    def _keep_fourier_matrix_float32(self) -> None:
-        pe = self.sam.prompt_encoder.pe_layer
-        pe.positional_encoding_gaussian_matrix = pe.positional_encoding_gaussian_matrix.float()
-
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "SamCore":
         super()._apply(fn, recurse)
-        self._keep_fourier_matrix_float32()
+        self.prompt_encoding.keep_fourier_matrix_float32()
         return self
 
     @property
@@ -170,6 +168,12 @@ class SamCore(nn.Module):
         )
 
     # ---------------------------------------------------------------------- prompts
+    @property
+    def prompt_encoding(self) -> SamPromptEncoding:
+        """SAM's prompt encoder with the precision rules (`samprompt.core.prompt_encoding`); a
+        method that needs only SAM's prompt side holds this instead of the whole core."""
+        return self._prompt_encoding
+
     def embed_prompts(self, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
                       masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """SAM's prompt encoder on coordinates already in the encoder's input frame.
@@ -178,33 +182,17 @@ class SamCore(nn.Module):
             points: (P x N x 2 xy coordinates, P x N labels: 1 foreground, 0 background,
                 -1 padding).
             boxes: P x 4 xyxy boxes.
-            masks: P x 1 x H x W mask logits at `mask_input_size`.
+            masks: P x 1 x H x W mask logits at `mask_input_size` (or at 4x any other grid,
+                for a dense prompt on that grid).
         Returns:
             P x N' x C sparse and P x C x h x w dense embeddings in the core's dtype.
         """
-        encoder = self.sam.prompt_encoder
-        if masks is not None:
-            masks = masks.to(self.device, self.dtype)
-        # Positional encodings in float32 even under autocast: they are cheap and precision-critical.
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            sparse, dense = encoder(points=points, boxes=boxes, masks=masks)
-        return sparse.to(self.dtype), dense.to(self.dtype)
+        return self.prompt_encoding.embed(points, boxes, masks, dtype=self.dtype)
 
-    def dense_positional_encoding(self) -> Tensor:
-        """1 x C x h x w positional encoding of the image embedding grid (do not modify in place).
-
-        It depends only on the prompt encoder's fixed random-frequency buffer, so it is computed
-        once per (buffer, its version, dtype) instead of on every decode as in
-        `SamPredictor`; loading weights or moving the core changes the key.
-        """
-        frequencies = self.sam.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
-        key = (frequencies._version, self.dtype)
-        cached = self._dense_pe
-        if cached is None or cached[0] is not frequencies or cached[1] != key:
-            with torch.no_grad(), torch.autocast(device_type=frequencies.device.type, enabled=False):
-                cached = (frequencies, key, self.sam.prompt_encoder.get_dense_pe().to(self.dtype))
-            self._dense_pe = cached
-        return cached[2]
+    def dense_positional_encoding(self, grid: tuple[int, int] | None = None) -> Tensor:
+        """1 x C x h x w positional encoding of the image embedding grid, or of any `grid`
+        (computed once per grid and dtype; do not modify it in place)."""
+        return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
 
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
@@ -250,8 +238,7 @@ class SamCore(nn.Module):
             fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
             padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
 
-        with token_padding_mask(decoder.transformer, padding):
-            hs, src_out = decoder.transformer(src, pos, tokens)
+        hs, src_out = two_way_transformer(decoder.transformer, src, pos, tokens, padding)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:1 + decoder.num_mask_tokens, :]
 

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.semantic import read_image
 from samprompt.errors import ConfigError, DatasetError
 
@@ -154,3 +155,16 @@ def interactive_dataset(name: str, root: str | Path, split: str = "val") -> Data
     if name == "sbd":
         return SBD(root, split)
     raise ConfigError(f"unknown interactive benchmark {name!r}; known: {list(INTERACTIVE_BENCHMARKS)}")
+
+
+def _register(name: str, summary: str) -> None:
+    def build(root: str, split: str = "val") -> Dataset:
+        return interactive_dataset(name, root, split)
+    register_dataset(DatasetSpec(name, "interactive", build, summary))
+
+
+for _name, _summary in (("grabcut", "GrabCut: 50 images, trimap masks (ignore band)"),
+                        ("berkeley", "Berkeley: 100 objects"), ("davis", "DAVIS-345 interactive frames"),
+                        ("sbd", "SBD instances (.mat), split train or val")):
+    _register(_name, _summary)
+

@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from samprompt.data.coco_masks import annotation_mask
+from samprompt.data.registry import DatasetSpec, register_dataset
 
 SPLIT_BY = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
 
@@ -68,3 +69,13 @@ class RefCOCO(Dataset):
         mask = annotation_mask(annotation["segmentation"], info["height"], info["width"])
         return {"image": image, "mask": mask, "text": sentence["sent"], "box": list(annotation["bbox"]),
                 "id": f"{ref['ref_id']}-{sentence['sent_id']}"}
+
+
+def refcoco(root: str, name: str = "refcoco", split: str = "train", split_by: str | None = None,
+            image_dir: str | None = None) -> RefCOCO:
+    """RefCOCO / RefCOCO+ / RefCOCOg (`name`) from the refer toolkit's layout."""
+    return RefCOCO(root, name, split, split_by, image_dir)
+
+
+register_dataset(DatasetSpec("refcoco", "referring", refcoco, "RefCOCO, RefCOCO+ and RefCOCOg (name=...)"))
+

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.errors import ConfigError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -153,3 +154,15 @@ def semantic_dataset(name: str, root: str | Path, split: str, *, raw_labels: boo
         ids = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
     return SemanticFolder(root / spec.images.format(split=split), root / labels, spec.class_names(), ids,
                           reduce_zero_label=raw_labels)
+
+
+def _register(name: str) -> None:
+    def build(root: str, split: str, raw_labels: bool = False) -> SemanticFolder:
+        return semantic_dataset(name, root, split, raw_labels=raw_labels)
+    register_dataset(DatasetSpec(name, "semantic", build, f"{name}: {len(BENCHMARKS[name].class_names())} classes, "
+                                                          f"splits {', '.join(BENCHMARKS[name].splits)}"))
+
+
+for _name in BENCHMARKS:
+    _register(_name)
+

@@ -8,11 +8,12 @@ Item layouts (shared with the real-dataset loaders):
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
+from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.shapes import Scene, ShapesConfig, ShapesWorld
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -105,3 +106,33 @@ class ShapesVideo(_ShapesDataset):
         clip, target = self._referred(self._seed(index), lambda seed: self.world.clip(seed, self.frames))
         return {"frames": np.stack([s.image for s in clip]), "masks": np.stack([s.masks[target] for s in clip]),
                 "text": clip[0].expressions[target], "id": f"{self.split}-{index}-{target}"}
+
+
+def _world(shapes: Mapping[str, Any] | None) -> ShapesConfig:
+    return ShapesConfig(**dict(shapes or {}))
+
+
+def shapes_interactive(split: str = "train", size: int = 1000, shapes: Mapping[str, Any] | None = None) -> Dataset:
+    """Shapes-world objects with their masks; `shapes`: `ShapesConfig` fields."""
+    return ShapesInteractive(split, size, _world(shapes))
+
+
+def shapes_referring(split: str = "train", size: int = 1000, videos: int = 200, frames: int = 3,
+                     shapes: Mapping[str, Any] | None = None) -> Dataset:
+    """Referring images and, with `videos`, moving clips of `frames` frames."""
+    world = _world(shapes)
+    parts: list[Dataset] = [ShapesReferring(split, size, world)]
+    if videos:
+        parts.append(ShapesVideo(split, videos, frames, world))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def shapes_semantic(split: str = "train", size: int = 1000, shapes: Mapping[str, Any] | None = None) -> Dataset:
+    """Shapes-world scenes with label maps over `("background",) + classes`."""
+    return ShapesSemantic(split, size, _world(shapes))
+
+
+for _kind, _build in (("interactive", shapes_interactive), ("referring", shapes_referring),
+                      ("semantic", shapes_semantic)):
+    register_dataset(DatasetSpec("shapes", _kind, _build, "the procedural shapes world (no files)", needs_root=False))
+

@@ -31,6 +31,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.registry import DatasetSpec, register_dataset
+
 
 @dataclass(frozen=True)
 class VideoExpression:
@@ -187,3 +189,18 @@ class RefDAVIS17(_VideoReferring):
 
     def annotation_path(self, video: str, frame: str) -> Path:
         return self.root / "Annotations" / "480p" / video / f"{frame}.png"
+
+
+def ref_youtube_vos(root: str, split: str = "train", frame_stride: int = 1,
+                    max_frames: int | None = None) -> RefYouTubeVOS:
+    return RefYouTubeVOS(root, split, frame_stride, max_frames)
+
+
+def ref_davis17(root: str, split: str = "train", annotator: int = 1, full_video: bool = True, frame_stride: int = 1,
+                max_frames: int | None = None) -> RefDAVIS17:
+    return RefDAVIS17(root, split, annotator, full_video, frame_stride, max_frames)
+
+
+register_dataset(DatasetSpec("ref-youtube-vos", "referring", ref_youtube_vos, "Ref-YouTube-VOS (videos)"))
+register_dataset(DatasetSpec("ref-davis17", "referring", ref_davis17, "Ref-DAVIS17 (videos)"))
+

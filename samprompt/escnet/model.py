@@ -1,10 +1,8 @@
 """`ESCNet`: open-vocabulary semantic segmentation, `model(images, classes=[...])`."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -12,17 +10,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from samprompt.clip.models import ClipBundle, load_clip
+from samprompt.clip.models import ClipBundle
 from samprompt.core.images import check_image_tensor, image_array
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import CheckpointError, ImageFormatError
+from samprompt.errors import ImageFormatError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.dense_clip import DenseClip, correlation
 from samprompt.escnet.layers import ESCBlock, UpsamplingDecoder
 from samprompt.escnet.pseudo_prompts import PseudoPrompts, pseudo_prompts
-from samprompt.tuning.io import load_trained, read_trained_config, save_trained
-
-METADATA_KEY = "escnet"
 
 
 @dataclass
@@ -64,9 +59,11 @@ def _chunks(count: int, size: int | None) -> Iterator[slice]:
 class ESCNet(nn.Module):
     """ESC-Net on a frozen SAM core and a (frozen) open_clip model.
 
-    The core lends its prompt encoder (frozen, shared) and the weights of its mask decoder's
-    two-way blocks (copied into every ESC block, trained at their own low learning rate).
-    SAM's image encoder is not used: the images are seen through CLIP.
+    The core lends its prompt encoder (frozen, shared, through `core.prompt_encoding`, so the
+    core's precision rules apply) and the weights of its mask decoder's two-way blocks (copied
+    into every ESC block, trained at their own low learning rate). SAM's image encoder is not
+    used, so the model does not hold it: the images are seen through CLIP. `core_info` records
+    which core it was built on (saved with the weights).
 
     Args:
         core: the SAM core.
@@ -81,7 +78,8 @@ class ESCNet(nn.Module):
         depth = len(clip.model.visual.transformer.resblocks)
         self.config = config
         self.clip_spec = clip_spec or {"name": clip.name}
-        self.core = core
+        self.core_info = core.describe()
+        self.prompt_encoding = core.prompt_encoding
         self.clip = DenseClip(clip, config.clip_image_size, config.resolved_skip_layers(depth), config.templates)
         if config.clip_finetune == "attention":
             for block in self.clip.clip.visual.transformer.resblocks:
@@ -104,14 +102,13 @@ class ESCNet(nn.Module):
 
         Returns sparse R x (k + 1) x C tokens and dense R x C x h x w prompts on the `grid`.
         """
-        encoder = self.core.sam.prompt_encoder
-        size = torch.tensor(encoder.input_image_size[::-1], dtype=torch.float32, device=rows.device)  # (W, H)
+        side = self.prompt_encoding.encoder.input_image_size
+        size = torch.tensor(side[::-1], dtype=torch.float32, device=rows.device)  # (W, H)
         points = prompts.points[rows] * size
         masks = prompts.masks[rows].unsqueeze(1).float() * 2 - 1
         masks = F.interpolate(masks, size=(4 * grid[0], 4 * grid[1]), mode="nearest") * self.config.mask_logit
-        sparse, dense = encoder(points=(points, prompts.labels[rows]), boxes=None,
-                                masks=masks.to(encoder.mask_downscaling[0].weight.dtype))
-        return sparse, dense
+        return self.prompt_encoding.embed((points, prompts.labels[rows]), None, masks,
+                                          dtype=self.image_proj.weight.dtype)
 
     # ------------------------------------------------------------------ forward
     def forward(self, images: Tensor | np.ndarray | Sequence[np.ndarray], classes: Sequence[str],
@@ -136,7 +133,7 @@ class ESCNet(nn.Module):
             b, k, -1, h, w)                                                              # B x K x C x h x w
         image_guide = self.image_guidance(dense)                                         # B x G x h x w
         text_guide = self.text_guidance(text)                                            # K x G
-        positional = self.core.sam.prompt_encoder.pe_layer((h, w))                      # C x h x w
+        positional = self.prompt_encoding.positional_encoding((h, w), dtype=dtype)[0]    # C x h x w
         row_ids = torch.arange(b * k, device=batch.device).view(b, k)
         embedded = [self.embed_pseudo_prompts(prompts, row_ids[:, part].flatten(), (h, w))
                     for part in _chunks(k, chunk)]
@@ -159,9 +156,9 @@ class ESCNet(nn.Module):
 
     # ------------------------------------------------------------------ state
     def train(self, mode: bool = True) -> "ESCNet":
-        """Only ESC-Net's own layers switch mode; the core and CLIP stay in eval mode."""
+        """Only ESC-Net's own layers switch mode; SAM's prompt encoder and CLIP stay in eval mode."""
         super().train(mode)
-        self.core.sam.eval()
+        self.prompt_encoding.eval()
         self.clip.train(mode)
         return self
 
@@ -182,23 +179,3 @@ class ESCNet(nn.Module):
         if clip_lr is not None and self.parameter_groups()["clip"]:
             rates["clip.clip"] = clip_lr
         return rates
-
-    def save(self, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Save only the trained tensors, with the config and the CLIP spec needed to rebuild."""
-        info = {"config": self.config.to_dict(), "clip": self.clip_spec}
-        return save_trained(self, directory, metadata={**(metadata or {}), METADATA_KEY: json.dumps(info)})
-
-    @classmethod
-    def load(cls, directory: str | Path, core: SamCore, clip: ClipBundle | None = None) -> "ESCNet":
-        """Rebuild a saved ESC-Net on `core` and load its trained tensors; the CLIP model is the
-        one named at save time (`load_clip(name, pretrained)`) unless one is given."""
-        saved = read_trained_config(directory)
-        if METADATA_KEY not in saved.get("metadata", {}):
-            raise CheckpointError(f"{str(directory)!r} holds trained weights, but not of an ESC-Net model")
-        info = json.loads(saved["metadata"][METADATA_KEY])
-        spec = info.get("clip") or {"name": "shapes"}
-        if clip is None:
-            clip = load_clip(spec["name"], spec.get("pretrained"))
-        model = cls(core, clip, ESCNetConfig.from_dict(info["config"]), clip_spec=spec)
-        load_trained(model, directory)
-        return model

@@ -3,7 +3,7 @@
     python -m samprompt.pretrain.tiny_sam --steps 2000 --out samprompt/weights
 
 Every parameter trains (encoder, prompt encoder, decoder) on random boxes and clicks drawn
-from shapes-world instance masks (`samprompt.tasks.native.NativeTask`). The weights are
+from shapes-world instance masks (`samprompt.native.task.NativeTask`). The weights are
 written as float16 safetensors with a JSON record of the command, seed and test metrics.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 import samprompt
 from samprompt import NativePrompts, PromptedSam
 from samprompt.data import ShapesInteractive
-from samprompt.tasks.native import NativeTask
+from samprompt.native.task import NativeTask
 from samprompt.training import TrainConfig, Trainer
 from samprompt.utils.files import atomic_file
 

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from samprompt.prompts.base import PromptGenerator, Prompts, accepted_inputs
+from samprompt.core.structures import Prompts
+from samprompt.prompts.base import PromptGenerator, accepted_inputs
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from samprompt.prompts.base import PromptGenerator, Prompts, resolve_batch_index
+from samprompt.core.structures import Prompts, resolve_batch_index
+from samprompt.prompts.base import PromptGenerator
 from samprompt.prompts.native import NativePrompts
 
 if TYPE_CHECKING:

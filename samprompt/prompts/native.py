@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from samprompt.core.structures import Prompts, resolve_batch_index
 from samprompt.errors import PromptError
-from samprompt.prompts.base import PromptGenerator, Prompts, resolve_batch_index
+from samprompt.prompts.base import PromptGenerator
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore

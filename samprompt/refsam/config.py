@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from samprompt.errors import ConfigError, UnknownVariantError
-from samprompt.tuning.bottleneck import BottleneckSettings
-from samprompt.tuning.lora import LoraSettings
+from samprompt.errors import ConfigError, UnknownNameError
+from samprompt.tuning.settings import BottleneckSettings, LoraSettings
+from samprompt.tuning.state import AdapterRequest
 from samprompt.utils.dataclass_config import from_dict
 
 DENSE_MODES = ("hda", "da", "sentence")
@@ -74,6 +74,10 @@ class RefSAMConfig:
         data["lora"] = None if self.lora is None else self.lora.to_dict()
         return data
 
+    def adapter_request(self) -> AdapterRequest:
+        """The adapters this config declares on the core (LoRA under the name "default")."""
+        return AdapterRequest({} if self.lora is None else {"default": self.lora}, self.adapters)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RefSAMConfig":
         return from_dict(cls, data, "RefSAM")
@@ -90,5 +94,5 @@ PRESETS: dict[str, RefSAMConfig] = {
 
 def refsam_preset(name: str) -> RefSAMConfig:
     if name not in PRESETS:
-        raise UnknownVariantError(f"unknown RefSAM preset {name!r}; available: {sorted(PRESETS)}")
+        raise UnknownNameError(f"unknown RefSAM preset {name!r}; available: {sorted(PRESETS)}")
     return PRESETS[name]

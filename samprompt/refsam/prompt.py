@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Sequence, Union
 import torch
 from torch import Tensor
 
+from samprompt.core.structures import Prompts, resolve_batch_index
 from samprompt.errors import ConfigError, PromptError
-from samprompt.prompts.base import PromptGenerator, Prompts, resolve_batch_index
+from samprompt.prompts.base import PromptGenerator
 from samprompt.refsam.config import RefSAMConfig
 from samprompt.refsam.layers import CrossModalMLP, HierarchicalDenseAttention, ImplicitTrackingModule
 from samprompt.text.encoders import TextEncoder, TextFeatures, check_texts

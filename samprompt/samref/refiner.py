@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samprompt.core.sam_core import SamCore
-from samprompt.core.structures import ImageFeatures, MaskPrediction
+from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
 from samprompt.errors import PromptError
-from samprompt.prompts.base import Prompts
 from samprompt.prompts.native import original_to_input_frame
 from samprompt.samref.clicks import click_maps
 from samprompt.samref.config import SAMRefConfig

@@ -4,7 +4,7 @@ Single process on CPU, or several processes / GPUs under `accelerate launch` or 
 mixed precision and gradient accumulation come from accelerate. Batches are drawn from a
 generator seeded by (seed, step, micro-step), so a run resumed from a checkpoint sees the
 same batches and continues the same loss curve. Only trained tensors are checkpointed
-(`samprompt.tuning.save_trained`), atomically, with the optimizer state beside them.
+(`samprompt.methods.save_trained`), atomically, with the optimizer state beside them.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from samprompt.errors import ConfigError
-from samprompt.tuning.io import load_trained, save_trained
+from samprompt.methods.saving import load_trained, save_trained
 from samprompt.utils.dataclass_config import from_dict
 from samprompt.utils.files import atomic_directory
 

@@ -13,38 +13,16 @@ projections start at zero, so a freshly attached adapter leaves the core's outpu
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
-from samprompt.core.sam_core import SamCore
 from samprompt.errors import ConfigError
-from samprompt.tuning.targets import BlockSelection, select_blocks
+from samprompt.tuning.settings import BottleneckSettings
+from samprompt.tuning.targets import select_blocks
 
-
-@dataclass(frozen=True)
-class BottleneckSettings:
-    """Bottleneck adapters: hidden width = ratio x block width (RefSAM: 0.25, GELU, second half)."""
-
-    ratio: float = 0.25
-    blocks: BlockSelection = "second_half"
-    mlp_scale: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.blocks, str):
-            object.__setattr__(self, "blocks", tuple(int(i) for i in self.blocks))
-        select_blocks(self.blocks, 10**6)
-        if not 0.0 < self.ratio <= 4.0:
-            raise ConfigError(f"bottleneck ratio must be in (0, 4], got {self.ratio}")
-        if self.mlp_scale < 0:
-            raise ConfigError(f"mlp_scale must be non-negative, got {self.mlp_scale}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if not isinstance(self.blocks, str):
-            data["blocks"] = list(self.blocks)
-        return data
+if TYPE_CHECKING:
+    from samprompt.core.sam_core import SamCore
 
 
 class BottleneckAdapter(nn.Module):
@@ -73,14 +51,14 @@ class BottleneckAdapter(nn.Module):
         return output + self(args[0])
 
 
-def add_bottleneck_adapters(core: SamCore, settings: BottleneckSettings = BottleneckSettings()) -> list[int]:
+def add_bottleneck_adapters(core: "SamCore", settings: BottleneckSettings = BottleneckSettings()) -> list[int]:
     """Attach trainable bottleneck adapters to the selected encoder blocks.
 
     Returns:
         the indexes of the adapted blocks.
     """
-    if core.bottleneck_settings is not None:
-        raise ConfigError("the core already has bottleneck adapters; remove them first")
+    if core.adapters.bottleneck is not None:
+        raise ConfigError(f"the core already has {core.adapters.describe()}; remove the bottleneck adapters first")
     blocks = core.sam.image_encoder.blocks
     indexes = select_blocks(settings.blocks, len(blocks))
     dim = core.encoder_dim
@@ -94,20 +72,21 @@ def add_bottleneck_adapters(core: SamCore, settings: BottleneckSettings = Bottle
         block.mlp_adapter.to(core.device, core.dtype)
         handles.append(block.attn.register_forward_hook(block.attn_adapter.after_attention))
         handles.append(block.mlp.register_forward_hook(block.mlp_adapter.beside_mlp))
-    core.bottleneck_settings = settings
-    core.bottleneck_hooks = handles
+    core.adapters.bottleneck = settings
+    core.adapters.bottleneck_blocks = indexes
+    core.adapters.bottleneck_hooks = handles
     return indexes
 
 
-def remove_bottleneck_adapters(core: SamCore) -> None:
+def remove_bottleneck_adapters(core: "SamCore") -> None:
     """Detach and delete the bottleneck adapters (the core computes as before they were added)."""
-    if core.bottleneck_settings is None:
+    state = core.adapters
+    if state.bottleneck is None:
         raise ConfigError("the core has no bottleneck adapters")
-    for handle in core.bottleneck_hooks:
+    for handle in state.bottleneck_hooks:
         handle.remove()
-    core.bottleneck_hooks = []
     for block in core.sam.image_encoder.blocks:
         for name in ("attn_adapter", "mlp_adapter"):
             if hasattr(block, name):
                 delattr(block, name)
-    core.bottleneck_settings = None
+    state.bottleneck, state.bottleneck_blocks, state.bottleneck_hooks = None, [], []

@@ -7,6 +7,7 @@ import torch
 from samprompt.clip.models import load_clip
 from samprompt.errors import CheckpointError, ImageFormatError
 from samprompt.escnet import ESCNet, ESCNetConfig
+from samprompt.methods import load, load_trained, save
 from tests.escnet_fixtures import CLASSES, SMALL
 
 
@@ -64,8 +65,29 @@ def test_gradients_reach_escnet_and_sam_blocks_but_not_the_frozen_parts(escnet, 
     groups = escnet.parameter_groups()
     assert groups["sam"] and groups["escnet"] and not groups["clip"]
     assert all(p.grad is not None for p in groups["sam"] + groups["escnet"])
-    assert not any(p.requires_grad for p in escnet.core.parameters())
-    assert not escnet.core.sam.training and not escnet.clip.clip.training
+    assert not any(p.requires_grad for p in escnet.prompt_encoding.parameters())
+    assert not escnet.prompt_encoding.training and not escnet.clip.clip.training
+
+
+def test_escnet_holds_sams_prompt_side_but_not_its_image_encoder(core, escnet):
+    names = [name for name, _ in escnet.named_parameters()]
+    assert not any("image_encoder" in name for name in names)
+    assert any(name.startswith("prompt_encoding.encoder.") for name in names)
+    assert escnet.core_info == core.describe()
+
+
+def test_pseudo_prompts_embed_the_same_under_bf16_autocast(escnet, images):
+    """Regression: ESC-Net called SAM's prompt encoder itself, skipping the core's rule that keeps
+    the Fourier features out of autocast; under CPU bf16 its sparse tokens moved by up to 0.096."""
+    with torch.no_grad():
+        prompts = escnet(images, CLASSES).prompts
+        rows = torch.arange(len(images) * len(CLASSES))
+        reference = escnet.embed_pseudo_prompts(prompts, rows, (8, 8))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            autocast = escnet.embed_pseudo_prompts(prompts, rows, (8, 8))
+            positional = escnet.prompt_encoding.positional_encoding((8, 8), dtype=torch.float32)
+    assert torch.equal(autocast[0], reference[0]) and torch.equal(autocast[1], reference[1])
+    assert torch.equal(positional, escnet.prompt_encoding.encoder.pe_layer((8, 8))[None])
 
 
 def test_clip_attention_fine_tuning_is_optional(core, images):
@@ -87,8 +109,9 @@ def test_save_and_load_round_trip(escnet, core, images, tmp_path):
             if parameter.requires_grad:
                 parameter.add_(0.01 * torch.randn_like(parameter))
     expected = escnet(images, CLASSES).logits
-    escnet.save(tmp_path / "esc")
-    loaded = ESCNet.load(tmp_path / "esc", core).eval()
+    save(escnet, tmp_path / "esc")
+    loaded = load(tmp_path / "esc", core)
+    assert isinstance(loaded, ESCNet)
     assert loaded.config == escnet.config
     assert torch.allclose(loaded(images, CLASSES).logits, expected, atol=1e-5)
 
@@ -96,9 +119,9 @@ def test_save_and_load_round_trip(escnet, core, images, tmp_path):
 def test_load_refuses_other_models_weights(core, tmp_path, text_encoder):
     from samprompt.refsam import RefSAM, RefSAMConfig
 
-    RefSAM(core, text_encoder, RefSAMConfig(mlp_hidden_dim=8, dense="sentence")).save(tmp_path / "ref")
-    with pytest.raises(CheckpointError, match="not of an ESC-Net"):
-        ESCNet.load(tmp_path / "ref", core)
+    save(RefSAM(core, text_encoder, RefSAMConfig(mlp_hidden_dim=8, dense="sentence")), tmp_path / "ref")
+    with pytest.raises(CheckpointError, match="holds a 'refsam' model, not a 'escnet' one"):
+        load_trained(ESCNet(core, load_clip(), ESCNetConfig(**SMALL)), tmp_path / "ref")
 
 
 def test_bfloat16_model_runs(escnet, images):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import samprompt
-from samprompt.errors import CheckpointError, UnknownVariantError
+from samprompt.errors import CheckpointError, UnknownNameError
 from samprompt.refsam import RefSAM, RefSAMConfig, refsam_preset
 from samprompt.text import TextEncoder
 from samprompt.tuning import parameter_report
@@ -43,7 +43,7 @@ def test_paper_split_trains_prompt_modules_adapters_and_decoder_only(core, text_
     frozen_parts = ("generator.text_encoder", "core.sam.prompt_encoder", "core.sam.image_encoder.blocks.0.attn.qkv",
                     "core.sam.image_encoder.patch_embed")
     assert not any(name.startswith(frozen_parts) for name in trainable)
-    with pytest.raises(UnknownVariantError, match="available"):
+    with pytest.raises(UnknownNameError, match="available"):
         refsam_preset("biggest")
 
 
@@ -66,10 +66,10 @@ def test_save_and_load_round_trip(core, text_encoder, image, tmp_path):
     for parameter in model.trainable_parameters().values():
         nn.init.normal_(parameter, std=0.1)
     expected = model([image], text=["the red circle"]).low_res_logits
-    model.save(tmp_path / "refsam")
+    samprompt.save(model, tmp_path / "refsam")
     torch.manual_seed(0)
     fresh_core = samprompt.build_sam("micro")
-    loaded = RefSAM.load(tmp_path / "refsam", fresh_core, text_encoder)
+    loaded = samprompt.load(tmp_path / "refsam", fresh_core, text_encoder=text_encoder)
     assert loaded.config == model.config
     torch.testing.assert_close(loaded([image], text=["the red circle"]).low_res_logits, expected)
 
@@ -77,9 +77,11 @@ def test_save_and_load_round_trip(core, text_encoder, image, tmp_path):
 def test_load_refuses_weights_of_another_model(core, text_encoder, tmp_path):
     from tests.helpers import LearnedTokens
 
-    samprompt.tuning.save_trained(samprompt.PromptedSam(core, LearnedTokens(core.prompt_dim)), tmp_path / "other")
-    with pytest.raises(CheckpointError, match="not of a RefSAM model"):
-        RefSAM.load(tmp_path / "other", core, text_encoder)
+    samprompt.methods.save_trained(samprompt.PromptedSam(core, LearnedTokens(core.prompt_dim)), tmp_path / "other")
+    with pytest.raises(CheckpointError, match="not a registered method"):
+        samprompt.load(tmp_path / "other", core, text_encoder=text_encoder)
+    with pytest.raises(CheckpointError, match="do not fit RefSAM"):
+        samprompt.methods.load_trained(RefSAM(core, text_encoder), tmp_path / "other")
 
 
 def test_bf16_autocast_forward_and_backward(core, text_encoder, image):
@@ -109,7 +111,7 @@ def test_optional_lora_trains_and_round_trips(core, text_encoder, image, tmp_pat
     for name in lora:
         nn.init.normal_(model.trainable_parameters()[name], std=0.05)
     expected = model([image], text="a star").low_res_logits
-    model.save(tmp_path / "lora")
+    samprompt.save(model, tmp_path / "lora")
     torch.manual_seed(0)
-    loaded = RefSAM.load(tmp_path / "lora", samprompt.build_sam("micro"), text_encoder)
+    loaded = samprompt.load(tmp_path / "lora", samprompt.build_sam("micro"), text_encoder=text_encoder)
     torch.testing.assert_close(loaded([image], text="a star").low_res_logits, expected)

@@ -126,16 +126,17 @@ def test_frame_targets_put_the_mask_where_the_image_is(core):
 
 
 def test_save_and_load_round_trip(core, images, tmp_path):
-    from samprompt import build_sam
+    from samprompt import build_sam, load, save
 
     torch.manual_seed(0)
     model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1)).eval()
     with torch.no_grad():
         for p in model.refiner.parameters():
             p.add_(0.01)
-    model.save(tmp_path / "samref")
+    save(model, tmp_path / "samref")
     torch.manual_seed(0)
-    loaded = SAMRef.load(tmp_path / "samref", build_sam("micro")).eval()
+    loaded = load(tmp_path / "samref", build_sam("micro"))
+    assert isinstance(loaded, SAMRef)
     assert loaded.config == model.config
     with torch.no_grad():
         a = model(images[:1], points=CLICKS["points"][:1], labels=CLICKS["labels"][:1])
@@ -145,12 +146,12 @@ def test_save_and_load_round_trip(core, images, tmp_path):
 
 def test_loading_other_weights_is_refused(core, tmp_path):
     from samprompt import PromptedSam
+    from samprompt.methods import load_trained, save_trained
     from samprompt.prompts.fixed import LearnedConstantPrompt
-    from samprompt.tuning import save_trained
 
     save_trained(PromptedSam(core, LearnedConstantPrompt(core.prompt_dim)), tmp_path / "other")
-    with pytest.raises(CheckpointError, match="not of a SAM-REF"):
-        SAMRef.load(tmp_path / "other", core)
+    with pytest.raises(CheckpointError, match="do not fit SAMRef"):
+        load_trained(SAMRef(core), tmp_path / "other")
 
 
 def test_a_bfloat16_model_clicks_in_bfloat16(core, images):

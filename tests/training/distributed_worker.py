@@ -5,7 +5,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from samprompt.data import ShapesInteractive
-from samprompt.tasks.native import NativeTask
+from samprompt.native.task import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from tests.training.test_trainer import SMALL, make_model
 

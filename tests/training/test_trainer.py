@@ -5,7 +5,7 @@ import samprompt
 from samprompt import NativePrompts, PromptedSam
 from samprompt.data import ShapesConfig, ShapesInteractive
 from samprompt.errors import ConfigError
-from samprompt.tasks.native import NativeTask
+from samprompt.native.task import NativeTask
 from samprompt.training import FeatureCache, TrainConfig, Trainer, parameter_groups
 from samprompt.tuning import LoraSettings, add_lora
 

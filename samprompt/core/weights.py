@@ -8,6 +8,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from samprompt.core.config import describe_sam
+from samprompt.core.registry import registered_variants
 from samprompt.errors import CheckpointError, CheckpointNotFoundError
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict")
@@ -45,8 +46,6 @@ def read_state_dict(path: str | Path, *, variant: str = "?") -> dict[str, torch.
 
 def guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     """A short description of the architecture a SAM state dict belongs to, e.g. `vit_l`."""
-    from samprompt.core.registry import _VARIANTS
-
     patch = state.get("image_encoder.patch_embed.proj.weight")
     if patch is None:
         return "not a SAM image encoder (no image_encoder.patch_embed.proj.weight)"
@@ -56,7 +55,7 @@ def guess_architecture(state: Mapping[str, torch.Tensor]) -> str:
     pos = state.get("image_encoder.pos_embed")
     if pos is not None:
         image_size = pos.shape[1] * patch.shape[-1]
-    for config in _VARIANTS.values():
+    for config in registered_variants().values():
         if (config.encoder_embed_dim, config.encoder_depth) == (width, depth) and image_size in (None, config.image_size):
             return f"{config.name} (encoder width {width}, depth {depth})"
     return f"an unregistered architecture (encoder width {width}, depth {depth}, image size {image_size})"

@@ -1,6 +1,6 @@
 import torch
 
-from samprompt.core.checkpointing import CheckpointedBlock, use_gradient_checkpointing
+from samprompt.core.gradient_checkpointing import CheckpointedBlock, use_gradient_checkpointing
 from samprompt.tuning import LoraSettings, add_lora
 from tests.helpers import randomize_lora_b
 

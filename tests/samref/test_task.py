@@ -4,7 +4,7 @@ import torch
 from samprompt.data import ShapesConfig, ShapesInteractive
 from samprompt.interactive import compare_refiner, evaluate_interactive
 from samprompt.samref import SAMRef, SAMRefConfig
-from samprompt.tasks.samref import SAMRefTask, error_targets
+from samprompt.samref.task import SAMRefTask, error_targets
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 
 WORLD = ShapesConfig(image_size=64, max_objects=3)

@@ -9,11 +9,11 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import ImageFeatures
+from samprompt.data.mask_prompts import random_click
 from samprompt.interactive.clicks import Click, click_tensors, next_click
 from samprompt.samref.model import SAMRef
 from samprompt.samref.refiner import RefinedPrediction
 from samprompt.samref.window import crop
-from samprompt.tasks.native import random_click
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import bce_loss, dice_loss, normalized_focal_loss
 

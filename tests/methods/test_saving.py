@@ -7,15 +7,9 @@ import torch
 import samprompt
 from samprompt import NativePrompts, PromptedSam
 from samprompt.errors import CheckpointError, CheckpointNotFoundError
-from samprompt.tuning import (
-    BottleneckSettings,
-    LoraSettings,
-    add_bottleneck_adapters,
-    add_lora,
-    load_trained,
-    save_trained,
-)
-from samprompt.tuning import io as tuning_io
+from samprompt.methods import load_trained, save_trained
+from samprompt.methods import saving as saving_module
+from samprompt.tuning import BottleneckSettings, LoraSettings, add_bottleneck_adapters, add_lora
 from tests.helpers import LearnedTokens
 
 
@@ -49,7 +43,8 @@ def test_round_trip_reproduces_outputs_exactly(tmp_path, image):
     expected = model([image]).low_res_logits
     save_trained(model, tmp_path / "run")
     config = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
-    assert config["lora"]["task"]["rank"] == 2 and config["bottleneck"]["ratio"] == 0.25
+    assert config["adapters"]["lora"]["task"]["rank"] == 2 and config["adapters"]["bottleneck"]["ratio"] == 0.25
+    assert config["method"] is None and config["core"]["variant"] == "micro"
     assert any("iou_prediction_head" in k for k in config["tensors"]), "the unfrozen decoder part must be saved"
     assert not any("qkv.base_layer" in k for k in config["tensors"]), "frozen weights must not be saved"
 
@@ -84,7 +79,7 @@ def test_failed_save_leaves_the_previous_files_intact(tmp_path, image):
     first = trained_model(seed=0)
     save_trained(first, target)
     before = {p.name: p.read_bytes() for p in target.iterdir()}
-    with mock.patch.object(tuning_io, "save_file", side_effect=OSError("disk full")):
+    with mock.patch.object(saving_module, "save_file", side_effect=OSError("disk full")):
         with pytest.raises(OSError, match="disk full"):
             save_trained(trained_model(seed=1), target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from samprompt.tasks.escnet import ESCNetTask, correlation_predictor, evaluate_semantic, model_predictor, resize_item
+from samprompt.escnet.task import ESCNetTask, correlation_predictor, evaluate_semantic, model_predictor, resize_item
 from tests.escnet_fixtures import CLASSES
 
 

@@ -9,31 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import ImageFeatures
+from samprompt.data.mask_prompts import random_box, random_click
 from samprompt.model import PromptedSam
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import dice_loss, iou_head_loss, mask_iou, sigmoid_focal_loss
-
-
-def box_of(mask: np.ndarray) -> np.ndarray:
-    """The tight (x0, y0, x1, y1) box of a boolean mask."""
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
-
-
-def random_box(mask: np.ndarray, rng: np.random.Generator, jitter: float = 0.1) -> np.ndarray:
-    """The mask's box with each side moved by up to `jitter` x its length, clipped to the image."""
-    box = box_of(mask)
-    size = np.repeat(box[2:] - box[:2], 2)
-    box = box + rng.uniform(-jitter, jitter, 4) * size
-    h, w = mask.shape
-    return np.clip(box, 0, [w, h, w, h]).astype(np.float32)
-
-
-def random_click(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly drawn (x, y) pixel centre inside the mask."""
-    ys, xs = np.nonzero(mask)
-    k = rng.integers(len(xs))
-    return np.array([xs[k], ys[k]], dtype=np.float32)
 
 
 def mask_targets(items: Sequence[dict[str, Any]], device: torch.device) -> list[Tensor]:

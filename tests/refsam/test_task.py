@@ -8,7 +8,7 @@ from samprompt import PromptedSam
 from samprompt.data import ShapesConfig, ShapesReferring, ShapesVideo
 from samprompt.prompts import LearnedConstantPrompt
 from samprompt.refsam import RefSAM, RefSAMConfig
-from samprompt.tasks.refsam import RefSAMTask, pseudo_clip
+from samprompt.refsam.task import RefSAMTask, pseudo_clip
 from samprompt.training import FeatureCache
 from tests.helpers import train_steps
 

@@ -1,0 +1,40 @@
+"""What `samprompt predict` writes for a mask-producing model: shared by every method whose model
+returns a `MaskPrediction` (clicks, boxes, text)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from samprompt.methods.registry import PredictRequest
+from samprompt.visualize import overlay, save_png
+
+
+def click_and_box_inputs(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """`points` ([(x, y, label), ...]) and `box` ((x0, y0, x1, y1)) -> one prompt row of model inputs."""
+    tensors: dict[str, torch.Tensor] = {}
+    if inputs.get("points"):
+        tensors["points"] = torch.tensor([[[x, y] for x, y, _ in inputs["points"]]], dtype=torch.float32)
+        tensors["labels"] = torch.tensor([[label for _, _, label in inputs["points"]]])
+    if inputs.get("box"):
+        tensors["boxes"] = torch.tensor([list(inputs["box"])], dtype=torch.float32)
+    return tensors
+
+
+def write_best_mask(model: nn.Module, request: PredictRequest, **model_inputs: Any) -> dict[str, Any]:
+    """Run `model([image], **model_inputs)` and write the best mask (by predicted IoU) as mask.png and
+    overlay.png; a single click asks for SAM's three ambiguity masks."""
+    points = request.inputs.get("points") or []
+    multimask = len(points) == 1 and not request.inputs.get("box") and "text" not in request.inputs
+    with torch.no_grad():
+        prediction = model([request.image], multimask_output=multimask, **model_inputs)
+    best = int(prediction.iou_predictions[0].argmax())
+    mask = prediction.masks[0][best].cpu().numpy()
+    save_png(mask, request.out / "mask.png")
+    save_png(overlay(request.image, mask), request.out / "overlay.png")
+    result = {"mask": str(request.out / "mask.png"), "overlay": str(request.out / "overlay.png"),
+              "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
+    print(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,269 @@
+"""One save format for every method: only what was trained, and what is needed to rebuild it.
+
+A saved folder holds, in the layout peft uses:
+
+- `adapter_model.safetensors`: the trained tensors, named by their path in the model (the
+  parameters that require a gradient, and every adapter tensor, found by the adapter
+  prefixes `samprompt.tuning` records);
+- `adapter_config.json`:
+
+      {"format": "samprompt-trained/2",
+       "method": {"name": "refsam", "model_class": "RefSAM"},   # null: not a registered method
+       "method_config": {...},                                   # the method's `config_of`
+       "core": {"family": "sam", "variant": "vit_b", "architecture": {...}, "weights": "...",
+                "prefix": "core"},
+       "adapters": {"lora": {...}, "active_lora": "default", "bottleneck": {...}},
+       "tensors": [...], "metadata": {...}}
+
+`samprompt.load(path)` reads the method from the folder and returns the right model; folders
+written by samprompt 0.1.0 (format `samprompt-trained/1`, the method's config as JSON inside
+the metadata) load too.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from samprompt.core.config import CoreInfo
+from samprompt.core.registry import build_sam, get_variant
+from samprompt.core.sam_core import SamCore
+from samprompt.errors import CheckpointError, CheckpointNotFoundError, SamPromptError
+from samprompt.methods.registry import Method, available_methods, get_method, method_of
+from samprompt.tuning.adapters import adapter_config, apply_adapter_config
+from samprompt.utils.files import atomic_directory
+from samprompt.version import __version__
+
+WEIGHTS_FILE = "adapter_model.safetensors"
+CONFIG_FILE = "adapter_config.json"
+FORMAT = "samprompt-trained/2"
+LEGACY_FORMAT = "samprompt-trained/1"
+
+
+def find_core(model: nn.Module) -> tuple[str, SamCore]:
+    """The (name, module) of the single `SamCore` inside `model` (or `model` itself)."""
+    cores = [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+    if len(cores) != 1:
+        raise SamPromptError(f"expected exactly one SamCore inside {type(model).__name__}, found {len(cores)}")
+    return cores[0]
+
+
+def _core_and_prefix(model: nn.Module) -> tuple[str | None, SamCore | None]:
+    cores = [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+    return cores[0] if len(cores) == 1 else (None, None)
+
+
+def trained_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """Every tensor training can change: the parameters that require a gradient and every adapter
+    tensor of the core (active or not), selected by the prefixes the adapters' owner records."""
+    prefix, core = _core_and_prefix(model)
+    adapter_prefixes = () if core is None else tuple(
+        f"{prefix}.{p}" if prefix else p for p in core.adapters.parameter_prefixes())
+    return {name: parameter.detach() for name, parameter in model.named_parameters()
+            if parameter.requires_grad or name.startswith(adapter_prefixes)}
+
+
+def save_trained(model: nn.Module, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write `model`'s trained tensors and its config to `directory`, atomically (an existing
+    folder is left as it was if anything fails). A model of a registered method is saved with
+    its method and method config, so that `samprompt.load` can rebuild it; any other model
+    can be loaded back into a model of the same structure with `load_trained`."""
+    method = method_of(model)
+    prefix, core = _core_and_prefix(model)
+    if core is not None:
+        info, adapters = core.describe(), adapter_config(core)
+    elif method is not None:
+        info, adapters = method.core_info(model), None
+    else:
+        raise SamPromptError(f"{type(model).__name__} holds no SamCore and is not a registered method: "
+                             "there is no core to record")
+    tensors = {k: v.to("cpu").contiguous() for k, v in trained_state_dict(model).items()}
+    if not tensors:
+        raise SamPromptError(f"{type(model).__name__} has nothing trained to save (no parameter requires grad)")
+    config = {
+        "format": FORMAT,
+        "samprompt": __version__,
+        "method": None if method is None else {"name": method.name, "model_class": type(model).__name__},
+        "method_config": None if method is None else method.config_of(model),
+        "core": {**info.to_dict(), "prefix": prefix},
+        "adapters": adapters,
+        "tensors": sorted(tensors),
+        "metadata": dict(metadata or {}),
+    }
+    with atomic_directory(directory) as staging:
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    return Path(directory)
+
+
+def save(model: nn.Module, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Save a model of a registered method so that `samprompt.load(directory)` rebuilds it."""
+    if method_of(model) is None:
+        raise SamPromptError(f"{type(model).__name__} is not a model of a registered method "
+                             f"({', '.join(available_methods())}); register one, or use save_trained")
+    return save_trained(model, directory, metadata)
+
+
+# ------------------------------------------------------------------------- reading
+def read_saved_config(directory: str | Path) -> dict[str, Any]:
+    """The config of a saved folder, in the current format (0.1.0 folders are converted)."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
+        raise CheckpointNotFoundError(f"{str(directory)!r} is not a trained-weights directory: "
+                                      f"it needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{str(config_path)!r} is not valid JSON: {error}") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{str(config_path)!r} does not hold a JSON object")
+    if config.get("format") == LEGACY_FORMAT:
+        return _from_legacy(config, config_path)
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{str(config_path)!r} has format {config.get('format')!r}, expected {FORMAT!r} "
+                              f"(or {LEGACY_FORMAT!r})")
+    return config
+
+
+def _from_legacy(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A 0.1.0 config: the method's config was JSON inside `metadata[<method key>]`; no key meant a
+    PromptedSam with native prompts."""
+    metadata = dict(config.get("metadata", {}))
+    methods = [get_method(name) for name in available_methods()]
+    method: Method | None = next((m for m in methods if m.legacy_metadata_key and m.legacy_metadata_key in metadata),
+                                 None)
+    if method is None and config.get("model_class") == "PromptedSam":
+        method = next((m for m in methods if m.legacy_default), None)
+    method_config = None
+    if method is not None:
+        try:
+            method_config = method.legacy_config(metadata)
+        except (KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(f"{str(path)!r} (samprompt 0.1.0) has {method.name} metadata that cannot be "
+                                  f"read: {error}") from error
+        metadata.pop(method.legacy_metadata_key or "", None)
+    core = dict(config["core"])
+    return {
+        "format": FORMAT, "samprompt": "0.1.0",
+        "method": None if method is None else {"name": method.name, "model_class": config.get("model_class")},
+        "method_config": method_config,
+        "core": {"family": "sam", "variant": core["variant"], "architecture": core["architecture"],
+                 "weights": None, "prefix": core.get("prefix")},
+        "adapters": {"lora": config.get("lora", {}), "active_lora": config.get("active_lora"),
+                     "bottleneck": config.get("bottleneck")},
+        "tensors": config.get("tensors", []), "metadata": metadata,
+    }
+
+
+def _read_tensors(directory: Path) -> dict[str, Tensor]:
+    try:
+        return load_file(str(directory / WEIGHTS_FILE), device="cpu")
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{str(directory / WEIGHTS_FILE)!r} could not be read (truncated or corrupt): "
+                              f"{error}") from error
+
+
+def check_core(saved: Mapping[str, Any], info: CoreInfo, source: str) -> None:
+    """Raise CheckpointError if the saved core's family or architecture differs from `info`."""
+    saved_info = CoreInfo.from_dict(saved)
+    differences = saved_info.differences(info)
+    if differences:
+        raise CheckpointError(f"trained weights in {source} were saved for SAM variant {saved_info.variant!r}, "
+                              f"but this core is {info.variant!r}: {'; '.join(differences)}")
+
+
+def load_trained(model: nn.Module, directory: str | Path, *, strict: bool = True) -> dict[str, Any]:
+    """Load the tensors of a saved folder into `model`, a model of the same structure (e.g. a fresh
+    one, or the one being trained when a run resumes).
+
+    The saved adapters are added to the model's core if it lacks them. Raises CheckpointError if
+    the folder belongs to another method, the core's architecture differs from the saved one,
+    or (with `strict`) the saved tensors and the model's trained tensors do not correspond one
+    to one. Returns the saved config.
+    """
+    directory = Path(directory)
+    source = repr(str(directory))
+    config = read_saved_config(directory)
+    method = method_of(model)
+    saved_method = (config.get("method") or {}).get("name")
+    if saved_method is not None and method is not None and saved_method != method.name:
+        raise CheckpointError(f"{source} holds a {saved_method!r} model, not a {method.name!r} one "
+                              f"({type(model).__name__}); load it with samprompt.load")
+    _, core = _core_and_prefix(model)
+    info = core.describe() if core is not None else method.core_info(model) if method is not None else None
+    if info is not None:
+        check_core(config["core"], info, source)
+    if core is not None and config.get("adapters"):
+        apply_adapter_config(core, config["adapters"], source=source)
+    _copy_tensors(model, _read_tensors(directory), source, strict)
+    return config
+
+
+def _copy_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str, strict: bool) -> None:
+    own = dict(model.named_parameters())
+    problems = []
+    unexpected = sorted(set(tensors) - set(own))
+    if unexpected:
+        problems.append(f"{len(unexpected)} saved tensors the model lacks (e.g. {unexpected[:3]})")
+    if strict:
+        missing = sorted(set(trained_state_dict(model)) - set(tensors))
+        if missing:
+            problems.append(f"{len(missing)} trained tensors of the model are not in the file (e.g. {missing[:3]})")
+    reshaped = [f"{k}: saved {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                for k, v in tensors.items() if k in own and v.shape != own[k].shape]
+    if reshaped:
+        problems.append(f"{len(reshaped)} tensors of another shape (e.g. {reshaped[:3]})")
+    if problems:
+        raise CheckpointError(f"trained weights in {source} do not fit {type(model).__name__}: " + "; ".join(problems))
+    with torch.no_grad():
+        for key, value in tensors.items():
+            own[key].copy_(value.to(own[key].dtype))
+
+
+def core_for(saved_core: Mapping[str, Any], source: str) -> SamCore:
+    """Build the core a saved folder names (its variant, from the weights it records)."""
+    info = CoreInfo.from_dict(saved_core)
+    get_variant(info.variant)  # UnknownVariantError for "custom" or an unregistered name
+    if info.weights == "shipped":
+        return build_sam(info.variant)
+    if info.weights in (None, "random"):
+        what = "random-init" if info.weights == "random" else "unrecorded"
+        raise CheckpointError(f"{source} was trained on a {info.variant!r} core with {what} weights, which "
+                              "cannot be rebuilt: pass core=samprompt.build_sam(...) the same core")
+    if not Path(info.weights).is_file():
+        raise CheckpointNotFoundError(f"{source} was trained on the {info.variant!r} checkpoint {info.weights!r}, "
+                                      "which does not exist here: pass core=samprompt.build_sam(variant, "
+                                      "checkpoint=...)")
+    return build_sam(info.variant, checkpoint=info.weights)
+
+
+def load(directory: str | Path, core: SamCore | None = None, **components: Any) -> nn.Module:
+    """The model saved in `directory`, whatever its method, with its trained tensors loaded.
+
+    Args:
+        core: the core to build it on (default: the core the folder names, built with
+            `build_sam`; it must have the same architecture either way).
+        components: parts the method does not save and would otherwise rebuild from their
+            recorded spec, e.g. `text_encoder=` for RefSAM or `clip=` for ESC-Net.
+    """
+    directory = Path(directory)
+    source = repr(str(directory))
+    config = read_saved_config(directory)
+    if not config.get("method"):
+        raise CheckpointError(f"{source} holds trained weights of a model that is not a registered method "
+                              f"({(config.get('metadata') or {}).get('model_class', 'unknown')}): build that "
+                              "model and use load_trained")
+    method = get_method(config["method"]["name"])
+    if core is None:
+        core = core_for(config["core"], source)
+    check_core(config["core"], core.describe(), source)
+    if config.get("adapters"):
+        apply_adapter_config(core, config["adapters"], source=source)
+    model = method.build(core, config["method_config"], **components)
+    _copy_tensors(model, _read_tensors(directory), source, strict=True)
+    return model.eval()

@@ -1,0 +1,148 @@
+"""RefSAM as a registered method: text prompts (images and online video)."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+from torch import Tensor, nn
+
+from samprompt.data import ShapesReferring, ShapesVideo, get_dataset
+from samprompt.errors import ConfigError, SamPromptError
+from samprompt.methods.outputs import write_best_mask
+from samprompt.methods.registry import EvalRequest, Method, PredictRequest
+from samprompt.recipes import MethodRecipe, TrainingSetup
+from samprompt.refsam.config import RefSAMConfig, refsam_preset
+from samprompt.refsam.model import RefSAM
+from samprompt.refsam.task import RefSAMTask
+from samprompt.text import load_text_encoder
+from samprompt.training.feature_cache import FeatureCache
+
+if TYPE_CHECKING:
+    from samprompt.core.sam_core import SamCore
+    from samprompt.recipes import Recipe
+
+# The split `samprompt eval` reads by default, per video benchmark (their released layouts).
+EVAL_SPLITS = {"ref-youtube-vos": "valid", "ref-davis17": "val"}
+
+
+@dataclass(frozen=True)
+class RefSAMRecipe(MethodRecipe):
+    """RefSAM's training options.
+
+    Attributes:
+        refsam: a preset name ("paper", "prompts_only") or `RefSAMConfig` fields. With a preset,
+            the recipe's `lora` / `bottleneck` replace the preset's adapters.
+        text_encoder: "shapes" (the shipped CLIP's text tower), "open_clip:<name>" or "hf:<dir>".
+        text_encoder_weights: the local weights file of an open_clip model.
+        clip_frames: frames per training clip (pseudo-clips from still images).
+    """
+
+    what = "refsam"
+    refsam: str | Mapping[str, Any] = "paper"
+    text_encoder: str = "shapes"
+    text_encoder_weights: str | None = None
+    clip_frames: int = 2
+
+    def __post_init__(self) -> None:
+        if self.clip_frames <= 0:
+            raise ConfigError(f"clip_frames must be positive, got {self.clip_frames}")
+        self.resolve(None, None)
+
+    def resolve(self, lora: Any, bottleneck: Any) -> RefSAMConfig:
+        """The RefSAMConfig these options give, with the recipe's adapters folded into a preset."""
+        if isinstance(self.refsam, str):
+            preset = refsam_preset(self.refsam)
+            return replace(preset, lora=lora or preset.lora, adapters=bottleneck or preset.adapters)
+        return RefSAMConfig.from_dict(dict(self.refsam))
+
+
+class RefSAMMethod(Method):
+    name = "refsam"
+    summary = "RefSAM: referring expressions -> SAM prompts (Cross-Modal MLP, hierarchical dense attention, tracking)"
+    model_class = RefSAM
+    recipe_class = RefSAMRecipe
+    data_kind = "referring"
+    predict_inputs = frozenset({"text"})
+    legacy_metadata_key = "refsam"
+    demo_key = "refsam_text"
+    demo_steps = 600
+    demo_order = 1
+
+    def config_of(self, model: nn.Module) -> dict[str, Any]:
+        return {"config": model.config.to_dict(), "text_encoder": model.text_encoder_spec}
+
+    def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAM:
+        unknown = sorted(set(components) - {"text_encoder"})
+        if unknown:
+            raise ConfigError(f"RefSAM takes the component text_encoder, not {unknown}")
+        spec = config.get("text_encoder") or "shapes"
+        encoder = components.get("text_encoder") or load_text_encoder(spec)
+        return RefSAM(core, encoder, RefSAMConfig.from_dict(config["config"]), text_encoder_spec=spec)
+
+    def legacy_config(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        info = json.loads(metadata[self.legacy_metadata_key])
+        return {"config": info["config"], "text_encoder": info.get("text_encoder")}
+
+    def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
+        options: RefSAMRecipe = recipe.options
+        config = options.resolve(recipe.lora, recipe.bottleneck)
+        encoder = load_text_encoder(options.text_encoder, options.text_encoder_weights)
+        model = RefSAM(core, encoder, config, text_encoder_spec=options.text_encoder)
+        task = RefSAMTask(frames=options.clip_frames, cache=FeatureCache(core))
+        evaluate = None
+        world = recipe.shapes_world()
+        if recipe.eval_items and world is not None:
+            held_out = get_dataset("shapes", "referring")(split="val", size=recipe.eval_items, videos=0,
+                                                          shapes=world)
+            items = [held_out[i] for i in range(len(held_out))]
+            evaluate = lambda m: task.evaluate_images(m, items)  # noqa: E731
+        return TrainingSetup(model, recipe.datasets(), task.loss, evaluate)
+
+    def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--submission", default="out/submission",
+                           help="refsam on a video benchmark: folder for the masks and submission.zip "
+                                "(default: %(default)s)")
+
+    def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
+        from samprompt.refsam.submission import run_video_dataset
+
+        if request.dataset == "shapes":
+            images = [ShapesReferring("test", request.items)[i] for i in range(request.items)]
+            clips = [ShapesVideo("test", request.items, frames=4)[i] for i in range(max(request.items // 4, 1))]
+            return RefSAMTask().evaluate(model, images, clips)
+        if request.dataset not in EVAL_SPLITS:
+            raise SamPromptError(f"refsam is evaluated on shapes or a video benchmark ({', '.join(EVAL_SPLITS)}), "
+                                 f"not {request.dataset!r}")
+        if not request.root:
+            raise SamPromptError(f"--dataset {request.dataset} needs --root, the dataset folder")
+        dataset = get_dataset(request.dataset, self.data_kind)(
+            root=request.root, split=request.split or EVAL_SPLITS[request.dataset])
+        return run_video_dataset(model, dataset, request.options.submission)
+
+    def predict(self, model: nn.Module, request: PredictRequest) -> dict[str, Any]:
+        return write_best_mask(model, request, text=[request.inputs["text"]])
+
+    def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
+        from samprompt.refsam.demo import refsam_demo
+
+        return refsam_demo(out, steps, settings)
+
+    def demo_table(self, results: Mapping[str, Any]) -> str:
+        from samprompt.refsam.demo import refsam_table
+
+        return refsam_table(results)
+
+    def example(self, core: "SamCore") -> RefSAM:
+        from samprompt.tuning import BottleneckSettings
+
+        config = RefSAMConfig(adapters=BottleneckSettings(ratio=0.25), track_heads=2)
+        return RefSAM(core, load_text_encoder("shapes"), config, text_encoder_spec="shapes")
+
+    def example_output(self, model: nn.Module, images: list[np.ndarray]) -> Tensor:
+        texts = [["the red circle", "a blue square"][i % 2] for i in range(len(images))]
+        return model(images, text=texts).low_res_logits
+

@@ -1,1 +1,0 @@
-"""Task recipes: how a batch of dataset items becomes prompts, a loss and metrics."""
