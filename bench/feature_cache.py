@@ -29,7 +29,7 @@ def run(cached: bool, steps: int, images: int) -> float:
     add_lora(core, LoraSettings(targets=("decoder.attn", "decoder.mlp"), rank=4))
     model = samprompt.PromptedSam(core, samprompt.NativePrompts())
     task = NativeTask(cache=FeatureCache(core) if cached else None)
-    trainer = Trainer(model, task.loss, ShapesInteractive("train", images),
+    trainer = Trainer(model, task, ShapesInteractive("train", images),
                       TrainConfig(steps=steps, batch_size=16, progress=False))
     start = time.perf_counter()
     trainer.fit()

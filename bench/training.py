@@ -2,6 +2,8 @@
 
     python bench/training.py --steps 5 --out bench/results/training.json
     python bench/training.py --variant vit_b --batch 1 --steps 2 --out bench/results/training_vit_b.json
+    python bench/training.py --methods refsam --modes frozen_cached --workers 0 2 --image-size 256 \
+        --frames 2 --rounds 3 --out bench/results/training_workers.json
 
 On the shipped tiny core (batch 8) or an official-size core at 1024 px (random init: no
 checkpoint is downloadable here; speed does not depend on the values), for native clicks /
@@ -12,8 +14,11 @@ boxes (decoder LoRA r=4), RefSAM (prompts-only preset, shipped CLIP text tower) 
 - `encoder_lora`: LoRA r=4 on every encoder block's qkv: the encoder runs forward and backward
   every step (the cache sees the trainable encoder and re-encodes);
 - `encoder_lora_checkpointed`: the same with gradient checkpointing of the encoder blocks.
-Each (method, mode) runs in a fresh process so that its peak resident memory is its own;
-`--steps` steps are timed after two warm-up steps.
+Each (method, mode, workers) runs in a fresh process so that its peak resident memory is its
+own; `--steps` steps are timed after two warm-up steps. `--workers 0 2` compares sampling and
+collating batches in the training process with doing it in two DataLoader workers (the data:
+shapes-world scenes of `--image-size` px, drawn anew every step, and for RefSAM pseudo-clips of
+`--frames` frames, shifted and zoomed); `--rounds` repeats the comparison, interleaved.
 """
 from __future__ import annotations
 
@@ -29,10 +34,11 @@ METHODS = ("native", "refsam", "samref")
 MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
 
 
-def measure(variant: str, method: str, mode: str, steps: int, batch: int) -> dict[str, float]:
+def measure(variant: str, method: str, mode: str, steps: int, batch: int, workers: int = 0,
+            image_size: int | None = None, frames: int = 1) -> dict[str, float]:
     import samprompt
     from samprompt.core.gradient_checkpointing import use_gradient_checkpointing
-    from samprompt.data import ShapesInteractive, ShapesReferring
+    from samprompt.data import ShapesConfig, ShapesInteractive, ShapesReferring
     from samprompt.native.task import NativeTask
     from samprompt.refsam import RefSAM, refsam_preset
     from samprompt.refsam.task import RefSAMTask
@@ -49,24 +55,27 @@ def measure(variant: str, method: str, mode: str, steps: int, batch: int) -> dic
     if mode == "encoder_lora_checkpointed":
         use_gradient_checkpointing(core)
     images = batch  # one batch of distinct images, reused: with a frozen encoder they are all cached
+    world = ShapesConfig() if image_size is None else ShapesConfig(image_size=image_size)
     if method == "native":
         if mode == "frozen_cached":
             add_lora(core, LoraSettings(targets=("decoder.attn",), rank=4), name="decoder")
         model = samprompt.PromptedSam(core, samprompt.NativePrompts())
-        loss, data = NativeTask(cache=FeatureCache(core)).loss, ShapesInteractive("train", images)
+        task, data = NativeTask(cache=FeatureCache(core)), ShapesInteractive("train", images, world)
     elif method == "refsam":
         model = RefSAM(core, load_text_encoder("shapes"), refsam_preset("prompts_only"))
-        loss, data = RefSAMTask(frames=1, cache=FeatureCache(core)).loss, ShapesReferring("train", images)
+        task, data = RefSAMTask(frames=frames, cache=FeatureCache(core)), ShapesReferring("train", images, world)
     else:
         model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0) if variant == "tiny" else SAMRefConfig())
         cache = FeatureCache(core, keep_intermediate=False, keep_images=True)
-        loss, data = SAMRefTask(cache=cache, max_extra_clicks=2).loss, ShapesInteractive("train", images)
-    trainer = Trainer(model, loss, data, TrainConfig(steps=steps + 2, batch_size=batch, progress=False))
+        task, data = SAMRefTask(cache=cache, max_extra_clicks=2), ShapesInteractive("train", images, world)
+    config = TrainConfig(steps=steps + 2, batch_size=batch, progress=False, num_workers=workers)
+    trainer = Trainer(model, task, data, config)
     trainer.fit(until=2)
     start = time.perf_counter()
     trainer.fit()
     seconds = (time.perf_counter() - start) / steps
-    return {"method": method, "mode": mode, "steps_per_second": 1 / seconds, "seconds_per_step": seconds,
+    return {"method": method, "mode": mode, "workers": workers, "image_size": world.image_size, "frames": frames,
+            "steps_per_second": 1 / seconds, "seconds_per_step": seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "trainable_parameters": parameter_report(model).trainable}
 
@@ -77,19 +86,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--workers", nargs="+", type=int, default=[0], help="DataLoader workers to compare")
+    parser.add_argument("--image-size", type=int, help="shapes-world image side (default: the world's)")
+    parser.add_argument("--frames", type=int, default=1, help="RefSAM clip length (pseudo-clips of stills)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every case, interleaved")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.variant, *args.one, args.steps, args.batch)))
+        print(json.dumps(measure(args.variant, *args.one, args.steps, args.batch, args.workers[0], args.image_size,
+                                 args.frames)))
         return
     rows = []
-    for method in METHODS:
-        for mode in MODES:
-            rows.append(run_in_fresh_process(__file__, "--one", method, mode, "--steps", str(args.steps),
-                                             "--batch", str(args.batch), "--variant", args.variant))
-            r = rows[-1]
-            print(f"{method:<8}{mode:<28}{r['steps_per_second']:>8.3g} steps/s{r['peak_rss_mb']:>9.0f} MB peak"
-                  f"{r['trainable_parameters']:>10} trainable", flush=True)
+    for round_index in range(args.rounds):
+        for method in args.methods:
+            for mode in args.modes:
+                for workers in args.workers:
+                    extra = ["--image-size", str(args.image_size)] if args.image_size else []
+                    rows.append(run_in_fresh_process(
+                        __file__, "--one", method, mode, "--steps", str(args.steps), "--batch", str(args.batch),
+                        "--variant", args.variant, "--workers", str(workers), "--frames", str(args.frames), *extra))
+                    r = {**rows[-1], "round": round_index}
+                    rows[-1] = r
+                    print(f"{method:<8}{mode:<28}{workers:>2} workers{r['steps_per_second']:>8.3g} steps/s"
+                          f"{r['peak_rss_mb']:>9.0f} MB peak{r['trainable_parameters']:>10} trainable", flush=True)
     write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": args.variant,
                           "batch": args.batch, "rows": rows})
 

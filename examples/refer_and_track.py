@@ -46,7 +46,7 @@ def main() -> None:
         data = ConcatDataset([ShapesReferring("train", 400, world), ShapesVideo("train", 200, 3, world)])
         config = TrainConfig(steps=args.steps, batch_size=8, lr=3e-3, warmup_steps=min(20, args.steps - 1),
                              module_lrs={"core.sam.mask_decoder": 2e-4}, progress=False)
-        Trainer(model, RefSAMTask(cache=FeatureCache(core)).loss, data, config).fit()
+        Trainer(model, RefSAMTask(cache=FeatureCache(core)), data, config).fit()
     model.eval()
 
     clip = ShapesVideo("test", args.clip + 1, frames=6, config=world)[args.clip]

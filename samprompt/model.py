@@ -1,14 +1,23 @@
 """`PromptedSam`: a frozen core, a prompt generator and an optional refiner, composed."""
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Callable
 
 from torch import nn
 
 from samprompt.core.images import Images
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures, MaskPrediction
+from samprompt.errors import PromptError
 from samprompt.prompts.base import PromptGenerator, accepted_inputs
+
+
+def _input_names(function: Callable[..., Any]) -> set[str]:
+    """The keyword inputs `function` names (core, features and the refiner's positional inputs aside)."""
+    skip = {"self", "core", "features", "prompts", "prediction"}
+    return {p.name for p in inspect.signature(function).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip}
 
 
 class PromptedSam(nn.Module):
@@ -37,7 +46,8 @@ class PromptedSam(nn.Module):
         Returns a `MaskPrediction` for every prompt row the generator produced.
         """
         if (images is None) == (features is None):
-            raise ValueError("give either images or precomputed features")
+            raise PromptError("give either images or precomputed features (exactly one), got "
+                              f"{'both' if images is not None else 'neither'}")
         if features is None:
             features = self.core.encode(images, keep_images=self.refiner is not None)
         multimask = self.multimask_output if multimask_output is None else multimask_output
@@ -45,7 +55,10 @@ class PromptedSam(nn.Module):
         refiner_inputs = accepted_inputs(self.refiner.forward, inputs) if self.refiner is not None else {}
         unused = sorted(set(inputs) - set(generator_inputs) - set(refiner_inputs))
         if unused:
-            raise TypeError(f"{type(self.generator).__name__} takes no inputs named {unused}")
+            takes = sorted(_input_names(self.generator.forward)
+                           | (_input_names(self.refiner.forward) if self.refiner is not None else set()))
+            raise PromptError(f"{type(self.generator).__name__} takes no inputs named {unused}; expected some of "
+                              f"{takes}")
         prompts = self.generator(self.core, features, **generator_inputs)
         prediction = self.core.decode(features, prompts, multimask_output=multimask)
         if self.refiner is not None:

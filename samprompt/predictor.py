@@ -10,7 +10,7 @@ from torch import Tensor
 from samprompt.core.images import Images
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
-from samprompt.errors import ImageFormatError, PromptError
+from samprompt.errors import ConfigError, ImageFormatError, PromptError
 from samprompt.prompts.native import NativePrompts, check_in_range
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -26,7 +26,7 @@ class Predictor:
 
     def __init__(self, core: SamCore) -> None:
         if not isinstance(core, SamCore):
-            raise TypeError(f"Predictor needs a SamCore (see samprompt.build_sam), got {type(core).__name__}")
+            raise ConfigError(f"Predictor needs a SamCore (see samprompt.build_sam), got {type(core).__name__}")
         self.core = core
         self.model = core.sam
         self.transform = core.transform
@@ -187,12 +187,12 @@ class Predictor:
                 raise PromptError("point_labels must be supplied if point_coords is supplied.")
             width = max(p.shape[1] for p in point_rows if p is not None)
             coords, labels, padding = [], [], []
-            for p, l in zip(point_rows, label_rows):
+            for p, lab in zip(point_rows, label_rows):
                 if p is None:
                     continue
                 extra = width - p.shape[1]
                 coords.append(torch.cat([p, p.new_zeros(p.shape[0], extra, 2)], 1))
-                labels.append(torch.cat([l, l.new_full((l.shape[0], extra), -1)], 1))
+                labels.append(torch.cat([lab, lab.new_full((lab.shape[0], extra), -1)], 1))
                 pad = torch.zeros(p.shape[0], width, dtype=torch.bool, device=self.device)
                 pad[:, p.shape[1]:] = True
                 padding.append(pad)

@@ -39,6 +39,7 @@ from samprompt.errors import ConfigError
 from samprompt.methods.registry import Method, get_method
 from samprompt.methods.saving import save
 from samprompt.training import TrainConfig, Trainer
+from samprompt.training.task import TrainingTask
 from samprompt.training.trainer import EvalFn, LossFn
 from samprompt.tuning.adapters import require_adapters
 from samprompt.tuning.settings import BottleneckSettings, LoraSettings
@@ -176,14 +177,14 @@ class TrainingSetup:
     Attributes:
         model: the model to train (saved with `samprompt.save` afterwards).
         dataset: the training data.
-        loss: `loss(model, items) -> scalar`.
+        task: the method's `TrainingTask` (or a plain `loss(model, items) -> scalar`).
         evaluate: `evaluate(model) -> metrics` on held-out items, or None.
         module_lrs: learning rates by parameter-name prefix, added to the recipe's own.
     """
 
     model: nn.Module
     dataset: Dataset
-    loss: LossFn
+    task: TrainingTask | LossFn
     evaluate: EvalFn | None = None
     module_lrs: dict[str, float] = field(default_factory=dict)
 
@@ -200,7 +201,7 @@ def run_training(recipe: Recipe) -> dict[str, Any]:
     train = recipe.train
     if setup.module_lrs:
         train = replace(train, module_lrs={**setup.module_lrs, **train.module_lrs})
-    result = Trainer(setup.model, setup.loss, setup.dataset, train, eval_fn=setup.evaluate).fit()
+    result = Trainer(setup.model, setup.task, setup.dataset, train, eval_fn=setup.evaluate).fit()
 
     out = Path(train.output_dir)
     save(setup.model, out / "trained")

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from samprompt import MaskPrediction, NativePrompts, PromptedSam
+from samprompt.errors import PromptError
 from samprompt.tuning import LoraSettings, add_lora
 from tests.helpers import LearnedTokens
 
@@ -18,7 +19,7 @@ class ScaleRefiner(nn.Module):
         factor = self.scale * (2.0 if sharpen else 1.0)
         return MaskPrediction(prediction.low_res_logits * factor, prediction.iou_predictions,
                               prediction.mask_tokens, prediction.batch_index,
-                              None if prediction.logits is None else [l * factor for l in prediction.logits])
+                              None if prediction.logits is None else [t * factor for t in prediction.logits])
 
 
 def test_trainable_parameters_are_exactly_generator_refiner_and_adapters(core, image):
@@ -37,7 +38,7 @@ def test_forward_routes_inputs_to_generator_and_refiner(core, image):
     plain = model([image], points=points, labels=labels, sharpen=False)
     torch.testing.assert_close(sharp.low_res_logits, 2 * plain.low_res_logits)
     assert sharp.low_res_logits.shape == (1, 1, 32, 32)
-    with pytest.raises(TypeError, match="no inputs named \\['colour'\\]"):
+    with pytest.raises(PromptError, match="no inputs named \\['colour'\\]"):
         model([image], points=points, labels=labels, colour="red")
 
 

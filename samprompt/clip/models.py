@@ -14,7 +14,7 @@ import open_clip
 import torch
 from torch import Tensor, nn
 
-from samprompt.errors import CheckpointError, CheckpointNotFoundError
+from samprompt.errors import CheckpointNotFoundError, PromptError, UnknownNameError
 
 SHIPPED_DIR_NAME = "shapes_clip"
 
@@ -50,7 +50,7 @@ class ClipBundle:
     def encode_text(self, texts: list[str], normalize: bool = True) -> Tensor:
         """T x D text embeddings."""
         if not texts or any(not t or not t.strip() for t in texts):
-            raise ValueError(f"texts must be non-empty strings, got {texts!r}")
+            raise PromptError(f"texts must be a non-empty list of non-empty strings, got {texts!r}")
         device = next(self.model.parameters()).device
         return self.model.encode_text(self.tokenizer(texts).to(device), normalize=normalize)
 
@@ -76,7 +76,8 @@ def load_clip(name: str = "shapes", pretrained: str | Path | None = None, *, dev
         tokenizer = open_clip.get_tokenizer(model_name)
     else:
         if name not in open_clip.list_models():
-            raise CheckpointError(f"unknown open_clip model {name!r}; see open_clip.list_models()")
+            raise UnknownNameError(f"unknown open_clip model {name!r}; use 'shapes' or a name from "
+                                   "open_clip.list_models()")
         if pretrained is None or not Path(pretrained).is_file():
             raise CheckpointNotFoundError(f"open_clip model {name!r} needs a local weights file; "
                                           f"{str(pretrained)!r} does not exist")

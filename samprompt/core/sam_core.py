@@ -15,7 +15,7 @@ from samprompt.core.prompt_encoding import SamPromptEncoding
 from samprompt.core.registry import registered_variants
 from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
 from samprompt.core.two_way import two_way_transformer
-from samprompt.errors import PromptError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.tuning.state import AdapterState
 
 
@@ -43,7 +43,7 @@ class SamCore(nn.Module):
                  fast_attention: bool = True, weights: str | None = None) -> None:
         super().__init__()
         if not isinstance(sam, Sam):
-            raise TypeError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
+            raise ConfigError(f"SamCore wraps a segment_anything.modeling.Sam, got {type(sam).__name__}")
         self.sam = sam
         # Kept out of the module tree (its encoder is `sam.prompt_encoder`, registered already).
         object.__setattr__(self, "_prompt_encoding", SamPromptEncoding(sam.prompt_encoder))

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from samprompt.errors import PromptError
+from samprompt.errors import ConfigError, PromptError
 
 Size = tuple[int, int]
 
@@ -38,9 +38,11 @@ class ImageFeatures:
     def __post_init__(self) -> None:
         batch = self.embeddings.shape[0]
         if len(self.input_sizes) != batch or len(self.original_sizes) != batch:
-            raise ValueError(f"ImageFeatures for {batch} images needs {batch} input and original sizes")
+            raise ConfigError(f"ImageFeatures for {batch} images needs {batch} input and original sizes, got "
+                              f"{len(self.input_sizes)} and {len(self.original_sizes)}")
         if len(self.intermediate) != len(self.intermediate_blocks):
-            raise ValueError("one block index is needed for each intermediate feature map")
+            raise ConfigError(f"intermediate_blocks must give one block index per intermediate feature map "
+                              f"({len(self.intermediate)}), got {len(self.intermediate_blocks)}")
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
@@ -62,10 +64,11 @@ class ImageFeatures:
     def concatenate(parts: Sequence["ImageFeatures"]) -> "ImageFeatures":
         """The features of several batches as one batch (in order)."""
         if not parts:
-            raise ValueError("nothing to concatenate")
+            raise ConfigError("parts: nothing to concatenate, expected at least one ImageFeatures")
         blocks = parts[0].intermediate_blocks
         if any(p.intermediate_blocks != blocks for p in parts):
-            raise ValueError("cannot concatenate features with different intermediate blocks")
+            raise ConfigError(f"cannot concatenate features with different intermediate blocks, got "
+                              f"{sorted({p.intermediate_blocks for p in parts})}")
         with_images = [p.images is not None for p in parts]
         return ImageFeatures(
             embeddings=torch.cat([p.embeddings for p in parts]),
@@ -116,7 +119,8 @@ class MaskPrediction:
     def masks(self) -> list[Tensor]:
         """Per row, M x H x W boolean masks at the original image size (logits > 0)."""
         if self.logits is None:
-            raise ValueError("this prediction was decoded with upscale=False; no original-size masks")
+            raise ConfigError("masks: this prediction was decoded with upscale=False, so it has no original-size "
+                              "masks; decode with upscale=True")
         return [logits > 0.0 for logits in self.logits]
 
     def __len__(self) -> int:

@@ -6,6 +6,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from samprompt.errors import DatasetError
+
 
 def decode_rle_counts(counts: str | bytes) -> list[int]:
     """COCO's compressed RLE string -> run lengths.
@@ -43,7 +45,8 @@ def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
     counts = rle["counts"]
     runs = list(counts) if isinstance(counts, list) else decode_rle_counts(counts)
     if sum(runs) != height * width:
-        raise ValueError(f"RLE runs cover {sum(runs)} pixels, the mask has {height * width}")
+        raise DatasetError(f"RLE runs cover {sum(runs)} pixels, expected {height * width} (its size "
+                           f"{height} x {width})")
     values = np.zeros(len(runs), dtype=bool)
     values[1::2] = True
     flat = np.repeat(values, runs)
@@ -67,6 +70,7 @@ def annotation_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
     if isinstance(segmentation, dict) and "counts" in segmentation:
         mask = rle_to_mask(segmentation)
         if mask.shape != (height, width):
-            raise ValueError(f"RLE of size {mask.shape} for an image of {(height, width)}")
+            raise DatasetError(f"RLE of size {mask.shape} for an image of {(height, width)}; expected the image's size")
         return mask
-    raise ValueError(f"unsupported COCO segmentation of type {type(segmentation).__name__}")
+    raise DatasetError(f"unsupported COCO segmentation of type {type(segmentation).__name__}; expected a list "
+                       "of polygons or an RLE dict with 'counts'")

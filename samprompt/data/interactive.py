@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.semantic import read_image
-from samprompt.errors import ConfigError, DatasetError
+from samprompt.errors import DatasetError, UnknownNameError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MaskReader = Callable[[Path], tuple[np.ndarray, np.ndarray | None]]
@@ -154,7 +154,7 @@ def interactive_dataset(name: str, root: str | Path, split: str = "val") -> Data
         return MaskFolder(root, "img", "gt", read_any_channel_mask)
     if name == "sbd":
         return SBD(root, split)
-    raise ConfigError(f"unknown interactive benchmark {name!r}; known: {list(INTERACTIVE_BENCHMARKS)}")
+    raise UnknownNameError(f"unknown interactive benchmark {name!r}; known: {list(INTERACTIVE_BENCHMARKS)}")
 
 
 def _register(name: str, summary: str) -> None:

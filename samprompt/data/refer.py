@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from samprompt.data.coco_masks import annotation_mask
 from samprompt.data.registry import DatasetSpec, register_dataset
+from samprompt.errors import ConfigError
 
 SPLIT_BY = {"refcoco": "unc", "refcoco+": "unc", "refcocog": "umd"}
 
@@ -50,7 +51,7 @@ class RefCOCO(Dataset):
         self.categories = {c["id"]: c["name"] for c in instances.get("categories", [])}
         splits = sorted({ref["split"] for ref in refs})
         if split not in splits:
-            raise ValueError(f"split {split!r} is not in {str(refs_file)!r}; it has {splits}")
+            raise ConfigError(f"split {split!r} is not in {str(refs_file)!r}; it has {splits}")
         self.entries = [(ref, sentence) for ref in refs if ref["split"] == split for sentence in ref["sentences"]]
         self.split = split
 

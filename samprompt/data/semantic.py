@@ -30,7 +30,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from samprompt.data.registry import DatasetSpec, register_dataset
-from samprompt.errors import ConfigError, DatasetError
+from samprompt.errors import ConfigError, DatasetError, UnknownNameError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -41,7 +41,7 @@ def class_list(name: str) -> tuple[str, ...]:
     path = resources.files("samprompt.data") / "class_lists" / f"{name}.txt"
     if not path.is_file():
         known = sorted(p.name[:-4] for p in (resources.files("samprompt.data") / "class_lists").iterdir())
-        raise ConfigError(f"unknown class list {name!r}; shipped: {known}")
+        raise UnknownNameError(f"unknown class list {name!r}; shipped: {known}")
     return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
@@ -136,7 +136,7 @@ BENCHMARKS: dict[str, SemanticBenchmark] = {
 def semantic_dataset(name: str, root: str | Path, split: str, *, raw_labels: bool = False) -> SemanticFolder:
     """A benchmark split from its prepared layout (see the module docstring)."""
     if name not in BENCHMARKS:
-        raise ConfigError(f"unknown semantic benchmark {name!r}; known: {sorted(BENCHMARKS)}")
+        raise UnknownNameError(f"unknown semantic benchmark {name!r}; known: {sorted(BENCHMARKS)}")
     spec = BENCHMARKS[name]
     if split not in spec.splits:
         raise ConfigError(f"{name} has splits {list(spec.splits)}, not {split!r}")

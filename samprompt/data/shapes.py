@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from samprompt.errors import ConfigError
+from samprompt.errors import ConfigError, UnknownNameError
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "star", "ring", "cross")
 COLOURS = {
@@ -56,9 +56,12 @@ class ShapesConfig:
         if not 1 <= self.min_objects <= self.max_objects:
             raise ConfigError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
         unknown = sorted(set(self.classes) - set(SHAPE_CLASSES)) + sorted(set(self.colours) - set(COLOURS))
-        if unknown or not self.classes or not self.colours:
-            raise ConfigError(f"unknown or empty classes/colours {unknown}; classes come from {SHAPE_CLASSES}, "
-                              f"colours from {tuple(COLOURS)}")
+        if unknown:
+            raise UnknownNameError(f"unknown classes/colours {unknown}; classes come from {SHAPE_CLASSES}, "
+                                   f"colours from {tuple(COLOURS)}")
+        if not self.classes or not self.colours:
+            raise ConfigError(f"classes and colours must be non-empty, got classes={tuple(self.classes)}, "
+                              f"colours={tuple(self.colours)}")
         low, high = self.radius_fraction
         if not 0 < low <= high < 0.5:
             raise ConfigError(f"radius_fraction must satisfy 0 < min <= max < 0.5, got {self.radius_fraction}")
@@ -105,7 +108,7 @@ class ShapeObject:
         if self.shape == "star":
             return [((r if k % 2 == 0 else 0.45 * r) * math.cos(-math.pi / 2 + k * math.pi / 5),
                      (r if k % 2 == 0 else 0.45 * r) * math.sin(-math.pi / 2 + k * math.pi / 5)) for k in range(10)]
-        raise ValueError(f"no outline for {self.shape!r}")
+        raise UnknownNameError(f"no outline for shape {self.shape!r}; shapes: {SHAPE_CLASSES}")
 
     def _place(self, points) -> list[tuple[float, float]]:
         cos, sin = math.cos(self.angle), math.sin(self.angle)

@@ -15,6 +15,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.shapes import Scene, ShapesConfig, ShapesWorld
+from samprompt.errors import ConfigError
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 _SPLIT_STRIDE = 10**9  # seeds of different splits never meet
@@ -23,7 +24,7 @@ _SPLIT_STRIDE = 10**9  # seeds of different splits never meet
 def split_seed(split: str, index: int) -> int:
     """The scene seed of item `index` of `split`."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+        raise ConfigError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
     if not 0 <= index < _SPLIT_STRIDE:
         raise IndexError(f"item index {index} out of range")
     return SPLITS[split] * _SPLIT_STRIDE + index
@@ -33,7 +34,7 @@ class _ShapesDataset(Dataset):
     def __init__(self, split: str = "train", size: int = 1000, config: ShapesConfig = ShapesConfig()) -> None:
         split_seed(split, 0)
         if size <= 0:
-            raise ValueError(f"size must be positive, got {size}")
+            raise ConfigError(f"size must be positive, got {size}")
         self.split, self.size, self.world = split, size, ShapesWorld(config)
 
     def __len__(self) -> int:
@@ -99,7 +100,7 @@ class ShapesVideo(_ShapesDataset):
                  config: ShapesConfig = ShapesConfig()) -> None:
         super().__init__(split, size, config)
         if frames <= 0:
-            raise ValueError(f"frames must be positive, got {frames}")
+            raise ConfigError(f"frames must be positive, got {frames}")
         self.frames = frames
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from samprompt.data.registry import DatasetSpec, register_dataset
+from samprompt.errors import ConfigError, DatasetError
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def read_object_mask(path: Path, object_id: int) -> np.ndarray:
         raise FileNotFoundError(f"annotation {str(path)!r} not found")
     with Image.open(path) as annotation:
         if annotation.mode not in ("P", "L"):
-            raise ValueError(f"annotation {str(path)!r} has mode {annotation.mode}; object ids need a palette "
-                             "(P) or grey (L) PNG")
+            raise DatasetError(f"annotation {str(path)!r} has mode {annotation.mode}; object ids need a palette "
+                               "(P) or grey (L) PNG")
         return np.asarray(annotation) == object_id
 
 
@@ -68,7 +69,8 @@ class _VideoReferring(Dataset):
 
     def __init__(self, frame_stride: int = 1, max_frames: int | None = None) -> None:
         if frame_stride <= 0 or (max_frames is not None and max_frames <= 0):
-            raise ValueError("frame_stride and max_frames must be positive")
+            raise ConfigError(f"frame_stride and max_frames must be positive, got frame_stride={frame_stride}, "
+                              f"max_frames={max_frames}")
         self.frame_stride, self.max_frames = frame_stride, max_frames
 
     def frame_path(self, video: str, frame: str) -> Path:
@@ -109,7 +111,8 @@ class _VideoReferring(Dataset):
         """T x H x W bool: the referred object in every (selected) frame of item `index`."""
         expression = self.expressions[index]
         if not self.has_masks(index):
-            raise ValueError(f"{expression.video}/{expression.expression_id} has no annotations")
+            raise DatasetError(f"item {index} ({expression.video}/{expression.expression_id}) has no annotations; "
+                               "check has_masks(index) first")
         return np.stack([read_object_mask(self.annotation_path(expression.video, name), expression.object_id)
                          for name in self.frame_names(index)])
 
@@ -154,7 +157,7 @@ class RefDAVIS17(_VideoReferring):
                  frame_stride: int = 1, max_frames: int | None = None) -> None:
         super().__init__(frame_stride, max_frames)
         if annotator not in (1, 2):
-            raise ValueError(f"annotator must be 1 or 2, got {annotator}")
+            raise ConfigError(f"annotator must be 1 or 2, got {annotator}")
         self.root, self.split = Path(root), split
         videos_file = self.root / "ImageSets" / "2017" / f"{split}.txt"
         text_file = (self.root / "davis_text_annotations"
@@ -172,7 +175,8 @@ class RefDAVIS17(_VideoReferring):
                 continue
             parts = shlex.split(line)
             if len(parts) < 3 or not parts[1].isdigit():
-                raise ValueError(f"{str(text_file)!r} line {number}: expected <video> <object id> \"<expression>\"")
+                raise DatasetError(f"{str(text_file)!r} line {number}: expected <video> <object id> \"<expression>\", "
+                                   f"got {line!r}")
             video, object_id, text = parts[0], int(parts[1]), " ".join(parts[2:])
             if video not in videos:
                 continue

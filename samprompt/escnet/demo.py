@@ -51,7 +51,7 @@ def escnet_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     config = TrainConfig(steps=steps, batch_size=4, lr=5e-4, warmup_steps=20, module_lrs=lrs,
                          seed=settings.seed, progress=settings.progress, output_dir=str(out / "escnet"))
     started = time.time()
-    history = Trainer(model, ESCNetTask(train.classes).loss, train, config).fit()
+    history = Trainer(model, ESCNetTask(train.classes), train, config).fit()
     training = {"steps": steps, "seconds": round(time.time() - started, 1),
                 "first_loss": history.losses[0], "last_loss": history.losses[-1],
                 "trained_classes": list(train.classes), "held_out_class": HELD_OUT_CLASS}

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samprompt.clip.models import ClipBundle
-from samprompt.errors import ConfigError, ImageFormatError
+from samprompt.errors import ConfigError, ImageFormatError, PromptError
 
 
 def resize_positional_embedding(visual: nn.Module, image_size: int) -> None:
@@ -148,13 +148,13 @@ class DenseClip(nn.Module):
 def check_classes(classes: Sequence[str]) -> None:
     """Class lists must be non-empty, of non-empty strings, without repeats."""
     if isinstance(classes, str) or not classes:
-        raise ValueError(f"classes must be a non-empty list of names, got {classes!r}")
+        raise PromptError(f"classes must be a non-empty list of names, got {classes!r}")
     bad = [c for c in classes if not isinstance(c, str) or not c.strip()]
     if bad:
-        raise ValueError(f"class names must be non-empty strings, got {bad!r}")
+        raise PromptError(f"class names must be non-empty strings, got {bad!r}")
     repeated = sorted({c for c in classes if list(classes).count(c) > 1})
     if repeated:
-        raise ValueError(f"class names must be unique, repeated: {repeated}")
+        raise PromptError(f"class names must be unique, repeated: {repeated}")
 
 
 def correlation(dense: Tensor, text: Tensor) -> Tensor:

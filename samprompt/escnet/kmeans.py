@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from samprompt.errors import ConfigError
+
 
 def farthest_point_init(points: Tensor, valid: Tensor, first: Tensor, k: int) -> Tensor:
     """k starting centres per set: `first` (an index per set), then repeatedly the valid point
@@ -37,7 +39,7 @@ def batched_kmeans(points: Tensor, valid: Tensor, k: int, *, first: Tensor | Non
         centres R x k x 2, and assignment R x N (cluster index; -1 for invalid candidates).
     """
     if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
+        raise ConfigError(f"k must be positive, got {k}")
     points = points.float()
     if first is None:
         first = valid.float().argmax(dim=1)

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from segment_anything.modeling.mask_decoder import MaskDecoder
 from torch import Tensor, nn
 
+from samprompt.errors import ConfigError
+
 
 class SamTwoWayBlocks(nn.Module):
     """The two-way attention blocks of a SAM mask decoder, run on per-class feature maps.
@@ -73,7 +75,7 @@ class GuidedWindowAttention(nn.Module):
     def __init__(self, dim: int, guidance_dim: int, heads: int, window: int, shift: int = 0) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"feature width {dim} is not divisible by {heads} heads")
+            raise ConfigError(f"feature width dim={dim} must be divisible by heads={heads}")
         self.heads, self.window, self.shift = heads, window, shift
         self.norm = nn.LayerNorm(dim)
         self.query_key = nn.Linear(dim + guidance_dim, 2 * dim)
@@ -127,7 +129,7 @@ class ClassLinearAttention(nn.Module):
     def __init__(self, dim: int, guidance_dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"feature width {dim} is not divisible by {heads} heads")
+            raise ConfigError(f"feature width dim={dim} must be divisible by heads={heads}")
         self.heads = heads
         self.norm = nn.LayerNorm(dim)
         self.query_key = nn.Linear(dim + guidance_dim, 2 * dim)
@@ -212,7 +214,7 @@ class UpsamplingDecoder(nn.Module):
     def project_skips(self, skips: tuple[Tensor, ...]) -> list[Tensor]:
         """One B x W x h x w map per stage -> one B x d_i x (h * 2^i) x (w * 2^i) per stage (once per image)."""
         if len(skips) != len(self.skips):
-            raise ValueError(f"the decoder has {len(self.skips)} stages, got {len(skips)} skip maps")
+            raise ConfigError(f"skips must hold one map per decoder stage ({len(self.skips)}), got {len(skips)}")
         return [project(skip.to(project.weight.dtype)) for project, skip in zip(self.skips, skips)]
 
     def forward(self, x: Tensor, skips: list[Tensor]) -> Tensor:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from samprompt.clip import load_clip
 from samprompt.core.config import CoreInfo
 from samprompt.data import ShapesSemantic, get_dataset
-from samprompt.errors import ConfigError, SamPromptError
+from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.model import ESCNet
 from samprompt.escnet.task import ESCNetTask, evaluate_semantic, model_predictor
@@ -75,7 +75,7 @@ class ESCNetMethod(Method):
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> ESCNet:
         unknown = sorted(set(components) - {"clip"})
         if unknown:
-            raise ConfigError(f"ESC-Net takes the component clip, not {unknown}")
+            raise UnknownNameError(f"unknown components {unknown}; ESC-Net takes the component clip")
         spec = config.get("clip") or {"name": "shapes"}
         clip = components.get("clip") or load_clip(spec["name"], spec.get("pretrained"))
         return ESCNet(core, clip, ESCNetConfig.from_dict(config["config"]), clip_spec=spec)
@@ -105,7 +105,7 @@ class ESCNetMethod(Method):
 
             def evaluate(m: nn.Module) -> dict[str, Any]:
                 return evaluate_semantic(model_predictor(m), items, test.classes).summary(test.classes)
-        return TrainingSetup(model, dataset, task.loss, evaluate, model.module_lrs(options.sam_lr, options.clip_lr))
+        return TrainingSetup(model, dataset, task, evaluate, model.module_lrs(options.sam_lr, options.clip_lr))
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument("--window", type=int,

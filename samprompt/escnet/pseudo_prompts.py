@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samprompt.errors import ConfigError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.escnet.kmeans import batched_kmeans
 
 
@@ -57,7 +57,7 @@ def pseudo_prompts(correlation: Tensor, settings: PseudoPromptSettings = PseudoP
     A class with no pixel above the threshold still gets one point, at its most probable pixel.
     """
     if correlation.ndim != 4:
-        raise ValueError(f"correlation must be B x K x h x w, got shape {tuple(correlation.shape)}")
+        raise PromptError(f"correlation must be B x K x h x w, got shape {tuple(correlation.shape)}")
     b, k, h, w = correlation.shape
     probabilities = (correlation.float() / settings.temperature).softmax(dim=1).reshape(b * k, h * w)
     foreground = probabilities > settings.threshold

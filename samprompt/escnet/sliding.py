@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from samprompt.errors import ConfigError
+
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
     """Start offsets covering [0, length) with windows of `window` (the last one flush with the end)."""
@@ -29,7 +31,7 @@ def sliding_window_logits(predict: Callable[[Tensor], Tensor], images: Tensor, w
         B x K x H x W averaged logits.
     """
     if window <= 0 or not 0 <= overlap < 1:
-        raise ValueError(f"need window > 0 and 0 <= overlap < 1, got {window}, {overlap}")
+        raise ConfigError(f"need window > 0 and 0 <= overlap < 1, got window={window}, overlap={overlap}")
     b, _, h, w = images.shape
     padded = F.pad(images, (0, max(0, window - w), 0, max(0, window - h)))
     stride = max(1, int(round(window * (1 - overlap))))

@@ -7,12 +7,13 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from samprompt.escnet.dense_clip import correlation
 from samprompt.escnet.model import ESCNet, as_image_batch
 from samprompt.escnet.sliding import sliding_window_logits
 from samprompt.metrics.semantic import ConfusionMatrix
+from samprompt.training.task import Step, TrainingTask
 
 IGNORE = 255
 Predict = Callable[[Tensor, Sequence[str]], Tensor]
@@ -31,7 +32,15 @@ def resize_item(item: dict[str, Any], size: int | None) -> tuple[np.ndarray, np.
 
 
 @dataclass
-class ESCNetTask:
+class ESCNetBatch:
+    """images: B x 3 x S x S uint8; labels: B x S x S class indexes (255: ignored)."""
+
+    images: Tensor
+    labels: Tensor
+
+
+@dataclass
+class ESCNetTask(TrainingTask):
     """Per-pixel cross-entropy over the class list (ignore label 255).
 
     Attributes:
@@ -42,13 +51,17 @@ class ESCNetTask:
     classes: Sequence[str]
     size: int | None = None
 
-    def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
-        pairs = [resize_item(item, self.size) for item in items]
-        device = next(p for p in model.parameters() if p.requires_grad).device
-        images = as_image_batch([image for image, _ in pairs]).to(device)
-        labels = torch.from_numpy(np.stack([label for _, label in pairs]).astype(np.int64)).to(device)
-        logits = model(images, self.classes).logits
-        return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
+    def sample(self, item: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return resize_item(item, self.size)
+
+    def collate(self, samples: list[tuple[np.ndarray, np.ndarray]]) -> ESCNetBatch:
+        return ESCNetBatch(as_image_batch([image for image, _ in samples]),
+                           torch.from_numpy(np.stack([label for _, label in samples]).astype(np.int64)))
+
+    def batch_loss(self, step: Step, batch: ESCNetBatch) -> Tensor:
+        device = next(p for p in step.model.parameters() if p.requires_grad).device
+        logits = step.forward(batch.images.to(device), self.classes).logits
+        return F.cross_entropy(logits.float(), batch.labels.to(device), ignore_index=IGNORE)
 
 
 def model_predictor(model: ESCNet, window: int | None = None, overlap: float = 1 / 3) -> Predict:

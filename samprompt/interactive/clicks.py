@@ -9,6 +9,8 @@ import torch
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
+from samprompt.errors import ImageFormatError
+
 
 @dataclass(frozen=True)
 class Click:
@@ -52,7 +54,7 @@ def next_click(gt: np.ndarray, pred: np.ndarray, *, clicked: Sequence[Click] = (
     """
     gt, pred = np.asarray(gt, dtype=bool), np.asarray(pred, dtype=bool)
     if gt.ndim != 2 or gt.shape != pred.shape:
-        raise ValueError(f"gt and pred must be H x W maps of one shape, got {gt.shape} and {pred.shape}")
+        raise ImageFormatError(f"gt and pred must be H x W maps of one shape, got {gt.shape} and {pred.shape}")
     fn, fp = gt & ~pred, ~gt & pred
     if ignore is not None:
         fn &= ~ignore
@@ -69,9 +71,3 @@ def next_click(gt: np.ndarray, pred: np.ndarray, *, clicked: Sequence[Click] = (
     y, x = np.argwhere(depth == depth.max())[0]
     return Click(int(x), int(y), positive)
 
-
-def mask_iou(gt: np.ndarray, pred: np.ndarray, ignore: np.ndarray | None = None) -> float:
-    """IoU of two H x W boolean masks over the pixels not ignored (1.0 when both are empty)."""
-    keep = ~ignore if ignore is not None else np.ones_like(gt, dtype=bool)
-    union = ((gt | pred) & keep).sum()
-    return float(((gt & pred) & keep).sum() / union) if union else 1.0

@@ -8,9 +8,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samprompt.core.sam_core import SamCore
-from samprompt.interactive.clicks import Click, mask_iou, next_click
-from samprompt.interactive.metrics import DEFAULT_THRESHOLDS, summarize
+from samprompt.errors import ImageFormatError
+from samprompt.interactive.clicks import Click, next_click
 from samprompt.interactive.session import InteractiveSession
+from samprompt.metrics.interactive import DEFAULT_THRESHOLDS, summarize
+from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
 
 
@@ -32,7 +34,8 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
     on the current mask's errors, or replaying the given `clicks` (to compare models on the same clicks)."""
     gt = np.asarray(gt, dtype=bool)
     if gt.shape != (session.height, session.width):
-        raise ValueError(f"the ground truth is {gt.shape}, the session's image {(session.height, session.width)}")
+        raise ImageFormatError(f"gt is {gt.shape}, expected the session image's H x W "
+                               f"{(session.height, session.width)}")
     session.reset()
     run = ObjectRun()
     limit = max_clicks if clicks is None else min(max_clicks, len(clicks))
@@ -43,8 +46,8 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
         mask = session.click(click.x, click.y, click.positive)
         step = session.steps[-1]
         run.clicks.append(click)
-        run.ious.append(mask_iou(gt, mask, ignore))
-        run.sam_ious.append(mask_iou(gt, step.sam_mask, ignore))
+        run.ious.append(binary_mask_iou(mask, gt, ignore))
+        run.sam_ious.append(binary_mask_iou(step.sam_mask, gt, ignore))
         run.decoder_seconds.append(step.decoder_seconds)
         run.refiner_seconds.append(step.refiner_seconds)
     if not run.ious:  # an object with nothing to click on (empty ground truth, all ignored)

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import PromptError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.interactive.clicks import Click, click_tensors
 from samprompt.model import PromptedSam
 from samprompt.prompts.native import NativePrompts
@@ -61,8 +61,10 @@ class InteractiveSession:
         if isinstance(model, SamCore):
             model = PromptedSam(model, NativePrompts())
         if not isinstance(model.generator, NativePrompts) or model.generator.frame != "original":
-            raise TypeError("an interactive session needs a PromptedSam with NativePrompts() (clicks in "
-                            f"original-image pixels), got {type(model.generator).__name__}")
+            frame = getattr(model.generator, "frame", None)
+            raise ConfigError("model must be a SamCore or a PromptedSam with NativePrompts() (clicks in "
+                              f"original-image pixels), got a PromptedSam with {type(model.generator).__name__}"
+                              + (f" (frame={frame!r})" if frame is not None else ""))
         self.model = model
         self.refiner = model.refiner if refine else None
         with torch.no_grad():
@@ -96,8 +98,8 @@ class InteractiveSession:
         """Switch the model's refiner on or off for the clicks to come (forgets the clicks so far),
         so that one encoding serves both, e.g. to compare them on the same object."""
         if enabled and (self.model.refiner is None or self.features.images is None):
-            raise ValueError("this session cannot refine: its model has no refiner, or it was opened with "
-                             "refine=False and its encoding kept no image")
+            raise ConfigError("use_refiner(True): this session cannot refine: its model has no refiner, or it was "
+                              "opened with refine=False and its encoding kept no image")
         self.refiner = self.model.refiner if enabled else None
         self.reset()
 

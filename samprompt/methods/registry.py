@@ -12,11 +12,12 @@ declared in samprompt's own `pyproject.toml`, a third party's in theirs):
     [project.entry-points."samprompt.methods"]
     mymethod = "my_package.method:MyMethod"
 
-or registered in-process with `register_method(MyMethod())`.
+or registered in-process with `register_method(MyMethod())` (and removed with `unregister_method(name)`).
 """
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -163,6 +164,8 @@ class Method:
 
 _METHODS: dict[str, Method] = {}
 _scanned_entry_points: set[str] = set()
+_registered_by_entry_point: dict[str, str] = {}  # method name -> the entry point ("name=value") that registered it
+_failed_plugins: dict[str, str] = {}  # entry-point name -> why it did not load
 
 
 def register_method(method: Method, *, overwrite: bool = False) -> Method:
@@ -179,7 +182,11 @@ def register_method(method: Method, *, overwrite: bool = False) -> Method:
 
 
 def load_plugins() -> None:
-    """Register every method of the `samprompt.methods` entry-point group not loaded yet."""
+    """Register every method of the `samprompt.methods` entry-point group not loaded yet.
+
+    A plug-in that fails to import or to register is skipped with a warning (the others stay
+    usable); asking for it by name then raises an error that says why it did not load.
+    """
     for point in entry_points(group=ENTRY_POINT_GROUP):
         key = f"{point.name}={point.value}"
         if key in _scanned_entry_points:
@@ -187,10 +194,32 @@ def load_plugins() -> None:
         _scanned_entry_points.add(key)
         try:
             loaded = point.load()
+            method = register_method(loaded() if isinstance(loaded, type) else loaded)
         except Exception as error:  # a broken plug-in must not take the library down
-            raise SamPromptError(f"the method plug-in {point.name!r} ({point.value}) failed to load: "
-                                 f"{type(error).__name__}: {error}") from error
-        register_method(loaded() if isinstance(loaded, type) else loaded)
+            reason = (f"the method plug-in {point.name!r} ({point.value}) failed to load: "
+                      f"{type(error).__name__}: {error}")
+            _failed_plugins[point.name] = reason
+            warnings.warn(reason, RuntimeWarning, stacklevel=2)
+            continue
+        _failed_plugins.pop(point.name, None)
+        _registered_by_entry_point[method.name] = key
+
+
+def unregister_method(name: str) -> Method:
+    """Remove the method called `name` from the registry and return it (e.g. a plug-in a test registered).
+
+    If an entry point registered it, that entry point is forgotten too: while its distribution is
+    still installed (on `sys.path`), the next `load_plugins()` (and so `available_methods()` or an
+    unknown name given to `get_method`) registers it again. Raises UnknownNameError if no method
+    of that name is registered.
+    """
+    if name not in _METHODS:
+        raise UnknownNameError(f"no method named {name!r} is registered; registered methods: "
+                               f"{', '.join(sorted(_METHODS)) or 'none'}")
+    key = _registered_by_entry_point.pop(name, None)
+    if key is not None:
+        _scanned_entry_points.discard(key)
+    return _METHODS.pop(name)
 
 
 def available_methods() -> list[str]:
@@ -207,7 +236,8 @@ def get_method(name: str) -> Method:
     if name not in _METHODS:
         load_plugins()
     if name not in _METHODS:
-        raise UnknownNameError(f"unknown method {name!r}; registered methods: {', '.join(available_methods())}")
+        why = f" ({_failed_plugins[name]})" if name in _failed_plugins else ""
+        raise UnknownNameError(f"unknown method {name!r}{why}; registered methods: {', '.join(available_methods())}")
     return _METHODS[name]
 
 

@@ -16,15 +16,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from samprompt.metrics.referring import as_bool_mask, intersection_union
+from samprompt.errors import ConfigError, ImageFormatError
+from samprompt.metrics.masks import as_bool_mask, binary_mask_iou
 
 BOUNDARY_TOLERANCE = 0.008
 
 
 def region_similarity(prediction: object, target: object) -> float:
-    """J: the IoU of two H x W masks, 1.0 when both are empty."""
-    inter, union = intersection_union(prediction, target)
-    return inter / union if union else 1.0
+    """J: the IoU of two H x W masks, 1.0 when both are empty (`binary_mask_iou` under DAVIS's name)."""
+    return binary_mask_iou(prediction, target)
 
 
 def boundary_map(mask: object) -> np.ndarray:
@@ -70,7 +70,7 @@ def contour_accuracy(prediction: object, target: object, tolerance: float = BOUN
     """F: the boundary F-measure of two H x W masks."""
     pred, true = as_bool_mask(prediction, "prediction"), as_bool_mask(target, "target")
     if pred.shape != true.shape:
-        raise ValueError(f"prediction {pred.shape} and target {true.shape} differ in size")
+        raise ImageFormatError(f"prediction {pred.shape} and target {true.shape} differ in size (expected one H x W)")
     radius = boundary_radius(pred.shape, tolerance)
     pred_boundary, true_boundary = boundary_map(pred), boundary_map(true)
     n_pred, n_true = int(pred_boundary.sum()), int(true_boundary.sum())
@@ -91,7 +91,8 @@ def contour_accuracy(prediction: object, target: object, tolerance: float = BOUN
 def video_scores(predictions: Sequence[object], targets: Sequence[object]) -> dict[str, float]:
     """Mean J, mean F and J&F of one object over the frames of a video."""
     if len(predictions) != len(targets) or not targets:
-        raise ValueError(f"need one prediction per target frame, got {len(predictions)} and {len(targets)}")
+        raise ConfigError(f"need one prediction per target frame, got {len(predictions)} predictions and "
+                          f"{len(targets)} targets")
     j = float(np.mean([region_similarity(p, t) for p, t in zip(predictions, targets)]))
     f = float(np.mean([contour_accuracy(p, t) for p, t in zip(predictions, targets)]))
     return {"J": j, "F": f, "J&F": (j + f) / 2}
@@ -100,7 +101,7 @@ def video_scores(predictions: Sequence[object], targets: Sequence[object]) -> di
 def mean_video_scores(per_video: Sequence[dict[str, float]]) -> dict[str, float]:
     """Dataset scores: the mean over (video, expression) pairs of J, F and J&F."""
     if not per_video:
-        raise ValueError("no videos were scored")
+        raise ConfigError("per_video must hold at least one video's scores, got none")
     scores = {key: float(np.mean([v[key] for v in per_video])) for key in ("J", "F", "J&F")}
     scores["count"] = float(len(per_video))
     return scores

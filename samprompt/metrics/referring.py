@@ -5,25 +5,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from samprompt.errors import ConfigError
+from samprompt.metrics.masks import intersection_union, iou_from_counts
+
 PRECISION_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def as_bool_mask(mask: object, name: str = "mask") -> np.ndarray:
-    """An H x W boolean numpy array (from numpy or torch, bool or 0/1)."""
-    if hasattr(mask, "detach"):
-        mask = mask.detach().cpu().numpy()  # type: ignore[union-attr]
-    array = np.asarray(mask)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be H x W, got shape {array.shape}")
-    return array.astype(bool)
-
-
-def intersection_union(prediction: object, target: object) -> tuple[int, int]:
-    """Pixel counts of prediction AND target, prediction OR target (same H x W)."""
-    pred, true = as_bool_mask(prediction, "prediction"), as_bool_mask(target, "target")
-    if pred.shape != true.shape:
-        raise ValueError(f"prediction {pred.shape} and target {true.shape} differ in size")
-    return int(np.logical_and(pred, true).sum()), int(np.logical_or(pred, true).sum())
 
 
 @dataclass
@@ -43,14 +28,14 @@ class ReferringScores:
         inter, union = intersection_union(prediction, target)
         self.intersections.append(inter)
         self.unions.append(union)
-        return inter / union if union else 1.0
+        return iou_from_counts(inter, union)
 
     def __len__(self) -> int:
         return len(self.unions)
 
     def summary(self) -> dict[str, float]:
         if not self.unions:
-            raise ValueError("no predictions were scored")
+            raise ConfigError("no predictions were scored: call add(prediction, target) before summary()")
         inter, union = np.array(self.intersections, float), np.array(self.unions, float)
         ious = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         scores = {"miou": float(ious.mean()), "oiou": float(inter.sum() / union.sum()) if union.sum() else 1.0}

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from samprompt.errors import ConfigError, DatasetError, ImageFormatError
+
 IGNORE_INDEX = 255
 
 
@@ -25,7 +27,7 @@ class ConfusionMatrix:
 
     def __post_init__(self) -> None:
         if self.num_classes <= 0:
-            raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+            raise ConfigError(f"num_classes must be positive, got {self.num_classes}")
         self.counts = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
     def add(self, prediction: object, label: object) -> None:
@@ -33,16 +35,18 @@ class ConfusionMatrix:
         pred = torch.as_tensor(np.asarray(prediction.cpu() if hasattr(prediction, "cpu") else prediction))
         true = torch.as_tensor(np.asarray(label.cpu() if hasattr(label, "cpu") else label))
         if pred.shape != true.shape:
-            raise ValueError(f"prediction {tuple(pred.shape)} and label {tuple(true.shape)} differ in size")
+            raise ImageFormatError(f"prediction {tuple(pred.shape)} and label {tuple(true.shape)} differ in size "
+                                   "(expected one H x W)")
         pred, true = pred.long().flatten(), true.long().flatten()
         keep = true != self.ignore_index
         pred, true = pred[keep], true[keep]
         bad = true[(true < 0) | (true >= self.num_classes)]
         if bad.numel():
-            raise ValueError(f"label values {sorted(set(bad.tolist()))[:5]} are not classes 0..{self.num_classes - 1} "
-                             f"or the ignore index {self.ignore_index}")
+            raise DatasetError(f"label values {sorted(set(bad.tolist()))[:5]} are not classes "
+                               f"0..{self.num_classes - 1} or the ignore index {self.ignore_index}")
         if pred.numel() and (int(pred.min()) < 0 or int(pred.max()) >= self.num_classes):
-            raise ValueError(f"predicted classes must be in 0..{self.num_classes - 1}")
+            raise ConfigError(f"predicted classes must be in 0..{self.num_classes - 1} (num_classes), got "
+                              f"{int(pred.min())}..{int(pred.max())}")
         flat = torch.bincount(true * self.num_classes + pred, minlength=self.num_classes ** 2)
         self.counts += flat.view(self.num_classes, self.num_classes).numpy()
 
@@ -57,13 +61,14 @@ class ConfusionMatrix:
         """mIoU, frequency-weighted IoU, pixel accuracy and the per-class IoU table."""
         total = self.counts.sum()
         if total == 0:
-            raise ValueError("no labelled pixels were counted")
+            raise ConfigError("no labelled pixels were counted: add() was not called, or every label was the ignore "
+                              f"index {self.ignore_index}")
         iou = self.class_iou()
         frequency = self.counts.sum(1) / total
         present = ~np.isnan(iou)
         names = list(class_names) if class_names is not None else [str(k) for k in range(self.num_classes)]
         if len(names) != self.num_classes:
-            raise ValueError(f"{len(names)} class names for {self.num_classes} classes")
+            raise ConfigError(f"class_names has {len(names)} names, expected one per class ({self.num_classes})")
         return {
             "miou": float(np.mean(iou[present])),
             "fwiou": float(np.sum(frequency[present] * iou[present])),

@@ -48,7 +48,7 @@ def native_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
                          progress=settings.progress, output_dir=str(out / "native_lora"))
     train_data = ShapesInteractive("train", settings.train_images, HARDER_WORLD)
     started = time.time()
-    history = Trainer(model, train_task.loss, train_data, config).fit()
+    history = Trainer(model, train_task, train_data, config).fit()
     results["lora_finetuned"] = task.evaluate(model, test_items, seed=settings.seed)
     report = parameter_report(model)
     results["training"] = {"steps": steps, "seconds": round(time.time() - started, 1),

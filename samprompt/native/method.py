@@ -81,7 +81,7 @@ class NativeMethod(Method):
             held_out = shapes_interactive("val", recipe.eval_items, world)
             items = [held_out[i] for i in range(len(held_out))]
             evaluate = lambda m: task.evaluate(m, items)  # noqa: E731
-        return TrainingSetup(model, recipe.datasets(), task.loss, evaluate)
+        return TrainingSetup(model, recipe.datasets(), task, evaluate)
 
     def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
         if request.dataset != "shapes":

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                          output_dir=args.work_dir, seed=args.seed)
     test_items = [ShapesInteractive("test", size=args.eval_items)[i] for i in range(args.eval_items)]
     start = time.time()
-    trainer = Trainer(model, task.loss, ShapesInteractive("train", size=10**6), config,
+    trainer = Trainer(model, task, ShapesInteractive("train", size=10**6), config,
                       eval_fn=lambda m: task.evaluate(m, test_items))
     result = trainer.fit()
     metrics = result.evaluations[-1]

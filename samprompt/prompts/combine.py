@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from samprompt.core.structures import Prompts
+from samprompt.errors import ConfigError, PromptError
 from samprompt.prompts.base import PromptGenerator, accepted_inputs
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class CombinedPrompts(PromptGenerator):
     def __init__(self, *generators: PromptGenerator) -> None:
         super().__init__()
         if not generators:
-            raise ValueError("CombinedPrompts needs at least one generator")
+            raise ConfigError("generators: CombinedPrompts needs at least one generator, got none")
         self.generators = nn.ModuleList(generators)
 
     def forward(self, core: "SamCore", features: "ImageFeatures", **inputs: Any) -> Prompts:
@@ -36,5 +37,5 @@ class CombinedPrompts(PromptGenerator):
             parts.append(generator(core, features, **own))
         unused = sorted(set(inputs) - used)
         if unused:
-            raise TypeError(f"no generator takes the inputs {unused}")
+            raise PromptError(f"no generator takes the inputs {unused}")
         return Prompts.concatenate(parts)

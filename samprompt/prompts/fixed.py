@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import Prompts, resolve_batch_index
+from samprompt.errors import PromptError
 from samprompt.prompts.base import PromptGenerator
 from samprompt.prompts.native import NativePrompts
 
@@ -60,10 +61,11 @@ class FixedNativePrompt(PromptGenerator):
                  box: tuple[float, float, float, float] | None = None) -> None:
         super().__init__()
         if (point is None) == (box is None):
-            raise ValueError("give exactly one of point or box")
+            raise PromptError(f"give exactly one of point or box, got point={point!r}, box={box!r}")
         values = point if point is not None else box
         if not all(0.0 <= v <= 1.0 for v in values):  # type: ignore[union-attr]
-            raise ValueError(f"relative coordinates must be in [0, 1], got {values}")
+            raise PromptError(f"{'point' if point is not None else 'box'} coordinates are relative and must be in "
+                              f"[0, 1], got {values}")
         self.point, self.box = point, box
         self.native = NativePrompts()
 

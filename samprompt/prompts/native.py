@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from samprompt.core.structures import Prompts, resolve_batch_index
-from samprompt.errors import PromptError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.prompts.base import PromptGenerator
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class NativePrompts(PromptGenerator):
     def __init__(self, frame: str = "original") -> None:
         super().__init__()
         if frame not in _FRAMES:
-            raise ValueError(f"frame must be one of {_FRAMES}, got {frame!r}")
+            raise ConfigError(f"frame must be one of {_FRAMES}, got {frame!r}")
         self.frame = frame
 
     def forward(self, core: "SamCore", features: "ImageFeatures", *, points: Tensor | None = None,

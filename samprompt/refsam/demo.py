@@ -43,7 +43,7 @@ def train_referring(model: PromptedSam, task: RefSAMTask, steps: int, settings: 
                          module_lrs=DEMO_REFSAM_LRS,
                          progress=settings.progress, output_dir=str(out / name))
     started = time.time()
-    history = Trainer(model, task.loss, data, config).fit()
+    history = Trainer(model, task, data, config).fit()
     return {"steps": steps, "seconds": round(time.time() - started, 1),
             "first_loss": history.losses[0], "last_loss": history.losses[-1]}
 

@@ -8,6 +8,8 @@ import torch
 from segment_anything.modeling.common import LayerNorm2d
 from torch import Tensor, nn
 
+from samprompt.errors import ConfigError
+
 
 class CrossModalMLP(nn.Module):
     """Linear(d, h) -> ReLU -> k x [Linear(h, h) -> ReLU] -> Linear(h, C), token-wise.
@@ -68,7 +70,8 @@ class HierarchicalDenseAttention(nn.Module):
     def __init__(self, level_dims: Sequence[int], dim: int) -> None:
         super().__init__()
         if not level_dims:
-            raise ValueError("HierarchicalDenseAttention needs at least one feature level")
+            raise ConfigError("level_dims must list at least one feature level for HierarchicalDenseAttention, "
+                              "got none")
         self.levels = nn.ModuleList(DenseAttention(d, dim) for d in level_dims)
         self.fuse = nn.Conv2d(len(level_dims) * dim, dim, 1)
         nn.init.zeros_(self.fuse.weight)
@@ -77,7 +80,8 @@ class HierarchicalDenseAttention(nn.Module):
     def forward(self, images: Sequence[Tensor], tokens: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """images: L maps P x D_l x h x w; tokens: P x N x C -> P x C x h x w."""
         if len(images) != len(self.levels):
-            raise ValueError(f"expected {len(self.levels)} feature levels, got {len(images)}")
+            raise ConfigError(f"images must hold {len(self.levels)} feature levels (one per level_dims entry), "
+                              f"got {len(images)}")
         fused = [level(image, tokens, padding_mask) for level, image in zip(self.levels, images)]
         return self.fuse(torch.cat(fused, dim=1))
 
@@ -100,7 +104,7 @@ class ImplicitTrackingModule(nn.Module):
     def __init__(self, dim: int, heads: int = 8, ffn_ratio: int = 4) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"track_heads ({heads}) must divide the prompt width ({dim})")
+            raise ConfigError(f"track_heads ({heads}) must divide the prompt width ({dim})")
         self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm1 = nn.LayerNorm(dim)
         self.ffn1 = FeedForward(dim, ffn_ratio * dim)

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from samprompt.data import ShapesReferring, ShapesVideo, get_dataset
-from samprompt.errors import ConfigError, SamPromptError
+from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.outputs import write_best_mask
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.recipes import MethodRecipe, TrainingSetup
@@ -78,7 +79,7 @@ class RefSAMMethod(Method):
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAM:
         unknown = sorted(set(components) - {"text_encoder"})
         if unknown:
-            raise ConfigError(f"RefSAM takes the component text_encoder, not {unknown}")
+            raise UnknownNameError(f"unknown components {unknown}; RefSAM takes the component text_encoder")
         spec = config.get("text_encoder") or "shapes"
         encoder = components.get("text_encoder") or load_text_encoder(spec)
         return RefSAM(core, encoder, RefSAMConfig.from_dict(config["config"]), text_encoder_spec=spec)
@@ -100,7 +101,7 @@ class RefSAMMethod(Method):
                                                           shapes=world)
             items = [held_out[i] for i in range(len(held_out))]
             evaluate = lambda m: task.evaluate_images(m, items)  # noqa: E731
-        return TrainingSetup(model, recipe.datasets(), task.loss, evaluate)
+        return TrainingSetup(model, recipe.datasets(), task, evaluate)
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument("--submission", default="out/submission",
@@ -143,6 +144,10 @@ class RefSAMMethod(Method):
         return RefSAM(core, load_text_encoder("shapes"), config, text_encoder_spec="shapes")
 
     def example_output(self, model: nn.Module, images: list[np.ndarray]) -> Tensor:
+        """Two frames of a clip (the images, then the images again with the first frame's track
+        token), so that the tracking module is part of the output too."""
         texts = [["the red circle", "a blue square"][i % 2] for i in range(len(images))]
-        return model(images, text=texts).low_res_logits
+        first = model(images, text=texts)
+        second = model(images, text=texts, track=model.next_track(first))
+        return torch.cat([first.low_res_logits, second.low_res_logits], dim=1)
 

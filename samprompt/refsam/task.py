@@ -14,12 +14,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
+from samprompt.core.sam_core import SamCore
+from samprompt.core.structures import ImageFeatures
+from samprompt.errors import ConfigError
 from samprompt.metrics import ReferringScores, mean_video_scores, video_scores
 from samprompt.model import PromptedSam
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import dice_loss, sigmoid_focal_loss
+from samprompt.training.task import Step, TrainingTask, encode_images
 
 
 def pseudo_clip(image: np.ndarray, mask: np.ndarray, frames: int, rng: np.random.Generator,
@@ -47,7 +51,24 @@ def stable_seed(text: str) -> int:
 
 
 @dataclass
-class RefSAMTask:
+class RefSAMBatch:
+    """Clips of one length with their expressions.
+
+    Attributes:
+        frames: T lists of B frames (H x W x 3 uint8; frame t of every clip).
+        masks: T lists of B ground-truth masks (H x W bool).
+        keys: T lists of B cache keys (each names a frame's pixels exactly).
+        texts: B expressions.
+    """
+
+    frames: list[list[np.ndarray]]
+    masks: list[list[np.ndarray]]
+    keys: list[list[str]]
+    texts: list[str]
+
+
+@dataclass
+class RefSAMTask(TrainingTask):
     """Loss and evaluation for referring image / video segmentation.
 
     Attributes:
@@ -64,7 +85,7 @@ class RefSAMTask:
 
     def __post_init__(self) -> None:
         if self.frames <= 0:
-            raise ValueError(f"frames must be positive, got {self.frames}")
+            raise ConfigError(f"frames must be positive, got {self.frames}")
 
     def clip_of(self, item: dict[str, Any], rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray],
                                                                                list[str]]:
@@ -80,10 +101,8 @@ class RefSAMTask:
                                     np.random.default_rng(stable_seed(item["id"])))
         return images, masks, [f"{item['id']}@{t}" for t in range(len(images))]
 
-    def encode(self, model: PromptedSam, images: Sequence[np.ndarray], ids: Sequence[str]):
-        if self.cache is not None:
-            return self.cache.encode(list(images), list(ids))
-        return model.core.encode(list(images))
+    def encode(self, core: SamCore, images: Sequence[np.ndarray], ids: Sequence[str]) -> ImageFeatures:
+        return encode_images(core, images, ids, self.cache)
 
     def mask_loss(self, logits: Sequence[Tensor], targets: Sequence[np.ndarray]) -> Tensor:
         total = torch.zeros((), device=logits[0].device)
@@ -93,25 +112,33 @@ class RefSAMTask:
                 + self.dice_weight * dice_loss(row_logits[:1], truth)
         return total / len(logits)
 
-    def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
-        unwrapped = getattr(model, "module", model)
-        rng = np.random.default_rng(int(torch.randint(2**31, ())))
-        clips = [self.clip_of(item, rng) for item in items]
-        length = min(len(frames) for frames, _, _ in clips)
-        texts = [item["text"] for item in items]
-        tracking = getattr(unwrapped.generator, "tracker", None) is not None
+    def sample(self, item: dict[str, Any], rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray],
+                                                                              list[str], str]:
+        return (*self.clip_of(item, rng), item["text"])
+
+    def collate(self, samples: list[tuple[list[np.ndarray], list[np.ndarray], list[str], str]]) -> RefSAMBatch:
+        length = min(len(frames) for frames, _, _, _ in samples)
+        return RefSAMBatch([[frames[t] for frames, _, _, _ in samples] for t in range(length)],
+                           [[masks[t] for _, masks, _, _ in samples] for t in range(length)],
+                           [[keys[t] for _, _, keys, _ in samples] for t in range(length)],
+                           [text for _, _, _, text in samples])
+
+    def batch_loss(self, step: Step, batch: RefSAMBatch) -> Tensor:
+        """Frame t is decoded with the track token of frame t-1 (gradient through the whole clip)."""
+        model = step.model
+        tracking = getattr(model.generator, "tracker", None) is not None
         track = None
         total = torch.zeros(())
-        for t in range(length):
-            features = self.encode(unwrapped, [frames[t] for frames, _, _ in clips], [keys[t] for _, _, keys in clips])
-            inputs: dict[str, Any] = {"text": texts}
+        for t, (frames, masks, keys) in enumerate(zip(batch.frames, batch.masks, batch.keys)):
+            features = self.encode(model.core, frames, keys)
+            inputs: dict[str, Any] = {"text": batch.texts}
             if tracking:
                 inputs["track"] = track
-            prediction = model(features=features, **inputs)
-            total = total + self.mask_loss(prediction.logits, [masks[t] for _, masks, _ in clips])
-            if tracking and t + 1 < length:
-                track = unwrapped.next_track(prediction, track)
-        return total / length
+            prediction = step.forward(features=features, **inputs)
+            total = total + self.mask_loss(prediction.logits, masks)
+            if tracking and t + 1 < len(batch.frames):
+                track = model.next_track(prediction, track)
+        return total / len(batch.frames)
 
     @torch.no_grad()
     def evaluate_images(self, model: PromptedSam, items: Sequence[dict[str, Any]], batch_size: int = 16
@@ -121,7 +148,8 @@ class RefSAMTask:
         scores = ReferringScores()
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
-            features = self.encode(model, [item["image"] for item in chunk], [f"{item['id']}@0" for item in chunk])
+            features = self.encode(model.core, [item["image"] for item in chunk],
+                                   [f"{item['id']}@0" for item in chunk])
             prediction = model(features=features, text=[item["text"] for item in chunk])
             for masks, item in zip(prediction.masks, chunk):
                 scores.add(masks[0], item["mask"])

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from samprompt.core.images import ImageLike
 from samprompt.core.structures import MaskPrediction
+from samprompt.errors import ConfigError
 from samprompt.refsam.model import RefSAM
 
 
@@ -24,7 +25,8 @@ class RefSAMVideoTracker:
 
     def __init__(self, model: RefSAM, texts: str | Sequence[str]) -> None:
         if model.generator.tracker is None:
-            raise ValueError("this RefSAM was built without tracking (RefSAMConfig.tracking=False)")
+            raise ConfigError("model: this RefSAM was built without tracking (RefSAMConfig.tracking=False); "
+                              "a VideoTracker needs tracking=True")
         self.model = model
         self.text = model.generator.encode_text(texts)
         self.track: Tensor | None = None

@@ -41,7 +41,7 @@ def samref_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     config = TrainConfig(steps=steps, batch_size=8, lr=1e-3, warmup_steps=20, seed=settings.seed,
                          progress=settings.progress, output_dir=str(out / "samref"))
     started = time.time()
-    history = Trainer(model, task.loss, ShapesInteractive("train", settings.train_images, HARDER_WORLD), config).fit()
+    history = Trainer(model, task, ShapesInteractive("train", settings.train_images, HARDER_WORLD), config).fit()
     report = parameter_report(model)
     training = {"steps": steps, "seconds": round(time.time() - started, 1),
                 "first_loss": history.losses[0], "last_loss": history.losses[-1],

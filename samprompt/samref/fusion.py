@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from samprompt.errors import ConfigError
+
 
 def conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
@@ -87,7 +89,8 @@ class FusionRefiner(nn.Module):
         """
         size = image.shape[-2:]
         if size[0] % 4 or size[1] % 4:
-            raise ValueError(f"the refiner frame must have sides divisible by 4, got {tuple(size)}")
+            raise ConfigError(f"the refiner frame (global_size / local_size) must have sides divisible by 4, "
+                              f"got {tuple(size)}")
         dtype = self.reduce.weight.dtype
         image, clicks, coarse, embedding = (t.to(dtype) for t in (image, clicks, coarse, embedding))
         prompts = torch.cat([clicks, coarse.sigmoid()], dim=1)

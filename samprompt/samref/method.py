@@ -83,7 +83,7 @@ class SAMRefMethod(Method):
             def evaluate(m: nn.Module) -> dict[str, Any]:
                 summary, _ = evaluate_interactive(m, items, refine=True)
                 return {k: v for k, v in summary.items() if k != "miou_per_click"}
-        return TrainingSetup(model, recipe.datasets(), task.loss, evaluate)
+        return TrainingSetup(model, recipe.datasets(), task, evaluate)
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument("--max-clicks", type=int, default=20,

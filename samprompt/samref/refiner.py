@@ -12,7 +12,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
 from samprompt.errors import PromptError
 from samprompt.prompts.native import original_to_input_frame
-from samprompt.samref.clicks import click_maps
+from samprompt.samref.click_maps import click_maps
 from samprompt.samref.config import SAMRefConfig
 from samprompt.samref.fusion import FusionOutput, FusionRefiner
 from samprompt.samref.window import crop, detail_windows, paste
@@ -73,8 +73,8 @@ class SAMRefRefiner(nn.Module):
     # --------------------------------------------------------------- frames
     def _frame_scale(self, features: ImageFeatures) -> float:
         if features.images is None:
-            raise ValueError("SAM-REF looks at the image again: encode with keep_images=True "
-                             "(PromptedSam does so when it has a refiner)")
+            raise PromptError("SAM-REF looks at the image again: features.images is None; encode with "
+                              "keep_images=True (PromptedSam does so when it has a refiner)")
         return self.global_size / features.images.shape[-1]
 
     def valid_sizes(self, features: ImageFeatures, batch_index: Tensor) -> Tensor:

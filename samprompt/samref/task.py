@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
 from samprompt.data.mask_prompts import random_click
 from samprompt.interactive.clicks import Click, click_tensors, next_click
-from samprompt.samref.model import SAMRef
 from samprompt.samref.refiner import RefinedPrediction
 from samprompt.samref.window import crop
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import bce_loss, dice_loss, normalized_focal_loss
+from samprompt.training.task import Step, TrainingTask, encode_images
 
 
 def mask_loss(logits: Tensor, targets: Tensor) -> Tensor:
@@ -29,7 +30,18 @@ def error_targets(coarse: Tensor, targets: Tensor) -> Tensor:
 
 
 @dataclass
-class SAMRefTask:
+class SAMRefBatch:
+    """images / masks: per object, H x W x 3 uint8 and H x W bool; image_ids: cache keys (objects of
+    one image share one encoder pass); first_clicks: each object's first click."""
+
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    image_ids: list[str]
+    first_clicks: list[Click]
+
+
+@dataclass
+class SAMRefTask(TrainingTask):
     """Each step: a first click (at the object's deepest point or, with probability
     `random_first_click`, anywhere inside it), then 0 to `max_extra_clicks` clicks simulated on the
     current result's errors without gradient (SAM's logits fed back, the refiner's previous
@@ -45,50 +57,45 @@ class SAMRefTask:
     random_first_click: float = 0.5
     local_weight: float = 1.0
 
-    def features(self, model: SAMRef, items: Sequence[dict[str, Any]]) -> ImageFeatures:
-        images = [item["image"] for item in items]
-        if self.cache is not None:
-            if not self.cache.keep_images:
-                raise ValueError("SAM-REF training needs the cache to keep the encoder input (keep_images=True)")
-            # SBD has several objects per image: they share one cached encoder pass
-            return self.cache.encode(images, [item.get("image_id", item["id"]) for item in items])
-        return model.core.encode(images, keep_intermediate=False, keep_images=True)
+    def features(self, core: SamCore, images: Sequence[np.ndarray], image_ids: Sequence[str]) -> ImageFeatures:
+        return encode_images(core, images, image_ids, self.cache, keep_intermediate=False, keep_images=True)
 
-    def first_clicks(self, items: Sequence[dict[str, Any]], rng: np.random.Generator) -> list[Click]:
-        clicks = []
-        for item in items:
-            if rng.random() < self.random_first_click:
-                x, y = random_click(item["mask"], rng)
-                clicks.append(Click(int(x), int(y), True))
-            else:
-                clicks.append(next_click(item["mask"], np.zeros_like(item["mask"])))
-        return clicks
+    def first_click(self, mask: np.ndarray, rng: np.random.Generator) -> Click:
+        if rng.random() < self.random_first_click:
+            x, y = random_click(mask, rng)
+            return Click(int(x), int(y), True)
+        return next_click(mask, np.zeros_like(mask))
 
-    def _step(self, model: nn.Module, features: ImageFeatures, clicks: list[list[Click]],
+    def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        return {**item, "first_click": self.first_click(item["mask"], rng)}
+
+    def collate(self, samples: list[dict[str, Any]]) -> SAMRefBatch:
+        # SBD has several objects per image: they share one cached encoder pass
+        return SAMRefBatch([s["image"] for s in samples], [s["mask"] for s in samples],
+                           [s.get("image_id", s["id"]) for s in samples], [s["first_click"] for s in samples])
+
+    def _step(self, forward: Callable[..., Any], features: ImageFeatures, clicks: list[list[Click]],
               previous: RefinedPrediction | None) -> RefinedPrediction:
         points, labels = click_tensors(clicks, features.embeddings.device)
         inputs: dict[str, Any] = {"points": points, "labels": labels}
         if previous is not None:
             inputs.update(masks=previous.low_res_logits, previous_logits=previous.refined_logits,
                           previous_error_area=previous.error_area)
-        return model(features=features, multimask_output=previous is None, **inputs)
+        return forward(features=features, multimask_output=previous is None, **inputs)
 
-    def loss(self, model: nn.Module, items: Sequence[dict[str, Any]]) -> Tensor:
-        unwrapped = getattr(model, "module", model)
-        rng = np.random.default_rng(int(torch.randint(2**31, ())))
-        features = self.features(unwrapped, items)
-        clicks = [[c] for c in self.first_clicks(items, rng)]
+    def batch_loss(self, step: Step, batch: SAMRefBatch) -> Tensor:
+        features = self.features(step.model.core, batch.images, batch.image_ids)
+        clicks = [[c] for c in batch.first_clicks]
         previous = None
         with torch.no_grad():
-            for _ in range(int(rng.integers(0, self.max_extra_clicks + 1))):
-                previous = self._step(model, features, clicks, previous)
-                for row, item in enumerate(items):
-                    mask = previous.logits[row][0].cpu().numpy() > 0
-                    click = next_click(item["mask"], mask, clicked=clicks[row])
+            for _ in range(step.integers(0, self.max_extra_clicks + 1)):
+                previous = self._step(step.forward, features, clicks, previous)
+                for row, mask in enumerate(batch.masks):
+                    predicted = previous.logits[row][0].cpu().numpy() > 0
+                    click = next_click(mask, predicted, clicked=clicks[row])
                     clicks[row].append(click or clicks[row][-1])  # a perfect mask: repeat the last click
-        prediction = self._step(model, features, clicks, previous)
-        refiner = unwrapped.refiner
-        targets = refiner.frame_targets([item["mask"] for item in items], features, prediction.batch_index)
+        prediction = self._step(step.forward, features, clicks, previous)
+        targets = step.model.refiner.frame_targets(batch.masks, features, prediction.batch_index)
         out = prediction.global_output
         total = (mask_loss(out.blended, targets) + mask_loss(prediction.refined_logits, targets)
                  + bce_loss(out.error, error_targets(prediction.coarse_logits, targets)))

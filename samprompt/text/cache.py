@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from samprompt.errors import ConfigError
 from samprompt.text.encoders import TextEncoder, TextFeatures, check_texts
 
 
@@ -20,7 +21,7 @@ class CachedTextEncoder(TextEncoder):
     def __init__(self, encoder: TextEncoder, max_texts: int = 4096) -> None:
         super().__init__()
         if max_texts <= 0:
-            raise ValueError(f"max_texts must be positive, got {max_texts}")
+            raise ConfigError(f"max_texts must be positive, got {max_texts}")
         self.encoder = encoder
         self.dim = encoder.dim
         self.spec = getattr(encoder, "spec", None)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from samprompt.errors import CheckpointNotFoundError, PromptError
+from samprompt.errors import CheckpointNotFoundError, ConfigError, PromptError, UnknownNameError
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TextFeatures:
     def __post_init__(self) -> None:
         texts, length, width = self.tokens.shape
         if self.padding_mask.shape != (texts, length) or self.sentence.shape != (texts, width):
-            raise ValueError(f"inconsistent text features: tokens {tuple(self.tokens.shape)}, padding "
+            raise ConfigError(f"inconsistent text features: tokens {tuple(self.tokens.shape)}, padding "
                              f"{tuple(self.padding_mask.shape)}, sentence {tuple(self.sentence.shape)}")
 
     def __len__(self) -> int:
@@ -100,7 +100,8 @@ class OpenClipTextEncoder(TextEncoder):
     def __init__(self, clip_model: nn.Module, tokenizer: Any, name: str = "open_clip") -> None:
         super().__init__()
         if not hasattr(clip_model, "forward_intermediates") or not hasattr(clip_model, "text_projection"):
-            raise TypeError(f"{type(clip_model).__name__} is not an open_clip CLIP model with a text tower")
+            raise ConfigError(f"clip_model must be an open_clip CLIP model with a text tower, got "
+                              f"{type(clip_model).__name__}")
         self.clip = clip_model
         self.tokenizer = tokenizer
         self.name = name
@@ -161,6 +162,12 @@ class HuggingFaceTextEncoder(TextEncoder):
         return TextFeatures(tokens, ~keep, sentence)
 
 
+def _looks_like_path(spec: str) -> bool:
+    """Whether a text-encoder spec of no known kind was meant as a folder (a missing folder is then
+    reported as such, not as an unknown kind)."""
+    return "/" in spec or "\\" in spec or spec.startswith((".", "~"))
+
+
 def load_text_encoder(spec: str = "shapes", pretrained: str | Path | None = None) -> TextEncoder:
     """A text encoder from a short spec.
 
@@ -176,5 +183,9 @@ def load_text_encoder(spec: str = "shapes", pretrained: str | Path | None = None
     directory = Path(spec.split(":", 1)[1] if spec.startswith("hf:") else spec)
     if directory.is_dir():
         return HuggingFaceTextEncoder(directory)
-    raise CheckpointNotFoundError(f"unknown text encoder {spec!r}: use 'shapes', 'open_clip:<name>' with a "
-                                  "local weights file, or 'hf:<directory>' of a saved Hugging Face encoder")
+    if spec.startswith("hf:") or _looks_like_path(spec):
+        raise CheckpointNotFoundError(f"text encoder directory {str(directory)!r} (from spec {spec!r}) does not "
+                                      "exist; give the folder of a saved Hugging Face encoder")
+    raise UnknownNameError(f"unknown text encoder {spec!r}: use 'shapes', 'open_clip:<name>' with a local weights "
+                           "file, 'hf:<directory>' or the folder of a saved Hugging Face encoder")
+

@@ -122,7 +122,7 @@ class FeatureCache:
         Ids may repeat (the image is encoded once); the result is on the core's device.
         """
         if len(images) != len(ids):
-            raise ValueError(f"{len(images)} images but {len(ids)} ids")
+            raise ConfigError(f"images and ids must pair up, got {len(images)} images and {len(ids)} ids")
         kwargs = {"keep_intermediate": self.keep_intermediate, "keep_images": self.keep_images}
         if not self.enabled:
             self.misses += len(ids)

@@ -9,10 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from samprompt.errors import ImageFormatError
+
 
 def _flat(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     if logits.shape != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
+        raise ImageFormatError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape "
+                               "(expected one ... x H x W shape)")
     return logits.flatten(-2).float(), targets.flatten(-2).to(torch.float32)
 
 
@@ -56,8 +59,9 @@ def bce_loss(logits: Tensor, targets: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, targets)
 
 
-def mask_iou(logits: Tensor, targets: Tensor, threshold: float = 0.0) -> Tensor:
-    """IoU of the thresholded prediction with the target, per mask (... shape); empty/empty = 1."""
+def logits_iou(logits: Tensor, targets: Tensor, threshold: float = 0.0) -> Tensor:
+    """IoU of the logits thresholded at `threshold` with the float targets (> 0.5 is object), per mask
+    (... shape); empty/empty = 1. The IoU of boolean masks is `samprompt.metrics.binary_mask_iou`."""
     logits, targets = _flat(logits, targets)
     predicted = logits > threshold
     truth = targets > 0.5
@@ -68,5 +72,6 @@ def mask_iou(logits: Tensor, targets: Tensor, threshold: float = 0.0) -> Tensor:
 
 def iou_head_loss(iou_predictions: Tensor, logits: Tensor, targets: Tensor) -> Tensor:
     """MSE between SAM's predicted IoU and the IoU its mask actually reaches."""
-    actual = mask_iou(logits.detach(), targets)
+    actual = logits_iou(logits.detach(), targets)
     return F.mse_loss(iou_predictions.float(), actual)
+

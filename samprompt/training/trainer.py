@@ -2,8 +2,9 @@
 
 Single process on CPU, or several processes / GPUs under `accelerate launch` or `torchrun`;
 mixed precision and gradient accumulation come from accelerate. Batches are drawn from a
-generator seeded by (seed, step, micro-step), so a run resumed from a checkpoint sees the
-same batches and continues the same loss curve. Only trained tensors are checkpointed
+generator seeded by (seed, step, micro-step), sampled and collated by the task in DataLoader
+workers, so a run resumed from a checkpoint sees the same batches and continues the same loss
+curve, with or without workers. Only trained tensors are checkpointed
 (`samprompt.methods.save_trained`), atomically, with the optimizer state beside them.
 """
 from __future__ import annotations
@@ -12,16 +13,18 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from samprompt.errors import ConfigError
 from samprompt.methods.saving import load_trained, save_trained
+from samprompt.training.task import Step, TrainingTask, as_task
 from samprompt.utils.dataclass_config import from_dict
 from samprompt.utils.files import atomic_directory
 
@@ -50,6 +53,7 @@ class TrainConfig:
         output_dir: where checkpoints go (None: no checkpoints).
         seed: seeds the batch order and every random draw of a step.
         progress: show a tqdm bar.
+        num_workers: DataLoader worker processes that sample and collate batches (0: in this process).
         cpu: force CPU; None means CPU exactly when torch sees no accelerator (so that
             `torchrun` on a CPU machine runs multi-process with gloo).
     """
@@ -68,6 +72,7 @@ class TrainConfig:
     output_dir: str | None = None
     seed: int = 0
     progress: bool = True
+    num_workers: int = 0
     cpu: bool | None = None
 
     def __post_init__(self) -> None:
@@ -75,7 +80,7 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "warmup_steps"):
+        for name in ("eval_every", "checkpoint_every", "warmup_steps", "num_workers"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or any(v <= 0 for v in self.module_lrs.values()):
@@ -111,7 +116,8 @@ def parameter_groups(model: nn.Module, lr: float, module_lrs: dict[str, float], 
         rate = module_lrs[max(matches, key=len)] if matches else lr
         groups.setdefault(rate, []).append(parameter)
     if not groups:
-        raise ValueError(f"{type(model).__name__} has no trainable parameter")
+        raise ConfigError(f"model {type(model).__name__} has no trainable parameter; expected at least one with "
+                          "requires_grad=True")
     unused = [p for p in module_lrs if not any(n.startswith(p) for n, _ in model.named_parameters())]
     if unused:
         raise ConfigError(f"module_lrs prefixes {unused} match no parameter")
@@ -133,23 +139,55 @@ def lr_factor(step: int, steps: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+class StepSamples(Dataset):
+    """`task.sample(dataset[index], rng)` for keys (step, micro-step, slot, index), the rng seeded by
+    (seed, step, micro-step, slot): the same sample whichever worker draws it."""
+
+    def __init__(self, dataset: Dataset, task: TrainingTask, seed: int) -> None:
+        self.dataset, self.task, self.seed = dataset, task, seed
+
+    def __getitem__(self, key: tuple[int, int, int, int]) -> Any:
+        step, micro, slot, index = key
+        return self.task.sample(self.dataset[index], np.random.default_rng((self.seed, step, micro, slot)))
+
+
+class StepBatches(Sampler):
+    """The keys of every micro-batch from `start` to `stop` (see `Trainer.batch_indices`)."""
+
+    def __init__(self, trainer: "Trainer", start: int, stop: int) -> None:
+        self.trainer, self.start, self.stop = trainer, start, stop
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) * self.trainer.config.grad_accum
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
+        for step in range(self.start, self.stop):
+            for micro in range(self.trainer.config.grad_accum):
+                indices = self.trainer.batch_indices(step, micro)
+                yield [(step, micro, slot, index) for slot, index in enumerate(indices)]
+
+
 class Trainer:
-    """Trains the parameters of `model` that require grad on `loss_fn(model, batch)`.
+    """Trains the parameters of `model` that require grad on a task's loss.
+
+    Batches are sampled and collated by the task in `DataLoader` workers
+    (`config.num_workers`; see `samprompt.training.task`), the loss computed in this process.
 
     Args:
         model: typically a `PromptedSam`; the frozen core is left alone.
-        loss_fn: called with the (possibly distributed-wrapped) model and a list of dataset
-            items; returns a scalar loss.
+        task: a `TrainingTask` (sample / collate / batch_loss), or a plain function
+            `loss(model, items)` called with the (possibly distributed-wrapped) model and a list
+            of dataset items.
         dataset: any map-style dataset.
         config: a `TrainConfig`.
         eval_fn: called with the unwrapped model every `eval_every` steps and at the end,
             on the main process; returns metrics.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, dataset: Dataset, config: TrainConfig,
+    def __init__(self, model: nn.Module, task: TrainingTask | LossFn, dataset: Dataset, config: TrainConfig,
                  eval_fn: EvalFn | None = None, accelerator: Accelerator | None = None) -> None:
         self.config = config
-        self.loss_fn = loss_fn
+        self.task = as_task(task)
         self.dataset = dataset
         self.eval_fn = eval_fn
         cpu = config.cpu if config.cpu is not None else not has_accelerator()
@@ -179,8 +217,16 @@ class Trainer:
         rank = self.accelerator.process_index
         return everyone[rank * self.config.batch_size:(rank + 1) * self.config.batch_size]
 
-    def _batch(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        return [self.dataset[i] for i in indices]
+    def batches(self, start: int, stop: int) -> DataLoader:
+        """The collated micro-batches of steps [start, stop), in order (workers draw them ahead)."""
+        workers = self.config.num_workers
+        return DataLoader(StepSamples(self.dataset, self.task, self.config.seed),
+                          batch_sampler=StepBatches(self, start, stop), collate_fn=self.task.collate,
+                          num_workers=workers, prefetch_factor=2 if workers else None)
+
+    def step_generator(self, step: int) -> torch.Generator:
+        """The `torch.Generator` a task draws from at `step` (the same on every resume)."""
+        return torch.Generator().manual_seed(self.config.seed * 7_919 + step)
 
     # --------------------------------------------------------------- train loop
     def fit(self, until: int | None = None) -> TrainResult:
@@ -191,16 +237,18 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, desc="train", disable=not config.progress
                    or not self.accelerator.is_local_main_process, dynamic_ncols=True)
         self.model.train()
+        batches = iter(self.batches(self.step, last))
         while self.step < last:
             factor = lr_factor(self.step, config.steps, config.warmup_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * factor
             torch.manual_seed(config.seed * 7_919 + self.step)
+            step = Step(self.unwrapped, self.model, self.step_generator(self.step), self.step)
             step_loss = 0.0
-            for micro in range(config.grad_accum):
-                batch = self._batch(self.batch_indices(self.step, micro))
+            for _ in range(config.grad_accum):
+                batch = next(batches)
                 with self.accelerator.accumulate(self.model), self.accelerator.autocast():
-                    loss = self.loss_fn(self.model, batch)
+                    loss = self.task.batch_loss(step, batch)
                     if not torch.isfinite(loss):
                         raise FloatingPointError(f"loss became {loss.item()} at step {self.step}")
                     self.accelerator.backward(loss)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from samprompt.errors import CheckpointError, ConfigError
+from samprompt.errors import CheckpointError, ConfigError, UnknownNameError
 from samprompt.tuning.bottleneck import add_bottleneck_adapters
 from samprompt.tuning.lora import active_lora, add_lora, use_lora
 from samprompt.tuning.settings import BottleneckSettings, LoraSettings
@@ -49,7 +49,7 @@ def apply_adapter_config(core: "SamCore", saved: Mapping[str, Any], *, source: s
             lora={name: LoraSettings(**settings) for name, settings in (saved.get("lora") or {}).items()},
             bottleneck=None if saved.get("bottleneck") is None else BottleneckSettings(**saved["bottleneck"]),
         )
-    except (TypeError, ConfigError) as error:
+    except (TypeError, ConfigError, UnknownNameError) as error:
         raise CheckpointError(f"{source} records adapter settings that are not valid: {error}") from error
     try:
         require_adapters(core, request, owner=source)

@@ -5,7 +5,7 @@ from typing import Sequence, Union
 
 from segment_anything.modeling import Sam
 
-from samprompt.errors import ConfigError
+from samprompt.errors import ConfigError, UnknownNameError
 
 BlockSelection = Union[str, Sequence[int]]
 
@@ -36,8 +36,10 @@ def select_blocks(selection: BlockSelection, depth: int) -> list[int]:
 
 def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
     unknown = sorted(set(targets) - set(TARGETS))
-    if not targets or unknown:
-        raise ConfigError(f"unknown adapter targets {unknown or list(targets)}; choose from {list(TARGETS)}")
+    if unknown:
+        raise UnknownNameError(f"unknown adapter targets {unknown}; choose from {list(TARGETS)}")
+    if not targets:
+        raise ConfigError(f"adapter targets must name at least one of {list(TARGETS)}, got none")
     return tuple(targets)
 
 

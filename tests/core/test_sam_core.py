@@ -5,7 +5,7 @@ from PIL import Image
 
 import samprompt
 from samprompt import NativePrompts, Prompts
-from samprompt.errors import ImageFormatError, PromptError
+from samprompt.errors import ConfigError, ImageFormatError, PromptError
 from tests.conftest import random_image
 
 
@@ -70,7 +70,7 @@ def test_decode_rows_on_different_images_match_single_image_decodes(core, rng):
                                                batch_index=batch_index))
     assert together.low_res_logits.shape == (3, 3, 32, 32)
     assert together.mask_tokens.shape == (3, 3, 32)
-    assert [tuple(l.shape) for l in together.logits] == [(3, 50, 70), (3, 50, 70), (3, 60, 40)]
+    assert [tuple(t.shape) for t in together.logits] == [(3, 50, 70), (3, 50, 70), (3, 60, 40)]
     for row, image in enumerate(batch_index.tolist()):
         single = features.select([image])
         alone = core.decode(single, generator(core, single, points=points[row:row + 1], labels=labels[row:row + 1]))
@@ -142,7 +142,7 @@ def test_wrapping_a_plain_sam_recognises_its_variant():
     core = samprompt.SamCore(sam, frozen=False)
     assert core.variant == "micro"
     assert all(p.requires_grad for p in core.parameters())
-    with pytest.raises(TypeError, match="segment_anything.modeling.Sam"):
+    with pytest.raises(ConfigError, match="segment_anything.modeling.Sam, got Linear"):
         samprompt.SamCore(torch.nn.Linear(2, 2))
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from samprompt.data.interactive import interactive_dataset
-from samprompt.errors import ConfigError, DatasetError
+from samprompt.errors import DatasetError, UnknownNameError
 
 
 def write_image(path: Path, height: int = 12, width: int = 16, seed: int = 0) -> np.ndarray:
@@ -88,7 +88,7 @@ def test_bad_folders_are_named(tmp_path):
     write_grey(tmp_path / "masks" / "b.png", np.zeros((5, 5)))
     with pytest.raises(DatasetError, match="5 x 5"):
         interactive_dataset("berkeley", tmp_path)[1]
-    with pytest.raises(ConfigError, match="unknown interactive benchmark"):
+    with pytest.raises(UnknownNameError, match="unknown interactive benchmark"):
         interactive_dataset("coco", tmp_path)
     (tmp_path / "img").mkdir()
     (tmp_path / "inst").mkdir()

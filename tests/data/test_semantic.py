@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from samprompt.data.semantic import BENCHMARKS, SemanticFolder, class_list, semantic_dataset
-from samprompt.errors import ConfigError, DatasetError
+from samprompt.errors import ConfigError, DatasetError, UnknownNameError
 
 
 def write_pair(image_dir: Path, label_dir: Path, stem: str, label: np.ndarray, palette: bool = False) -> None:
@@ -35,7 +35,7 @@ def test_shipped_class_lists_have_the_benchmark_sizes():
         assert len(names) == size and len(set(names)) == size and all(n == n.strip() and n for n in names)
     assert class_list("voc_20")[0] == "aeroplane" and class_list("ade20k_150")[:3] == ("wall", "building", "sky")
     assert len(BENCHMARKS["voc-21"].class_names()) == 21
-    with pytest.raises(ConfigError, match="unknown class list"):
+    with pytest.raises(UnknownNameError, match="unknown class list"):
         class_list("ade20k_847")
 
 
@@ -86,7 +86,7 @@ def test_voc20_and_voc21_with_palette_labels_and_split_lists(tmp_path):
 
 
 def test_problems_are_named(tmp_path):
-    with pytest.raises(ConfigError, match="unknown semantic benchmark"):
+    with pytest.raises(UnknownNameError, match="unknown semantic benchmark"):
         semantic_dataset("ade-847", tmp_path, "val")
     with pytest.raises(ConfigError, match="splits"):
         semantic_dataset("pascal-context-59", tmp_path, "train")

@@ -10,7 +10,7 @@ from samprompt.data import (
     ShapesWorld,
     split_seed,
 )
-from samprompt.errors import ConfigError
+from samprompt.errors import ConfigError, UnknownNameError
 
 
 def test_same_seed_same_pixels_and_masks():
@@ -91,5 +91,7 @@ def test_splits_never_share_seeds_and_items_are_deterministic():
 def test_config_validates():
     with pytest.raises(ConfigError, match="min_objects"):
         ShapesConfig(min_objects=4, max_objects=2)
-    with pytest.raises(ConfigError, match="unknown"):
+    with pytest.raises(UnknownNameError, match="unknown classes/colours \\['hexagon'\\]"):
         ShapesConfig(classes=("hexagon",))
+    with pytest.raises(ConfigError, match="non-empty"):
+        ShapesConfig(colours=())

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from samprompt.interactive.clicks import Click, mask_iou, next_click
+from samprompt.interactive.clicks import Click, next_click
 
 
 def square(size: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -62,12 +62,3 @@ def test_ignored_pixels_are_not_errors():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="one shape"):
         next_click(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
-
-
-def test_mask_iou_with_ignore_band():
-    gt = square(4, 0, 2, 0, 4)                  # 8 pixels
-    pred = square(4, 0, 3, 0, 4)                # 12 pixels: 4 false positives in row 2
-    assert mask_iou(gt, pred) == pytest.approx(8 / 12)
-    ignore = square(4, 2, 3, 0, 4)
-    assert mask_iou(gt, pred, ignore) == 1.0
-    assert mask_iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0

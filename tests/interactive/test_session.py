@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from samprompt.errors import PromptError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.interactive import InteractiveSession
 from samprompt.samref import SAMRef, SAMRefConfig
 from samprompt.samref.refiner import RefinedPrediction
@@ -78,7 +78,7 @@ def test_clicks_outside_the_image_and_empty_undo_are_refused(core, image):
 def test_sessions_need_native_click_prompts(core, image):
     from samprompt import NativePrompts, PromptedSam
 
-    with pytest.raises(TypeError, match="NativePrompts"):
+    with pytest.raises(ConfigError, match=r"NativePrompts.*frame='input'"):
         InteractiveSession(PromptedSam(core, NativePrompts(frame="input")), image)
 
 

@@ -92,3 +92,77 @@ def test_corrupt_weights_are_reported(tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_trained(fresh_model(), tmp_path / "run")
+
+
+def write_0_1_0_folder(model, directory, metadata: dict) -> None:
+    """`model`'s trained tensors in the layout samprompt 0.1.0 wrote (format 1: adapters at the top
+    level, the method's config as JSON inside the metadata)."""
+    from safetensors.torch import save_file
+
+    from samprompt.methods.saving import trained_state_dict
+    from samprompt.tuning import active_lora
+
+    core = model.core
+    tensors = {k: v.contiguous() for k, v in trained_state_dict(model).items()}
+    directory.mkdir(parents=True)
+    save_file(tensors, str(directory / "adapter_model.safetensors"), metadata={"format": "samprompt-trained/1"})
+    config = {
+        "format": "samprompt-trained/1",
+        "core": {"prefix": "core", "variant": core.variant, "architecture": samprompt.core.describe_sam(core.sam)},
+        "lora": {name: s.to_dict() for name, s in core.adapters.lora.items()}, "active_lora": active_lora(core),
+        "bottleneck": None if core.adapters.bottleneck is None else core.adapters.bottleneck.to_dict(),
+        "model_class": type(model).__name__, "tensors": sorted(tensors), "metadata": metadata,
+    }
+    (directory / "adapter_config.json").write_text(json.dumps(config, indent=2))
+
+
+def test_folders_written_by_0_1_0_still_load(tmp_path, image, text_encoder):
+    from samprompt.refsam import RefSAM, RefSAMConfig
+
+    torch.manual_seed(0)
+    core = samprompt.build_sam("micro")
+    refsam = RefSAM(core, text_encoder, RefSAMConfig(dense="da", track_heads=2))
+    with torch.no_grad():
+        for parameter in refsam.trainable_parameters().values():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    info = {"config": refsam.config.to_dict(), "text_encoder": None}
+    write_0_1_0_folder(refsam, tmp_path / "refsam", {"refsam": json.dumps(info), "step": 3})
+    torch.manual_seed(0)
+    loaded = samprompt.load(tmp_path / "refsam", samprompt.build_sam("micro"), text_encoder=text_encoder)
+    assert isinstance(loaded, RefSAM) and loaded.config == refsam.config
+    assert loaded.core.adapters.bottleneck == refsam.config.adapters
+    with torch.no_grad():
+        expected = refsam.eval()([image], text="a star").low_res_logits
+        assert torch.equal(loaded([image], text="a star").low_res_logits, expected)
+    assert samprompt.methods.read_saved_config(tmp_path / "refsam")["metadata"] == {"step": 3}
+
+    torch.manual_seed(1)
+    native_core = samprompt.build_sam("micro")
+    add_lora(native_core, LoraSettings(targets=("decoder.attn",), rank=2))
+    native = PromptedSam(native_core, NativePrompts())
+    with torch.no_grad():
+        for parameter in native.trainable_parameters().values():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    write_0_1_0_folder(native, tmp_path / "native", {"config": "{}"})
+    torch.manual_seed(1)
+    loaded = samprompt.load(tmp_path / "native", samprompt.build_sam("micro"))
+    assert type(loaded) is PromptedSam and isinstance(loaded.generator, NativePrompts)
+    boxes = torch.tensor([[5.0, 5.0, 40.0, 30.0]])
+    with torch.no_grad():
+        expected = native.eval()([image], boxes=boxes).low_res_logits
+        assert torch.equal(loaded([image], boxes=boxes).low_res_logits, expected)
+
+
+def test_the_saved_config_names_the_method_at_the_top_level(tmp_path):
+    from samprompt.samref import SAMRef, SAMRefConfig
+
+    model = SAMRef(samprompt.build_sam("micro"), SAMRefConfig(width=8, blocks=1, local_size=32))
+    samprompt.save(model, tmp_path / "samref")
+    config = json.loads((tmp_path / "samref" / "adapter_config.json").read_text())
+    assert config["format"] == "samprompt-trained/2"
+    assert config["method"] == {"name": "samref", "model_class": "SAMRef"}
+    assert config["method_config"]["config"]["width"] == 8 and isinstance(config["method_config"], dict)
+    assert config["core"]["weights"] == "random" and config["core"]["family"] == "sam"
+    assert all(name.startswith("refiner.") for name in config["tensors"])
+    with pytest.raises(samprompt.errors.SamPromptError, match="not a model of a registered method"):
+        samprompt.save(PromptedSam(model.core, LearnedTokens(model.core.prompt_dim)), tmp_path / "other")

@@ -16,7 +16,7 @@ def test_combined_generator_joins_tokens_and_routes_inputs(core, image):
     assert prompts.sparse.shape == (1, 3 + alone.sparse.shape[1], core.prompt_dim)
     torch.testing.assert_close(prompts.sparse[:, :3], learned.tokens[None])
     torch.testing.assert_close(prompts.sparse[:, 3:], alone.sparse)
-    with pytest.raises(TypeError, match="no generator takes the inputs \\['text'\\]"):
+    with pytest.raises(PromptError, match="no generator takes the inputs \\['text'\\]"):
         combined(core, features, points=points, labels=labels, text=["a cat"])
 
 

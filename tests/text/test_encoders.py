@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samprompt.errors import CheckpointNotFoundError, PromptError
+from samprompt.errors import CheckpointNotFoundError, PromptError, UnknownNameError
 from samprompt.text import HuggingFaceTextEncoder, OpenClipTextEncoder, load_text_encoder
 
 WORDS = ["the", "red", "blue", "circle", "square", "on", "left", "a", "very", "small", "star"]
@@ -73,5 +73,9 @@ def test_empty_text_and_missing_directory_are_refused(tmp_path):
         encoder([])
     with pytest.raises(CheckpointNotFoundError, match="config.json"):
         HuggingFaceTextEncoder(tmp_path)
-    with pytest.raises(CheckpointNotFoundError, match="unknown text encoder"):
+    with pytest.raises(CheckpointNotFoundError, match="nowhere.*does not exist"):
         load_text_encoder(str(tmp_path / "nowhere"))
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        load_text_encoder(f"hf:{tmp_path / 'nowhere'}")
+    with pytest.raises(UnknownNameError, match="unknown text encoder 'bert:base'"):
+        load_text_encoder("bert:base")

@@ -14,7 +14,7 @@ def main(out: str) -> None:
     model = make_model()
     task = NativeTask(cache=FeatureCache(model.core))
     config = TrainConfig(steps=3, batch_size=2, lr=1e-2, progress=False)
-    trainer = Trainer(model, task.loss, ShapesInteractive("train", size=16, config=SMALL), config)
+    trainer = Trainer(model, task, ShapesInteractive("train", size=16, config=SMALL), config)
     state = trainer.accelerator.state
     result = trainer.fit()
     rank = trainer.accelerator.process_index

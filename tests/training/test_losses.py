@@ -7,7 +7,7 @@ from samprompt.training.losses import (
     bce_loss,
     dice_loss,
     iou_head_loss,
-    mask_iou,
+    logits_iou,
     normalized_focal_loss,
     sigmoid_focal_loss,
 )
@@ -38,11 +38,11 @@ def test_normalized_focal_and_bce_vanish_on_confident_correct_predictions():
     assert bce_loss(torch.zeros(2, 8, 8), target).item() == pytest.approx(math.log(2), rel=1e-5)
 
 
-def test_mask_iou_and_iou_head_loss():
+def test_logits_iou_and_iou_head_loss():
     target = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
     logits = torch.tensor([[[1.0, -1.0], [1.0, -1.0]]])  # predicts the left column
-    assert mask_iou(logits, target).tolist() == [pytest.approx(1 / 3)]
-    assert mask_iou(-torch.ones(1, 2, 2), torch.zeros(1, 2, 2)).tolist() == [1.0]
+    assert logits_iou(logits, target).tolist() == [pytest.approx(1 / 3)]
+    assert logits_iou(-torch.ones(1, 2, 2), torch.zeros(1, 2, 2)).tolist() == [1.0]
     assert iou_head_loss(torch.tensor([1 / 3]), logits, target).item() == pytest.approx(0.0, abs=1e-7)
 
 

@@ -24,7 +24,7 @@ def make_trainer(tmp_path=None, steps=6, seed=0, box_probability=0.5, **override
     task = NativeTask(cache=FeatureCache(model.core), box_probability=box_probability)
     config = TrainConfig(steps=steps, batch_size=4, lr=1e-2, seed=seed, progress=False,
                          output_dir=None if tmp_path is None else str(tmp_path), **overrides)
-    return Trainer(model, task.loss, ShapesInteractive("train", size=16, config=SMALL), config), task
+    return Trainer(model, task, ShapesInteractive("train", size=16, config=SMALL), config), task
 
 
 def test_short_training_run_lowers_the_loss():
@@ -79,3 +79,52 @@ def test_train_config_validates():
         TrainConfig(mixed_precision="fp8")
     with pytest.raises(ConfigError, match="unknown training options"):
         TrainConfig.from_dict({"stepz": 3})
+
+
+class CountingTask(NativeTask):
+    """NativeTask that records which process sampled each item and what the loss saw."""
+
+    def sample(self, item, rng):
+        import os
+
+        return {**super().sample(item, rng), "pid": os.getpid()}
+
+    def collate(self, samples):
+        batch = super().collate(samples)
+        batch.pids = {s["pid"] for s in samples}
+        return batch
+
+    def batch_loss(self, step, batch):
+        assert step.model is step.forward or getattr(step.forward, "module", None) is step.model
+        self.seen.append((step.index, batch.ids, sorted(batch.pids)))
+        return super().batch_loss(step, batch)
+
+
+def test_batches_are_sampled_in_dataloader_workers_and_do_not_depend_on_them():
+    import os
+
+    runs = {}
+    for workers in (0, 2):
+        model = make_model()
+        task = CountingTask(cache=FeatureCache(model.core))
+        task.seen = []
+        config = TrainConfig(steps=3, batch_size=3, lr=1e-2, progress=False, num_workers=workers)
+        runs[workers] = (Trainer(model, task, ShapesInteractive("train", size=16, config=SMALL), config).fit().losses,
+                         task.seen)
+    assert runs[0][0] == pytest.approx(runs[2][0], rel=1e-6, abs=1e-7)
+    assert [ids for _, ids, _ in runs[0][1]] == [ids for _, ids, _ in runs[2][1]]
+    assert all(pids == [os.getpid()] for _, _, pids in runs[0][1])
+    assert all(os.getpid() not in pids for _, _, pids in runs[2][1]), "workers=2 must sample off the main process"
+    assert [index for index, _, _ in runs[2][1]] == [0, 1, 2]
+
+
+def test_a_plain_loss_function_still_trains():
+    model = make_model()
+    task = NativeTask()
+
+    def loss(forward, items):
+        return task.loss(model, items)  # the same loss, computed in the training process from raw items
+
+    config = TrainConfig(steps=2, batch_size=2, progress=False)
+    result = Trainer(model, loss, ShapesInteractive("train", size=8, config=SMALL), config).fit()
+    assert len(result.losses) == 2 and all(torch.isfinite(torch.tensor(result.losses)))

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from peft.tuners.lora import LoraLayer
 
 from samprompt import NativePrompts, PromptedSam
-from samprompt.errors import ConfigError
+from samprompt.errors import ConfigError, UnknownNameError
 from samprompt.tuning import (
     LoraSettings,
     active_lora,
@@ -99,8 +99,14 @@ def test_named_adapters_switch_and_merge(core, image):
         use_lora(core, "second")
 
 
+def test_lora_targets_must_be_known_names():
+    with pytest.raises(UnknownNameError, match=r"unknown adapter targets \['encoder.query'\]"):
+        LoraSettings(targets=("encoder.query",))
+    with pytest.raises(ConfigError, match="at least one"):
+        LoraSettings(targets=())
+
+
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(targets=("encoder.query",)), "unknown adapter targets"),
     (dict(rank=0), "rank must be positive"),
     (dict(dropout=1.0), "dropout"),
     (dict(encoder_blocks="first_half"), "block selection"),

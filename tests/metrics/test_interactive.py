@@ -1,6 +1,6 @@
 import pytest
 
-from samprompt.interactive.metrics import number_of_clicks, padded_curve, summarize
+from samprompt.metrics.interactive import number_of_clicks, padded_curve, summarize
 
 
 def test_number_of_clicks_by_hand():

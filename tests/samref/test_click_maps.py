@@ -1,6 +1,6 @@
 import torch
 
-from samprompt.samref.clicks import click_maps
+from samprompt.samref.click_maps import click_maps
 
 
 def test_disks_by_hand():

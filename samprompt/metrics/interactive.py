@@ -5,6 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
+from samprompt.errors import ConfigError
+
 DEFAULT_THRESHOLDS = (0.85, 0.90, 0.95)
 
 
@@ -19,7 +21,7 @@ def number_of_clicks(ious: Sequence[float], threshold: float, max_clicks: int = 
 def padded_curve(ious: Sequence[float], max_clicks: int) -> np.ndarray:
     """A curve of exactly `max_clicks` values: a run that stopped early (perfect mask) keeps its last IoU."""
     if not len(ious):
-        raise ValueError("an IoU curve needs at least one click")
+        raise ConfigError("ious must hold at least one click's IoU, got an empty curve")
     curve = np.asarray(list(ious[:max_clicks]), dtype=np.float64)
     return np.concatenate([curve, np.full(max_clicks - len(curve), curve[-1])])
 
@@ -29,7 +31,7 @@ def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = D
     """NoC@t (mean over objects), NoF@t (objects that never reach t within `max_clicks`),
     `miou_at`-mIoU (mean IoU after that many clicks) and the mean IoU after each click."""
     if not curves:
-        raise ValueError("no objects to summarize")
+        raise ConfigError("curves must hold at least one object's IoU curve, got none")
     padded = np.stack([padded_curve(c, max_clicks) for c in curves])
     out: dict[str, float | int | list[float]] = {"objects": len(curves)}
     for t in thresholds:

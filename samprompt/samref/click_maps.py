@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from samprompt.errors import PromptError
+
 
 def click_maps(points: Tensor, labels: Tensor, size: tuple[int, int], radius: float) -> Tensor:
     """Positive and negative click disks.
@@ -18,8 +20,8 @@ def click_maps(points: Tensor, labels: Tensor, size: tuple[int, int], radius: fl
         P x 2 x H x W float maps in the points' dtype (channel 0 positive, 1 negative).
     """
     if points.ndim != 3 or points.shape[-1] != 2 or labels.shape != points.shape[:2]:
-        raise ValueError(f"points must be P x N x 2 and labels P x N, got {tuple(points.shape)} "
-                         f"and {tuple(labels.shape)}")
+        raise PromptError(f"points must be P x N x 2 and labels P x N, got {tuple(points.shape)} "
+                          f"and {tuple(labels.shape)}")
     h, w = size
     dtype = points.dtype if points.is_floating_point() else torch.float32
     ys = torch.arange(h, device=points.device, dtype=dtype) + 0.5

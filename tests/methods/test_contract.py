@@ -1,0 +1,140 @@
+"""Contract tests run over every registered method (built-in and installed plug-ins).
+
+In the spirit of peft's common tester and timm's tests over every registered model: each method
+gives a small model on a `micro` core (`Method.example`) and one differentiable tensor from a
+forward pass (`Method.example_output`); these tests check what every method must do with them.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import samprompt
+from samprompt.errors import CheckpointError
+from samprompt.methods import available_methods, get_method, load_trained, method_of
+
+METHODS = available_methods()
+SEED = 0
+
+
+def fresh_core(variant: str = "micro", seed: int = SEED) -> samprompt.SamCore:
+    torch.manual_seed(seed)
+    return samprompt.build_sam(variant)
+
+
+def example(name: str, seed: int = SEED):
+    """(method, its example model on a fresh seeded micro core)."""
+    method = get_method(name)
+    return method, method.example(fresh_core(seed=seed))
+
+
+@pytest.fixture(scope="module")
+def images() -> list[np.ndarray]:
+    """Two small random images of one size (ESC-Net batches same-size images)."""
+    rng = np.random.RandomState(0)
+    return [rng.randint(0, 256, (48, 56, 3), dtype=np.uint8) for _ in range(2)]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> dict[str, object]:
+    """Every method's example, saved once: name -> folder."""
+    root = tmp_path_factory.mktemp("saved_examples")
+    return {name: samprompt.save(example(name)[1], root / name) for name in METHODS}
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_example_builds_and_is_recognised(name):
+    method, model = example(name)
+    assert isinstance(model, method.model_class)
+    assert method.handles(model)
+    assert samprompt.methods.method_of(model) is method
+    for other in METHODS:
+        if other != name:
+            assert not get_method(other).handles(model), f"{other!r} also claims a {name!r} model"
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_forward_and_backward_reach_every_trainable_parameter(name, images):
+    method = get_method(name)
+    core = fresh_core()
+    model = method.example(core)
+    model.train()
+    output = method.example_output(model, images)
+    assert output.requires_grad, "example_output must be differentiable"
+    assert torch.isfinite(output).all()
+    output.float().sum().backward()
+
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable, f"{name}: the example has no trainable parameter"
+    missing = sorted(n for n, p in trainable.items() if p.grad is None)
+    assert not missing, f"{name}: no gradient reached {len(missing)} trainable parameters, e.g. {missing[:5]}"
+    not_finite = sorted(n for n, p in trainable.items() if not torch.isfinite(p.grad).all())
+    assert not not_finite, f"{name}: non-finite gradients in {not_finite[:5]}"
+    frozen_with_grad = sorted(n for n, p in model.named_parameters() if not p.requires_grad and p.grad is not None)
+    assert not frozen_with_grad, f"{name}: frozen weights got gradients: {frozen_with_grad[:5]}"
+    # The core itself (ESC-Net holds only parts of it): its frozen weights stay without gradient.
+    core_frozen = {n: p for n, p in core.named_parameters() if not p.requires_grad}
+    assert core_frozen and all(p.grad is None for p in core_frozen.values()), f"{name}: frozen core weights got grads"
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_save_and_load_reproduce_the_output_exactly(name, images, tmp_path):
+    method, model = example(name)
+    with torch.no_grad():  # not the initial values: a zero-initialised part would round-trip trivially
+        generator = torch.Generator().manual_seed(1)
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    model.eval()
+    with torch.no_grad():
+        expected = method.example_output(model, images)
+
+    folder = samprompt.save(model, tmp_path / "saved")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["method"]["name"] == method.name
+    assert isinstance(config["method_config"], dict)
+
+    loaded = samprompt.load(folder, core=fresh_core())
+    assert isinstance(loaded, method.model_class) and method_of(loaded) is method
+    assert not loaded.training
+    with torch.no_grad():
+        actual = method.example_output(loaded, images)
+    assert actual.shape == expected.shape
+    assert torch.equal(actual, expected), f"{name}: max difference {(actual - expected).abs().max().item()}"
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_runs_under_bfloat16_autocast(name, images):
+    method, model = example(name)
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = method.example_output(model, images)
+    assert torch.isfinite(output.float()).all()
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_refuses_another_methods_weights(name, saved):
+    others = [other for other in METHODS if other != name]
+    if not others:
+        pytest.skip("only one method is registered")
+    _, model = example(name)
+    for other in others:
+        with pytest.raises(CheckpointError) as info:
+            load_trained(model, saved[other])
+        message = str(info.value)
+        assert repr(other) in message and repr(name) in message, message
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_a_random_init_core_must_be_passed(name, saved):
+    with pytest.raises(CheckpointError, match=r"random-init.*pass core="):
+        samprompt.load(saved[name])
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_loading_onto_another_variant_names_both(name, saved):
+    with pytest.raises(CheckpointError, match="saved for SAM variant 'micro', but this core is 'tiny'"):
+        samprompt.load(saved[name], core=samprompt.build_sam("tiny"))
