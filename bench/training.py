@@ -92,8 +92,11 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, help="shapes-world image side (default: the world's)")
     parser.add_argument("--frames", type=int, default=1, help="RefSAM clip length (pseudo-clips of stills)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every case, interleaved")
+    parser.add_argument("--threads", type=int, help="torch threads of the training process (default: torch's)")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.one:
         print(json.dumps(measure(args.variant, *args.one, args.steps, args.batch, args.workers[0], args.image_size,
                                  args.frames)))
@@ -104,6 +107,7 @@ def main() -> None:
             for mode in args.modes:
                 for workers in args.workers:
                     extra = ["--image-size", str(args.image_size)] if args.image_size else []
+                    extra += ["--threads", str(args.threads)] if args.threads else []
                     rows.append(run_in_fresh_process(
                         __file__, "--one", method, mode, "--steps", str(args.steps), "--batch", str(args.batch),
                         "--variant", args.variant, "--workers", str(workers), "--frames", str(args.frames), *extra))
@@ -112,7 +116,7 @@ def main() -> None:
                     print(f"{method:<8}{mode:<28}{workers:>2} workers{r['steps_per_second']:>8.3g} steps/s"
                           f"{r['peak_rss_mb']:>9.0f} MB peak{r['trainable_parameters']:>10} trainable", flush=True)
     write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": args.variant,
-                          "batch": args.batch, "rows": rows})
+                          "batch": args.batch, "threads": torch.get_num_threads(), "rows": rows})
 
 
 if __name__ == "__main__":

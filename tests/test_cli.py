@@ -232,3 +232,16 @@ def test_samref_train_eval_and_predict_with_refined_clicks(tmp_path, picture, ca
     assert "need --weights" in capsys.readouterr().err
     assert main(["eval", "--task", "samref", "--variant", "micro", "--weights", weights, "--dataset", "grabcut"]) == 2
     assert "needs --root" in capsys.readouterr().err
+
+
+def test_demo_runs_only_the_sections_asked_for(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--only", "native", "--native-steps", "1", "--eval-items", "2",
+                 "--train-images", "2", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["modules"]) == {"native_points_boxes"}
+    assert metrics["settings"]["steps"]["native"] == 1 and metrics["settings"]["only"] == ["native"]
+    assert metrics["modules"]["native_points_boxes"]["training"]["steps"] == 1
+    assert "box mIoU" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["demo", "--only", "sam3"])

@@ -44,16 +44,21 @@ FORMAT = "samprompt-trained/2"
 LEGACY_FORMAT = "samprompt-trained/1"
 
 
+def _cores(model: nn.Module) -> list[tuple[str, SamCore]]:
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+
+
 def find_core(model: nn.Module) -> tuple[str, SamCore]:
     """The (name, module) of the single `SamCore` inside `model` (or `model` itself)."""
-    cores = [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+    cores = _cores(model)
     if len(cores) != 1:
         raise SamPromptError(f"expected exactly one SamCore inside {type(model).__name__}, found {len(cores)}")
     return cores[0]
 
 
 def _core_and_prefix(model: nn.Module) -> tuple[str | None, SamCore | None]:
-    cores = [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+    """`find_core`, or (None, None) for a model without exactly one core (ESC-Net holds none)."""
+    cores = _cores(model)
     return cores[0] if len(cores) == 1 else (None, None)
 
 
