@@ -149,3 +149,26 @@ def test_torch_compile_with_padding(core):
         assert_close(actual, expected, atol=1e-4)
         no_padding = torch.zeros_like(padding)
         assert_close(compiled(image, pe, points, no_padding), decode(image, pe, points, no_padding), atol=1e-4)
+
+
+@pytest.mark.slow  # inductor compiling cold on a 2-core CPU: see the test above
+def test_torch_compile_of_the_core_decode_path_with_ragged_prompts(core, image):
+    """The whole decode path (prompt rows of different lengths, masked) compiles and agrees with eager."""
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("torch.compile's inductor backend needs a C++ compiler on CPU; none found")
+    from samprompt import NativePrompts
+
+    features = core.encode([image])
+    points = torch.tensor([[[10.0, 10.0], [30.0, 20.0], [0.0, 0.0]], [[25.0, 30.0], [5.0, 40.0], [20.0, 8.0]]])
+    labels = torch.tensor([[1, 0, -1], [1, 1, 0]])
+    padding = torch.tensor([[False, False, True], [False, False, False]])
+    prompts = NativePrompts()(core, features, points=points, labels=labels, point_padding=padding)
+    torch._dynamo.reset()
+    compiled = torch.compile(core.decode)
+    with torch.no_grad():
+        expected = core.decode(features, prompts, multimask_output=True)
+        actual = compiled(features, prompts, multimask_output=True)
+    torch.testing.assert_close(actual.low_res_logits, expected.low_res_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(actual.iou_predictions, expected.iou_predictions, atol=1e-4, rtol=1e-4)
+    for compiled_logits, eager_logits in zip(actual.logits, expected.logits):  # upscaled to the image
+        torch.testing.assert_close(compiled_logits, eager_logits, atol=1e-4, rtol=1e-4)
