@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from samprompt.clip import load_clip
 from samprompt.core.config import CoreInfo
 from samprompt.data import ShapesSemantic, get_dataset
-from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
+from samprompt.errors import ConfigError, SamPromptError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.model import ESCNet
 from samprompt.escnet.task import ESCNetTask, evaluate_semantic, model_predictor
@@ -64,6 +64,7 @@ class ESCNetMethod(Method):
     recipe_class = ESCNetRecipe
     data_kind = "semantic"
     predict_inputs = frozenset({"classes"})
+    components = frozenset({"clip"})
     legacy_metadata_key = "escnet"
     demo_key = "escnet_classes"
     demo_steps = 400
@@ -73,9 +74,6 @@ class ESCNetMethod(Method):
         return {"config": model.config.to_dict(), "clip": model.clip_spec}
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> ESCNet:
-        unknown = sorted(set(components) - {"clip"})
-        if unknown:
-            raise UnknownNameError(f"unknown components {unknown}; ESC-Net takes the component clip")
         spec = config.get("clip") or {"name": "shapes"}
         clip = components.get("clip") or load_clip(spec["name"], spec.get("pretrained"))
         return ESCNet(core, clip, ESCNetConfig.from_dict(config["config"]), clip_spec=spec)

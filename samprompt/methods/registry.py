@@ -83,6 +83,8 @@ class Method:
         predict_inputs: which `samprompt predict` prompts it takes ("points", "box", "text", "classes").
         needs_weights: whether the CLI needs trained weights to run it (False: an untrained
             model is meaningful, as plain SAM is for clicks).
+        components: the parts `build` accepts in place of rebuilding them from the saved config
+            (e.g. "text_encoder"); `samprompt.load` refuses any other.
         legacy_metadata_key: the metadata key under which 0.1.0 saved this method's config.
         legacy_default: 0.1.0 folders of a `PromptedSam` with no method key belong to this method.
         demo_key / demo_steps / demo_order: the demo's section name (None: no demo), its default
@@ -96,6 +98,7 @@ class Method:
     data_kind: ClassVar[str]
     predict_inputs: ClassVar[frozenset[str]] = frozenset()
     needs_weights: ClassVar[bool] = True
+    components: ClassVar[frozenset[str]] = frozenset()
     legacy_metadata_key: ClassVar[str | None] = None
     legacy_default: ClassVar[bool] = False
     demo_key: ClassVar[str | None] = None

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from samprompt.core.config import CoreInfo
 from samprompt.core.registry import build_sam, get_variant
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import CheckpointError, CheckpointNotFoundError, SamPromptError
+from samprompt.errors import CheckpointError, CheckpointNotFoundError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
 from samprompt.utils.files import atomic_directory
@@ -264,6 +264,10 @@ def load(directory: str | Path, core: SamCore | None = None, **components: Any) 
                               f"({(config.get('metadata') or {}).get('model_class', 'unknown')}): build that "
                               "model and use load_trained")
     method = get_method(config["method"]["name"])
+    unknown = sorted(set(components) - method.components)
+    if unknown:
+        raise UnknownNameError(f"unknown components {unknown} for a {method.name!r} model; it takes "
+                               f"{sorted(method.components) or 'none'}")
     if core is None:
         core = core_for(config["core"], source)
     check_core(config["core"], core.describe(), source)

@@ -60,8 +60,6 @@ class NativeMethod(Method):
         return {"frame": model.generator.frame}
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> PromptedSam:
-        if components:
-            raise ConfigError(f"the native method takes no components, got {sorted(components)}")
         return PromptedSam(core, NativePrompts(**dict(config or {})))
 
     def untrained(self, core: "SamCore") -> PromptedSam:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.data import ShapesReferring, ShapesVideo, get_dataset
-from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
+from samprompt.errors import ConfigError, SamPromptError
 from samprompt.methods.outputs import write_best_mask
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.recipes import MethodRecipe, TrainingSetup
@@ -68,6 +68,7 @@ class RefSAMMethod(Method):
     recipe_class = RefSAMRecipe
     data_kind = "referring"
     predict_inputs = frozenset({"text"})
+    components = frozenset({"text_encoder"})
     legacy_metadata_key = "refsam"
     demo_key = "refsam_text"
     demo_steps = 600
@@ -77,9 +78,6 @@ class RefSAMMethod(Method):
         return {"config": model.config.to_dict(), "text_encoder": model.text_encoder_spec}
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAM:
-        unknown = sorted(set(components) - {"text_encoder"})
-        if unknown:
-            raise UnknownNameError(f"unknown components {unknown}; RefSAM takes the component text_encoder")
         spec = config.get("text_encoder") or "shapes"
         encoder = components.get("text_encoder") or load_text_encoder(spec)
         return RefSAM(core, encoder, RefSAMConfig.from_dict(config["config"]), text_encoder_spec=spec)

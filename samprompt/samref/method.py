@@ -62,8 +62,6 @@ class SAMRefMethod(Method):
         return {"config": model.config.to_dict()}
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> SAMRef:
-        if components:
-            raise ConfigError(f"SAM-REF takes no components, got {sorted(components)}")
         return SAMRef(core, SAMRefConfig.from_dict(config["config"]))
 
     def legacy_config(self, metadata: Mapping[str, Any]) -> dict[str, Any]:

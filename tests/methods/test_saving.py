@@ -166,3 +166,14 @@ def test_the_saved_config_names_the_method_at_the_top_level(tmp_path):
     assert all(name.startswith("refiner.") for name in config["tensors"])
     with pytest.raises(samprompt.errors.SamPromptError, match="not a model of a registered method"):
         samprompt.save(PromptedSam(model.core, LearnedTokens(model.core.prompt_dim)), tmp_path / "other")
+
+
+def test_load_refuses_components_the_method_does_not_take(tmp_path, text_encoder):
+    from samprompt.refsam import RefSAM, RefSAMConfig
+
+    core = samprompt.build_sam("micro")
+    samprompt.save(RefSAM(core, text_encoder, RefSAMConfig(dense="sentence", adapters=None)), tmp_path / "refsam")
+    with pytest.raises(samprompt.errors.UnknownNameError, match=r"unknown components \['clip'\].*'refsam'.*"
+                                                                r"\['text_encoder'\]"):
+        samprompt.load(tmp_path / "refsam", core, clip=object())
+    assert isinstance(samprompt.load(tmp_path / "refsam", core, text_encoder=text_encoder), RefSAM)
