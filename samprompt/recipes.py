@@ -153,21 +153,16 @@ class Recipe:
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; known for method {method.name!r}: "
                               f"{sorted(common | own | {'method'})}")
-        entries = data.get("data", {"dataset": "shapes"})
-        entries = entries if isinstance(entries, list) else [entries]
-        return cls(
-            method=method.name,
-            variant=data.get("variant", "tiny"),
-            checkpoint=data.get("checkpoint"),
-            lora=None if not data.get("lora") else from_dict(LoraSettings, data["lora"], "lora"),
-            bottleneck=None if not data.get("bottleneck") else from_dict(BottleneckSettings, data["bottleneck"],
-                                                                         "bottleneck"),
-            gradient_checkpointing=bool(data.get("gradient_checkpointing", False)),
-            data=tuple(DataEntry.from_dict(entry) for entry in entries),
-            eval_items=data.get("eval_items", 100),
-            train=TrainConfig.from_dict(data.get("train", {})),
-            options=method.recipe_class.from_dict({k: v for k, v in data.items() if k in own}),
-        )
+        plain = {key: data[key] for key in ("variant", "checkpoint", "gradient_checkpointing", "eval_items")
+                 if key in data}
+        for key, settings in (("lora", LoraSettings), ("bottleneck", BottleneckSettings)):
+            if data.get(key):
+                plain[key] = from_dict(settings, data[key], key)
+        if "data" in data:
+            entries = data["data"] if isinstance(data["data"], list) else [data["data"]]
+            plain["data"] = tuple(DataEntry.from_dict(entry) for entry in entries)
+        return cls(method=method.name, train=TrainConfig.from_dict(data.get("train", {})),
+                   options=method.recipe_class.from_dict({k: v for k, v in data.items() if k in own}), **plain)
 
 
 @dataclass
