@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scores a saved model (--weights; its method is read from the folder) or, for methods that "
                     "need no training, the plain core. " + " ".join(f"{m.name}: {m.summary}." for m in methods))
     evaluate.add_argument("--method", "--task", dest="method", choices=available_methods(),
-                          help="the method (default: the one the --weights folder holds; without weights: native "
-                               "SAM prompts)")
+                          help="the method (default: the one the --weights folder holds; without weights: "
+                               + ", ".join(m.name for m in methods if not m.needs_weights) + ")")
     evaluate.add_argument("--dataset", default="shapes", choices=available_datasets(),
                           help="where to evaluate; each method takes the datasets of its kind (default: %(default)s)")
     evaluate.add_argument("--root", help="dataset root for the non-shapes datasets")
