@@ -17,6 +17,19 @@ from samprompt.training.losses import dice_loss, iou_head_loss, logits_iou, sigm
 from samprompt.training.task import Step, TrainingTask, encode_images
 
 
+def sam_mask_loss(logits: Sequence[Tensor], iou_predictions: Tensor, masks: Sequence[np.ndarray]) -> Tensor:
+    """SAM's loss, the mean over P rows: the smallest 20 x focal + dice among the row's M masks
+    (M x H x W logits against its H x W mask; the minimum-loss rule for ambiguous prompts), plus
+    the MSE of the IoU head (P x M) against the IoU each mask reaches."""
+    total = torch.zeros((), device=iou_predictions.device)
+    for row_logits, iou, mask in zip(logits, iou_predictions, masks):
+        target = torch.as_tensor(mask, device=row_logits.device)[None].float()
+        per_mask = torch.stack([20 * sigmoid_focal_loss(m[None], target) + dice_loss(m[None], target)
+                                for m in row_logits])
+        total = total + per_mask.min() + iou_head_loss(iou, row_logits, target.expand_as(row_logits))
+    return total / len(masks)
+
+
 def mask_targets(items: Sequence[dict[str, Any]], device: torch.device) -> list[Tensor]:
     return [torch.as_tensor(item["mask"], device=device) for item in items]
 
@@ -78,13 +91,7 @@ class NativeTask(TrainingTask):
             inputs = {"points": batch.clicks, "labels": torch.ones(len(batch.ids), 1, dtype=torch.int)}
         multimask = "points" in inputs
         prediction = step.forward(features=features, multimask_output=multimask, **inputs)
-        total = torch.zeros((), device=prediction.low_res_logits.device)
-        for logits, iou, mask in zip(prediction.logits, prediction.iou_predictions, batch.masks):
-            target = torch.as_tensor(mask, device=logits.device)[None].float()
-            per_mask = torch.stack([20 * sigmoid_focal_loss(m[None], target) + dice_loss(m[None], target)
-                                    for m in logits])
-            total = total + per_mask.min() + iou_head_loss(iou, logits, target.expand_as(logits))
-        return total / len(batch.ids)
+        return sam_mask_loss(prediction.logits, prediction.iou_predictions, batch.masks)
 
     @torch.no_grad()
     def evaluate(self, model: PromptedSam, items: Sequence[dict[str, Any]], batch_size: int = 16,

@@ -22,6 +22,17 @@ def test_tiny_sam_script_writes_a_loadable_core(tmp_path):
     assert record["args"]["steps"] == 2
 
 
+def test_tiny_sam_script_runs_the_interactive_recipe_and_records_the_click_protocol(tmp_path):
+    AcceleratorState._reset_state(reset_partial_state=True)
+    metrics = tiny_sam.main(["--steps", "1", "--batch-size", "2", "--eval-items", "3", "--recipe", "interactive",
+                             "--iterations", "3", "--click-items", "2", "--out", str(tmp_path / "w"),
+                             "--work-dir", str(tmp_path / "work")])
+    protocol = metrics["click_protocol"]
+    assert protocol["objects"] == 2 and len(protocol["miou_per_click"]) == 20 and "NoC@90" in protocol
+    record = json.loads((tmp_path / "w" / "sam_tiny.json").read_text())
+    assert record["args"]["recipe"] == "interactive" and "--recipe interactive" in record["command"]
+
+
 def test_shapes_clip_script_writes_open_clip_local_dir(tmp_path):
     out = tmp_path / "clip"
     metrics = shapes_clip.main(["--steps", "2", "--batch-size", "8", "--out", str(out)])
