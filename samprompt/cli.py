@@ -172,6 +172,7 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
 def command_predict(args: argparse.Namespace) -> dict[str, Any]:
     from PIL import Image, UnidentifiedImageError
 
+    from samprompt.core.notices import shipped_model_notice
     from samprompt.methods import PredictRequest, available_methods, get_method
 
     given = {name: value for name, value in (("points", args.points), ("box", args.box), ("text", args.text),
@@ -191,6 +192,9 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
     wanted = None if args.weights else takers[0].name
     method, model = _model(args, wanted, f"--{' --'.join(given)}")
+    notice = shipped_model_notice(method.core_info(model))
+    if notice:
+        print(f"samprompt predict: note: {notice}", file=sys.stderr)
     if not set(given) <= method.predict_inputs:
         raise SamPromptError(f"--weights {args.weights!r} holds a {method.name!r} model, which takes "
                              f"{', '.join('--' + k for k in sorted(method.predict_inputs))}, not "

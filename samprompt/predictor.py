@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from samprompt.core.images import Images
+from samprompt.core.notices import warn_once_about_shipped_models
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
 from samprompt.errors import ConfigError, ImageFormatError, PromptError
@@ -76,6 +77,8 @@ class Predictor:
         self._set_features(self.core.encode(images, keep_intermediate=False))
 
     def _set_features(self, features: ImageFeatures) -> None:
+        if self.core.weights == "shipped":
+            warn_once_about_shipped_models(self.core.describe())
         self.reset_image()
         self.image_features = features
         self.features = features.embeddings

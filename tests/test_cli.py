@@ -245,3 +245,12 @@ def test_demo_runs_only_the_sections_asked_for(tmp_path, capsys):
     assert "box mIoU" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["demo", "--only", "sam3"])
+
+
+def test_predict_says_what_the_shipped_core_is_for_and_how_to_load_a_real_checkpoint(tmp_path, picture, capsys):
+    assert main(["predict", "--image", str(picture), "--points", "30,30", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "trained only on the procedural shapes world" in err and "--variant vit_b --checkpoint" in err
+    assert main(["predict", "--image", str(picture), "--points", "30,30", "--variant", "micro",
+                 "--out", str(tmp_path / "q")]) == 0
+    assert "shapes world" not in capsys.readouterr().err  # a random-init core is nobody's demo model

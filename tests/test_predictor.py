@@ -93,3 +93,18 @@ def test_out_of_range_click_is_refused(pair):
 def test_predict_needs_an_image(core):
     with pytest.raises(RuntimeError, match="set_image"):
         samprompt.Predictor(core).predict(point_coords=np.array([[1, 1]]), point_labels=np.array([1]))
+
+
+def test_a_shipped_core_warns_once_that_it_knows_only_shapes_world(image):
+    import warnings
+
+    from samprompt.core import notices
+
+    notices._told.clear()
+    predictor = samprompt.Predictor(samprompt.build_sam("tiny"))
+    with pytest.warns(notices.ShippedModelWarning, match="official checkpoint"):
+        predictor.set_image(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predictor.set_image(image)  # said once per process
+        samprompt.Predictor(samprompt.build_sam("micro")).set_image(image)
