@@ -38,7 +38,10 @@ def test_predict_writes_mask_and_overlay(tmp_path, picture, capsys):
                  "--variant", "micro", "--out", str(out)])
     assert code == 0
     assert Image.open(out / "mask.png").size == (80, 60)
-    assert Image.open(out / "overlay.png").size == (80, 60)
+    panel = np.asarray(Image.open(out / "overlay.png").convert("RGB"))
+    assert panel.shape[0] >= 256 and panel.shape[1] >= 2 * 256  # image + prompt | prediction, enlarged
+    green = (panel[..., 1] > 180) & (panel[..., 0] < 80) & (panel[..., 2] < 100)
+    assert green.sum() > 50  # the positive click is marked (the picture has no green)
     assert json.loads(capsys.readouterr().out)["mask"].endswith("mask.png")
 
 

@@ -21,6 +21,7 @@ from samprompt.escnet.model import ESCNet
 from samprompt.escnet.task import ESCNetTask, correlation_predictor, evaluate_semantic, model_predictor
 from samprompt.methods.saving import save
 from samprompt.metrics.semantic import ConfusionMatrix
+from samprompt.plots import plot_bars, plot_curves
 from samprompt.training import TrainConfig, Trainer
 from samprompt.tuning import parameter_report
 from samprompt.visualize import save_png, semantic_panels
@@ -62,10 +63,21 @@ def escnet_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     for name, predict in (("clip_correlation", correlation_predictor(model)), ("escnet", model_predictor(model))):
         results[name] = semantic_scores(evaluate_semantic(predict, items, test.classes), test.classes)
     save(model, out / "escnet" / "trained")
+    plot_curves({"ESC-Net": history.losses}, out / "plots" / "escnet_loss.png",
+                title="ESC-Net: training loss (cross-entropy)", xlabel="step", ylabel="loss", smooth=20)
+    plot_bars({"ESC-Net": results["escnet"]["per_class_iou"],
+               "raw CLIP correlation": results["clip_correlation"]["per_class_iou"]},
+              out / "plots" / "escnet_per_class_iou.png",
+              title=f"ESC-Net vs CLIP alone, per class ({HELD_OUT_CLASS}: never trained)", ylabel="IoU")
     with torch.no_grad():
         for i, item in enumerate(items[:settings.overlays]):
             semantic = model([item["image"]], test.classes).semantic[0].cpu().numpy()
-            save_png(semantic_panels(item["image"], semantic, item["label"]), out / "overlays" / f"escnet_{i}.png")
+            scene = ConfusionMatrix(len(test.classes), ignore_index=255)
+            scene.add(semantic, item["label"])
+            text = f"ESC-Net, class names as prompts ({HELD_OUT_CLASS} never trained) · mIoU on this scene " \
+                   f"{scene.summary(test.classes)['miou']:.2f}"
+            save_png(semantic_panels(item["image"], semantic, item["label"], test.classes, text=text),
+                     out / "overlays" / f"escnet_{i}.png")
     return results
 
 

@@ -21,7 +21,7 @@ from samprompt.escnet.task import ESCNetTask, evaluate_semantic, model_predictor
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.metrics.semantic import format_iou_table
 from samprompt.recipes import MethodRecipe, TrainingSetup
-from samprompt.visualize import colour_labels, save_png
+from samprompt.visualize import save_png, semantic_panels
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -134,7 +134,8 @@ class ESCNetMethod(Method):
         with torch.no_grad():
             semantic = model([request.image], classes).semantic[0].cpu().numpy().astype(np.uint8)
         save_png(semantic, request.out / "semantic.png")
-        save_png(colour_labels(semantic), request.out / "classes.png")
+        save_png(semantic_panels(request.image, semantic, None, classes, text=f"classes: {', '.join(classes)}"),
+                 request.out / "classes.png")
         shares = {name: float((semantic == k).mean()) for k, name in enumerate(classes)}
         result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
                   "class_share": shares}

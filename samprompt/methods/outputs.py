@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from samprompt.methods.registry import PredictRequest
-from samprompt.visualize import overlay, save_png
+from samprompt.visualize import save_png, side_by_side
 
 
 def click_and_box_inputs(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -24,8 +24,10 @@ def click_and_box_inputs(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def write_best_mask(model: nn.Module, request: PredictRequest, **model_inputs: Any) -> dict[str, Any]:
-    """Run `model([image], **model_inputs)` and write the best mask (by predicted IoU) as mask.png and
-    overlay.png; a single click asks for SAM's three ambiguity masks."""
+    """Run `model([image], **model_inputs)` and write the best mask (by predicted IoU) as mask.png (the
+    image's size) and overlay.png (image + prompt | prediction, enlarged, the clicks numbered, the box
+    drawn, the prompt and the predicted IoU in a caption); a single click asks for SAM's three
+    ambiguity masks."""
     points = request.inputs.get("points") or []
     multimask = len(points) == 1 and not request.inputs.get("box") and "text" not in request.inputs
     with torch.no_grad():
@@ -33,7 +35,13 @@ def write_best_mask(model: nn.Module, request: PredictRequest, **model_inputs: A
     best = int(prediction.iou_predictions[0].argmax())
     mask = prediction.masks[0][best].cpu().numpy()
     save_png(mask, request.out / "mask.png")
-    save_png(overlay(request.image, mask), request.out / "overlay.png")
+    clicks = [(x, y, bool(label)) for x, y, label in request.inputs.get("points") or []]
+    asked = f"\"{request.inputs['text']}\"" if "text" in request.inputs else \
+        " + ".join(part for part, given in ((f"{len(clicks)} click(s)", clicks),
+                                            ("a box", request.inputs.get("box"))) if given)
+    text = f"prompt: {asked} · predicted IoU {float(prediction.iou_predictions[0, best]):.2f}"
+    save_png(side_by_side(request.image, mask, text=text, clicks=clicks, box=request.inputs.get("box")),
+             request.out / "overlay.png")
     result = {"mask": str(request.out / "mask.png"), "overlay": str(request.out / "overlay.png"),
               "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
     print(json.dumps(result, indent=2))

@@ -18,8 +18,10 @@ from samprompt.data import ShapesInteractive
 from samprompt.data.mask_prompts import box_of
 from samprompt.demo import HARDER_WORLD, DemoSettings, aligned
 from samprompt.methods.saving import save
+from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
 from samprompt.native.task import NativeTask
+from samprompt.plots import plot_curves
 from samprompt.prompts.native import NativePrompts
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import LoraSettings, add_lora, parameter_report
@@ -56,13 +58,19 @@ def native_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
                            "trainable_parameters": report.trainable, "total_parameters": report.total}
     save(model, out / "native_lora" / "trained")
 
+    plot_curves({"LoRA on the shipped core": history.losses}, out / "plots" / "native_loss.png",
+                title="native: training loss (20 x focal + dice + IoU head)", xlabel="step", ylabel="loss",
+                smooth=10)
+
     model.eval()
     with torch.no_grad():
         for i, item in enumerate(test_items[:settings.overlays]):
-            prediction = model([item["image"]], boxes=torch.as_tensor(box_of(item["mask"]))[None],
-                               multimask_output=False)
+            box = box_of(item["mask"])
+            prediction = model([item["image"]], boxes=torch.as_tensor(box)[None], multimask_output=False)
             mask = prediction.masks[0][0].cpu().numpy()
-            save_png(side_by_side(item["image"], mask, item["mask"]), out / "overlays" / f"native_box_{i}.png")
+            text = f"native: one box, shipped core + LoRA · IoU {binary_mask_iou(mask, item['mask']):.2f}"
+            save_png(side_by_side(item["image"], mask, item["mask"], text=text, box=box),
+                     out / "overlays" / f"native_box_{i}.png")
     return results
 
 

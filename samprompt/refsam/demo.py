@@ -19,7 +19,9 @@ from samprompt.core.registry import build_sam
 from samprompt.data import ShapesReferring, ShapesVideo
 from samprompt.demo import DemoSettings, aligned
 from samprompt.methods.saving import save
+from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
+from samprompt.plots import plot_curves
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.refsam.config import RefSAMConfig
 from samprompt.refsam.model import RefSAM
@@ -36,7 +38,8 @@ DEMO_REFSAM_LRS = {"core.sam.mask_decoder": 2e-4}
 
 
 def train_referring(model: PromptedSam, task: RefSAMTask, steps: int, settings: DemoSettings, out: Path, name: str
-                    ) -> dict[str, Any]:
+                    ) -> tuple[dict[str, Any], list[float]]:
+    """Train `model` on referring images and clips; (what the run took, its loss curve)."""
     data = ConcatDataset([ShapesReferring("train", settings.train_images),
                           ShapesVideo("train", max(settings.train_images // 2, 1), frames=3)])
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
@@ -44,8 +47,8 @@ def train_referring(model: PromptedSam, task: RefSAMTask, steps: int, settings: 
                          progress=settings.progress, output_dir=str(out / name))
     started = time.time()
     history = Trainer(model, task, data, config).fit()
-    return {"steps": steps, "seconds": round(time.time() - started, 1),
-            "first_loss": history.losses[0], "last_loss": history.losses[-1]}
+    return ({"steps": steps, "seconds": round(time.time() - started, 1),
+             "first_loss": history.losses[0], "last_loss": history.losses[-1]}, history.losses)
 
 
 def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
@@ -65,14 +68,18 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
         parameter.requires_grad_(True)
     constant = PromptedSam(constant_core, LearnedConstantPrompt(constant_core.prompt_dim))
     task = RefSAMTask(frames=2, cache=FeatureCache(constant_core))
-    training = {"constant_prompt": train_referring(constant, task, steps, settings, out, "constant_prompt")}
+    training, losses = {}, {}
+    training["constant_prompt"], losses["learned constant prompt"] = train_referring(
+        constant, task, steps, settings, out, "constant_prompt")
     results["constant_prompt"] = task.evaluate(constant, images, clips)
 
     torch.manual_seed(settings.seed)
     refsam_core = build_sam("tiny")
     model = RefSAM(refsam_core, load_text_encoder("shapes"), DEMO_REFSAM, text_encoder_spec="shapes")
     task = RefSAMTask(frames=2, cache=FeatureCache(refsam_core))
-    training["refsam"] = train_referring(model, task, steps, settings, out, "refsam")
+    training["refsam"], losses["RefSAM"] = train_referring(model, task, steps, settings, out, "refsam")
+    plot_curves(losses, out / "plots" / "refsam_loss.png", title="RefSAM: training loss (focal + dice)",
+                xlabel="step", ylabel="loss", smooth=25)
     results["refsam"] = task.evaluate(model, images, clips)
     report = parameter_report(model)
     training["refsam"].update(trainable_parameters=report.trainable, total_parameters=report.total)
@@ -87,7 +94,8 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     with torch.no_grad():
         for i, item in enumerate(images[:settings.overlays]):
             mask = model([item["image"]], text=[item["text"]]).masks[0][0].cpu().numpy()
-            save_png(side_by_side(item["image"], mask, item["mask"]),
+            text = [f"RefSAM, text prompt: \"{item['text']}\"", f"IoU {binary_mask_iou(mask, item['mask']):.2f}"]
+            save_png(side_by_side(item["image"], mask, item["mask"], text=text),
                      out / "overlays" / f"refsam_{i}_{item['text'].replace(' ', '_')}.png")
     return results
 

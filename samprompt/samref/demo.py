@@ -19,6 +19,8 @@ from samprompt.data import ShapesInteractive
 from samprompt.demo import HARDER_WORLD, DemoSettings, aligned
 from samprompt.interactive import compare_refiner
 from samprompt.methods.saving import save
+from samprompt.metrics.masks import binary_mask_iou
+from samprompt.plots import plot_curves
 from samprompt.samref.config import SAMRefConfig
 from samprompt.samref.model import SAMRef
 from samprompt.samref.task import SAMRefTask
@@ -55,11 +57,20 @@ def samref_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     results: dict[str, Any] = {"training": training, "sam_alone": compared["sam_alone"][0],
                                "samref": compared["refined"][0],
                                "samref_on_sam_clicks": compared["refined_on_sam_clicks"][0]}
+    plot_curves({SAMREF_RUNS[key]: results[key]["miou_per_click"] for key in SAMREF_RUNS},
+                out / "plots" / "samref_iou_per_click.png", title="Click protocol (RITM clicks): mean IoU per click",
+                xlabel="clicks", ylabel="mean IoU", ylim=(0.0, 1.0))
+    plot_curves({"SAM-REF refiner": history.losses}, out / "plots" / "samref_loss.png",
+                title="SAM-REF: training loss (NFL + dice + error BCE)", xlabel="step", ylabel="loss", smooth=10)
     for i, item in enumerate(items[:settings.overlays]):
         session = model.session(item["image"])
-        for click in sam_runs[i].clicks[:3]:
+        clicks = sam_runs[i].clicks[:3]
+        for click in clicks:
             session.click(click.x, click.y, click.positive)
-        rows = [side_by_side(item["image"], mask, item["mask"]) for mask in (session.steps[-1].sam_mask, session.mask)]
+        marks = [(c.x, c.y, c.positive) for c in clicks]
+        rows = [side_by_side(item["image"], mask, item["mask"], clicks=marks,
+                             text=f"{label} after {len(clicks)} clicks · IoU {binary_mask_iou(mask, item['mask']):.2f}")
+                for label, mask in (("SAM alone", session.steps[-1].sam_mask), ("SAM-REF", session.mask))]
         save_png(np.concatenate(rows, axis=0), out / "overlays" / f"samref_{i}_sam_top_refined_bottom.png")
     return results
 
