@@ -82,5 +82,6 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))
     print(format_table(metrics))
-    print(f"metrics: {out / 'metrics.json'}; overlays (image | prediction | ground truth): {out / 'overlays'}")
+    print(f"metrics: {out / 'metrics.json'}; captioned pictures (image + prompt | prediction | ground truth): "
+          f"{out / 'overlays'}; plots: {out / 'plots'}")
     return metrics

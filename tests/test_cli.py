@@ -115,6 +115,10 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     assert samref["samref"]["seconds_per_click"]["refiner"] > 0
     assert (out / "samref" / "trained" / "adapter_config.json").is_file()
     assert len(list((out / "overlays").glob("samref_*.png"))) == 2
+    plots = {p.name for p in (out / "plots").glob("*.png")}
+    assert plots == {"native_loss.png", "refsam_loss.png", "escnet_loss.png", "escnet_per_class_iou.png",
+                     "samref_loss.png", "samref_iou_per_click.png"}
+    assert Image.open(out / "overlays" / "native_box_0.png").size[1] >= 256  # enlarged, captioned panels
     printed = capsys.readouterr().out
     assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed and "NoC@90" in printed
 
