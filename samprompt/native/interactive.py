@@ -29,7 +29,7 @@ from torch import Tensor
 
 from samprompt.data.mask_prompts import box_of, random_click
 from samprompt.errors import ConfigError
-from samprompt.native.task import sam_mask_loss
+from samprompt.native.task import NativeBatch, native_batch, sam_mask_loss
 from samprompt.training.task import Step, TrainingTask, encode_images
 
 
@@ -57,17 +57,6 @@ def error_click(truth: np.ndarray, predicted: np.ndarray, rng: np.random.Generat
 
 
 @dataclass
-class InteractiveBatch:
-    """images / masks / ids per object; boxes P x 4 noisy boxes; clicks P x 2 first clicks."""
-
-    images: list[np.ndarray]
-    masks: list[np.ndarray]
-    ids: list[str]
-    boxes: Tensor
-    clicks: Tensor
-
-
-@dataclass
 class InteractiveTask(TrainingTask):
     """SAM's interactive training (see the module docstring) for the native prompts.
 
@@ -92,10 +81,8 @@ class InteractiveTask(TrainingTask):
         return {**item, "box": noisy_box(item["mask"], rng, max_noise=self.max_box_noise),
                 "click": random_click(item["mask"], rng)}
 
-    def collate(self, samples: list[dict[str, Any]]) -> InteractiveBatch:
-        return InteractiveBatch([s["image"] for s in samples], [s["mask"] for s in samples],
-                                [s["id"] for s in samples], torch.as_tensor(np.stack([s["box"] for s in samples])),
-                                torch.as_tensor(np.stack([s["click"] for s in samples])))
+    def collate(self, samples: list[dict[str, Any]]) -> NativeBatch:
+        return native_batch(samples)
 
     def silent_rounds(self, step: Step) -> set[int]:
         """The rounds that add no click: the last one and one drawn among rounds 1 .. n-2."""
@@ -106,13 +93,13 @@ class InteractiveTask(TrainingTask):
             rounds.add(step.integers(1, self.iterations - 1))
         return rounds
 
-    def batch_loss(self, step: Step, batch: InteractiveBatch) -> Tensor:
+    def batch_loss(self, step: Step, batch: NativeBatch) -> Tensor:
         rows = len(batch.ids)
         features = encode_images(step.model.core, batch.images, keep_intermediate=False)
         rng = np.random.default_rng(step.integers(0, 2**31 - 1))
         use_box = float(torch.rand((), generator=step.generator)) < self.box_probability
         clicks: list[list[tuple[float, float, int]]] = [[] if use_box else [(x, y, 1)]
-                                                        for x, y in batch.clicks.tolist()]
+                                                        for x, y in batch.clicks[:, 0].tolist()]
         silent = self.silent_rounds(step)
         masks_in: Tensor | None = None
         predicted: list[np.ndarray] = []

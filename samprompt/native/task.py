@@ -50,6 +50,13 @@ class NativeBatch:
     clicks: Tensor
 
 
+def native_batch(samples: list[dict[str, Any]]) -> NativeBatch:
+    """Samples {"image", "mask", "id", "box" (4,), "click" (2,)} -> a `NativeBatch`."""
+    return NativeBatch([s["image"] for s in samples], [s["mask"] for s in samples], [s["id"] for s in samples],
+                       torch.as_tensor(np.stack([s["box"] for s in samples])),
+                       torch.as_tensor(np.stack([s["click"] for s in samples]))[:, None])
+
+
 @dataclass
 class NativeTask(TrainingTask):
     """Prompts drawn from each item's mask: a box with probability `box_probability`, else a click.
@@ -77,9 +84,7 @@ class NativeTask(TrainingTask):
         return {**item, "box": random_box(item["mask"], rng), "click": random_click(item["mask"], rng)}
 
     def collate(self, samples: list[dict[str, Any]]) -> NativeBatch:
-        return NativeBatch([s["image"] for s in samples], [s["mask"] for s in samples], [s["id"] for s in samples],
-                           torch.as_tensor(np.stack([s["box"] for s in samples])),
-                           torch.as_tensor(np.stack([s["click"] for s in samples]))[:, None])
+        return native_batch(samples)
 
     def batch_loss(self, step: Step, batch: NativeBatch) -> Tensor:
         """SAM's recipe: a single click trains the three ambiguity masks (the best one takes the
