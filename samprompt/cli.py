@@ -36,7 +36,7 @@ def _point(text: str) -> tuple[float, float, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from samprompt.data import available_datasets
-    from samprompt.demo import demo_methods
+    from samprompt.demo import FULL_EVAL_ITEMS, QUICK_EVAL_ITEMS, demo_methods, preset_steps
     from samprompt.methods import available_methods, get_method
 
     methods = [get_method(name) for name in available_methods()]
@@ -48,15 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
                                            "core and shapes world, prints a results table, writes metrics.json and "
                                            "overlays.")
     demo.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--full", action="store_true",
+                      help="the full demo: more training steps and 200 held-out items (about twice as long)")
     demo.add_argument("--steps", type=_positive_int,
                       help="training steps of every method (default: each method's own, below)")
     for method in demo_methods():
         demo.add_argument(f"--{method.name}-steps", type=_positive_int, dest=f"steps_{method.name}",
-                          help=f"training steps of {method.name} (default: {method.demo_steps})")
+                          help=f"training steps of {method.name} (default: {preset_steps(method, False)}, "
+                               f"with --full {preset_steps(method, True)})")
     demo.add_argument("--only", nargs="+", choices=[m.name for m in demo_methods()], metavar="METHOD",
                       help="run only these methods' sections")
-    demo.add_argument("--eval-items", type=_positive_int, default=200,
-                      help="held-out objects scored per model (default: %(default)s)")
+    demo.add_argument("--eval-items", type=_positive_int,
+                      help=f"held-out objects scored per model (default: {QUICK_EVAL_ITEMS}, "
+                           f"with --full {FULL_EVAL_ITEMS})")
     demo.add_argument("--train-images", type=_positive_int, default=400,
                       help="distinct training scenes (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -134,8 +138,10 @@ def _model(args: argparse.Namespace, wanted: str | None, purpose: str) -> tuple[
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, demo_methods, run_demo
 
-    steps = {m.name: getattr(args, f"steps_{m.name}") or args.steps or m.demo_steps for m in demo_methods()}
-    return run_demo(args.out, DemoSettings(steps=steps, train_images=args.train_images, eval_items=args.eval_items,
+    asked = {m.name: getattr(args, f"steps_{m.name}") or args.steps for m in demo_methods()}
+    steps = {name: value for name, value in asked.items() if value}
+    return run_demo(args.out, DemoSettings(full=args.full, steps=steps, train_images=args.train_images,
+                                           eval_items=args.eval_items,
                                            seed=args.seed, progress=not args.no_progress,
                                            only=tuple(args.only) if args.only else None))
 

@@ -23,24 +23,34 @@ from samprompt.version import __version__
 HARDER_WORLD = ShapesConfig(noise=40.0, radius_fraction=(0.05, 0.14), max_objects=6)
 
 
+QUICK_EVAL_ITEMS = 100
+FULL_EVAL_ITEMS = 200
+
+
 @dataclass
 class DemoSettings:
     """How big the demo is.
 
     Attributes:
-        steps: training steps by method name (a method not named uses its `demo_steps`).
+        full: the full demo (each method's `demo_steps`, 200 held-out items) instead of the quick
+            one (`demo_quick_steps`, 100 items).
+        steps: training steps by method name (a method not named uses its preset's steps).
+        eval_items: held-out items scored per model (None: the preset's).
         only: the methods to run (None: every method with a demo section).
     """
 
+    full: bool = False
     steps: Mapping[str, int] = field(default_factory=dict)
     train_images: int = 400
-    eval_items: int = 200
+    eval_items: int | None = None
     overlays: int = 6
     seed: int = 0
     progress: bool = True
     only: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.eval_items is None:
+            self.eval_items = FULL_EVAL_ITEMS if self.full else QUICK_EVAL_ITEMS
         for name in ("train_images", "eval_items"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -49,7 +59,12 @@ class DemoSettings:
                 raise ConfigError(f"steps of {name!r} must be positive, got {value}")
 
     def steps_of(self, method: Method) -> int:
-        return self.steps.get(method.name, method.demo_steps)
+        return self.steps.get(method.name, preset_steps(method, self.full))
+
+
+def preset_steps(method: Method, full: bool) -> int:
+    """A method's training steps in the full or the quick demo."""
+    return method.demo_steps if full or method.demo_quick_steps is None else method.demo_quick_steps
 
 
 def demo_methods(only: tuple[str, ...] | None = None) -> list[Method]:
@@ -75,6 +90,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     metrics: dict[str, Any] = {"samprompt": __version__, "core": "tiny (shipped)",
+                               "preset": "full" if settings.full else "quick",
                                "settings": asdict(settings), "modules": {}}
     for method in demo_methods(settings.only):
         metrics["modules"][method.demo_key] = method.demo(out, settings.steps_of(method), settings)

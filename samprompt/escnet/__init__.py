@@ -1,6 +1,6 @@
 """ESC-Net: open-vocabulary semantic segmentation with CLIP-correlation pseudo-prompts and SAM blocks."""
+from samprompt.clip.dense import DenseClip, correlation
 from samprompt.escnet.config import ESCNetConfig
-from samprompt.escnet.dense_clip import DenseClip, correlation
 from samprompt.escnet.kmeans import batched_kmeans
 from samprompt.escnet.model import ESCNet, ESCNetOutput
 from samprompt.escnet.pseudo_prompts import PseudoPrompts, PseudoPromptSettings, pseudo_prompts

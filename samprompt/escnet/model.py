@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from samprompt.clip.dense import DenseClip, correlation
 from samprompt.clip.models import ClipBundle
 from samprompt.core.images import check_image_tensor, image_array
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import ImageFormatError
 from samprompt.escnet.config import ESCNetConfig
-from samprompt.escnet.dense_clip import DenseClip, correlation
 from samprompt.escnet.layers import ESCBlock, UpsamplingDecoder
 from samprompt.escnet.pseudo_prompts import PseudoPrompts, pseudo_prompts
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samprompt.escnet.dense_clip import correlation
+from samprompt.clip.dense import correlation
 from samprompt.escnet.model import ESCNet, as_image_batch
 from samprompt.escnet.sliding import sliding_window_logits
 from samprompt.metrics.semantic import ConfusionMatrix

@@ -87,8 +87,9 @@ class Method:
             (e.g. "text_encoder"); `samprompt.load` refuses any other.
         legacy_metadata_key: the metadata key under which 0.1.0 saved this method's config.
         legacy_default: 0.1.0 folders of a `PromptedSam` with no method key belong to this method.
-        demo_key / demo_steps / demo_order: the demo's section name (None: no demo), its default
-            training steps and its place in the demo (lower first).
+        demo_key / demo_steps / demo_order: the demo's section name (None: no demo), its
+            training steps in `samprompt demo --full` and its place in the demo (lower first).
+        demo_quick_steps: its training steps in the default, quick demo (None: `demo_steps`).
     """
 
     name: ClassVar[str]
@@ -103,6 +104,7 @@ class Method:
     legacy_default: ClassVar[bool] = False
     demo_key: ClassVar[str | None] = None
     demo_steps: ClassVar[int] = 150
+    demo_quick_steps: ClassVar[int | None] = None
     demo_order: ClassVar[int] = 100
 
     # ------------------------------------------------------------------ model

@@ -50,13 +50,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="interactive rounds per object (default %(default)s)")
     parser.add_argument("--click-items", type=int, default=100,
                         help="test-split objects for the click protocol (default %(default)s)")
+    parser.add_argument("--init", default=None,
+                        help="start from these `tiny` weights (a .safetensors or .pth state dict) "
+                             "instead of random init")
     return parser.parse_args(argv)
+
+
+def init_record(init: str | None) -> dict | None:
+    """The JSON record written beside the `--init` weights (how they were made), if there is one."""
+    if init is None:
+        return None
+    record = Path(init).with_suffix(".json")
+    return json.loads(record.read_text()) if record.is_file() else {"weights": str(init)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
-    core = samprompt.build_sam("tiny", pretrained=False, frozen=False)
+    core = samprompt.build_sam("tiny", checkpoint=args.init, pretrained=False, frozen=False)
     model = PromptedSam(core, NativePrompts())
     task = NativeTask()
     train_task = task if args.recipe == "single" else InteractiveTask(iterations=args.iterations)
@@ -77,8 +88,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / WEIGHTS_NAME) as staging:
         save_file(state, str(staging), metadata={"variant": "tiny", "format": "segment-anything state dict"})
-    record = {"command": "python -m samprompt.pretrain.tiny_sam " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "args": vars(args), "metrics": metrics, "final_loss": result.losses[-1],
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    record = {"command": f"python -m samprompt.pretrain.tiny_sam {command}",
+              "args": vars(args), "init_record": init_record(args.init), "metrics": metrics,
+              "final_loss": result.losses[-1],
               "seconds": round(time.time() - start, 1)}
     (out / "sam_tiny.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))

@@ -33,10 +33,28 @@ def test_tiny_sam_script_runs_the_interactive_recipe_and_records_the_click_proto
     assert record["args"]["recipe"] == "interactive" and "--recipe interactive" in record["command"]
 
 
+def test_tiny_sam_script_continues_from_init_weights_and_records_how_they_were_made(tmp_path):
+    from safetensors.torch import load_file
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    tiny_sam.main(["--steps", "1", "--batch-size", "2", "--eval-items", "2", "--click-items", "1",
+                   "--out", str(tmp_path / "first"), "--work-dir", str(tmp_path / "work1")])
+    AcceleratorState._reset_state(reset_partial_state=True)
+    tiny_sam.main(["--steps", "1", "--batch-size", "2", "--eval-items", "2", "--click-items", "1", "--lr", "1e-12",
+                   "--recipe", "interactive", "--iterations", "2",
+                   "--init", str(tmp_path / "first" / "sam_tiny.safetensors"),
+                   "--out", str(tmp_path / "second"), "--work-dir", str(tmp_path / "work2")])
+    before = load_file(str(tmp_path / "first" / "sam_tiny.safetensors"))
+    after = load_file(str(tmp_path / "second" / "sam_tiny.safetensors"))
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)  # lr ~0: init kept
+    record = json.loads((tmp_path / "second" / "sam_tiny.json").read_text())
+    assert record["init_record"]["args"]["recipe"] == "single" and record["args"]["recipe"] == "interactive"
+
+
 def test_shapes_clip_script_writes_open_clip_local_dir(tmp_path):
     out = tmp_path / "clip"
-    metrics = shapes_clip.main(["--steps", "2", "--batch-size", "8", "--out", str(out)])
-    assert 0 <= metrics["zero_shot_shape_accuracy"] <= 1
+    metrics = shapes_clip.main(["--steps", "2", "--batch-size", "8", "--dense-batch", "2", "--out", str(out)])
+    assert 0 <= metrics["zero_shot_shape_accuracy"] <= 1 and 0 <= metrics["correlation_argmax_miou"] <= 1
     model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{out}")  # plain open_clip reads it
     bundle = load_clip("shapes", out)
     assert bundle.encode_text(["a red circle"]).shape == (1, 128)
@@ -44,7 +62,8 @@ def test_shapes_clip_script_writes_open_clip_local_dir(tmp_path):
 
 
 def test_soft_targets_mark_every_true_caption():
-    images = [{"shape": "circle", "colour": "red", "size": "small"}, {"shape": "star", "colour": "red", "size": "large"}]
+    images = [{"shape": "circle", "colour": "red", "size": "small"},
+              {"shape": "star", "colour": "red", "size": "large"}]
     captions = [{"shape": "circle"}, {"shape": "star", "colour": "red"}, {"shape": "circle", "colour": "blue"}]
     assert shapes_clip.soft_targets(images, captions).tolist() == [[1, 0, 0], [0, 1, 0]]
 
@@ -56,3 +75,33 @@ def test_clip_loss_prefers_matching_pairs():
     matched = shapes_clip.clip_loss(features, features, scale, eye)
     shuffled = shapes_clip.clip_loss(features, features.roll(1, 0), scale, eye)
     assert matched < shuffled
+
+
+def test_shapes_clip_script_continues_from_init_weights_and_records_them(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    shapes_clip.main(["--steps", "1", "--batch-size", "4", "--dense-batch", "0", "--out", str(first)])
+    shapes_clip.main(["--steps", "1", "--batch-size", "4", "--dense-batch", "2", "--lr", "1e-12",
+                      "--init", str(first), "--out", str(second)])
+    before, after = load_clip("shapes", first).model.state_dict(), load_clip("shapes", second).model.state_dict()
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-3) for k in before)  # lr ~0: init kept
+    record = json.loads((second / "training.json").read_text())
+    assert record["init_record"]["args"]["dense_batch"] == 0
+
+
+def test_scene_windows_come_with_the_class_share_of_every_patch():
+    image, targets = shapes_clip.scene_window(7, 64, 8, np.random.default_rng(0))
+    assert image.shape == (3, 64, 64) and 0 <= image.min() and image.max() <= 1
+    assert targets.shape == (len(shapes_clip.SCENE_CLASSES), 8, 8)
+    assert torch.allclose(targets.sum(0), torch.ones(8, 8), atol=1e-5)
+    assert targets[0].max() == 1 and targets[1:].sum() > 0      # background patches and some object
+
+
+def test_dense_loss_prefers_patches_aligned_with_their_class_text():
+    torch.manual_seed(0)
+    text = torch.nn.functional.normalize(torch.randn(3, 16), dim=-1)
+    labels = torch.randint(0, 3, (2, 4, 4))
+    targets = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()
+    aligned = text[labels].permute(0, 3, 1, 2)
+    scale = torch.tensor(np.log(20.0))
+    assert shapes_clip.dense_loss(aligned, text, scale, targets) < shapes_clip.dense_loss(aligned.roll(1, 2), text,
+                                                                                           scale, targets)

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from samprompt.clip.dense import DenseClip, check_classes, correlation
 from samprompt.clip.models import load_clip
 from samprompt.errors import ConfigError, ImageFormatError
-from samprompt.escnet.dense_clip import DenseClip, check_classes, correlation
 
 
 def test_dense_features_have_the_grid_of_the_chosen_input_size():

@@ -38,6 +38,21 @@ def resize_positional_embedding(visual: nn.Module, image_size: int) -> None:
     visual.image_size = (image_size, image_size)
 
 
+def joint_space_patches(visual: nn.Module, tokens: Tensor) -> Tensor:
+    """The last block's patch tokens B x W x g x g -> B x E x g x g L2-normalised embeddings in
+    CLIP's joint space, through the tower's own final LayerNorm and projection."""
+    dense = visual.ln_post(tokens.permute(0, 2, 3, 1)) @ visual.proj      # B x g x g x E
+    return F.normalize(dense, dim=-1).permute(0, 3, 1, 2).contiguous()
+
+
+def last_block_patches(visual: nn.Module, x: Tensor) -> Tensor:
+    """Normalised CLIP input B x 3 x S x S -> joint-space patch embeddings B x E x g x g."""
+    depth = len(visual.transformer.resblocks)
+    tokens = visual.forward_intermediates(x, indices=[depth - 1], intermediates_only=True,
+                                         output_fmt="NCHW")["image_intermediates"][0]
+    return joint_space_patches(visual, tokens)
+
+
 class DenseClip(nn.Module):
     """A frozen open_clip ViT giving dense image embeddings and cached class embeddings.
 
@@ -122,9 +137,7 @@ class DenseClip(nn.Module):
         wanted = sorted(set(self.skip_layers) | {self.depth - 1})
         out = visual.forward_intermediates(x, indices=wanted, intermediates_only=True, output_fmt="NCHW")
         by_layer = dict(zip(wanted, out["image_intermediates"]))
-        last = by_layer[self.depth - 1].permute(0, 2, 3, 1)                   # B x g x g x W
-        dense = visual.ln_post(last) @ visual.proj                            # B x g x g x E
-        dense = F.normalize(dense, dim=-1).permute(0, 3, 1, 2).contiguous()
+        dense = joint_space_patches(visual, by_layer[self.depth - 1])
         return dense, tuple(by_layer[i] for i in self.skip_layers)
 
     @torch.no_grad()
