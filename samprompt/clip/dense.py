@@ -19,20 +19,27 @@ from samprompt.clip.models import ClipBundle
 from samprompt.errors import ConfigError, ImageFormatError, PromptError
 
 
+def resized_positional_embedding(embedding: Tensor, grid: int) -> Tensor:
+    """An open_clip ViT's positional embedding (1 + g*g) x D -> (1 + grid*grid) x D: the patch
+    positions resized bicubically, the class position kept (differentiable)."""
+    old = int(round((embedding.shape[0] - 1) ** 0.5))
+    if old == grid:
+        return embedding
+    patches = embedding[1:].reshape(1, old, old, -1).permute(0, 3, 1, 2).float()
+    patches = F.interpolate(patches, size=(grid, grid), mode="bicubic", align_corners=False)
+    return torch.cat([embedding[:1], patches.permute(0, 2, 3, 1).reshape(grid * grid, -1).to(embedding.dtype)])
+
+
 def resize_positional_embedding(visual: nn.Module, image_size: int) -> None:
-    """Resize an open_clip ViT's positional embedding (bicubic, class position kept) in place
+    """Resize an open_clip ViT's positional embedding in place (`resized_positional_embedding`)
     so that the tower takes `image_size` x `image_size` inputs."""
     patch = visual.patch_size[0]
     if image_size % patch:
         raise ConfigError(f"CLIP input size {image_size} must be a multiple of the patch size {patch}")
     grid = image_size // patch
-    embedding = visual.positional_embedding.data                      # (1 + g*g) x D
-    old = int(round((embedding.shape[0] - 1) ** 0.5))
-    if old == grid:
+    if visual.positional_embedding.shape[0] == 1 + grid * grid:
         return
-    patches = embedding[1:].reshape(1, old, old, -1).permute(0, 3, 1, 2).float()
-    patches = F.interpolate(patches, size=(grid, grid), mode="bicubic", align_corners=False)
-    resized = torch.cat([embedding[:1], patches.permute(0, 2, 3, 1).reshape(grid * grid, -1).to(embedding.dtype)])
+    resized = resized_positional_embedding(visual.positional_embedding.data, grid)
     visual.positional_embedding = nn.Parameter(resized, requires_grad=False)
     visual.grid_size = (grid, grid)
     visual.image_size = (image_size, image_size)

@@ -9,10 +9,12 @@ Two objectives, both CLIP's contrastive image-text loss with soft targets:
   such as "a red circle", "a photo of a large star", "a triangle" or "background". Several
   captions in a batch can describe the same image truthfully, so every caption consistent with
   an image is a positive for it.
-- **dense** (`--dense-batch` > 0): windows of whole scenes at about the scale ESC-Net sees them
-  (one CLIP patch = 8 scene pixels, jittered by up to 1.25x). Each patch token, through the
-  tower's final LayerNorm and projection (the path `samprompt.clip.dense` reads patches by),
-  is contrasted against the captions of every class and "background" (one random template per
+- **dense** (`--dense-batch` > 0): square windows of scenes (`--dense-size` px, one CLIP
+  patch = 8 scene pixels, the window jittered by up to 1.25x where the scene is larger; at
+  128 px the whole scene, as ESC-Net's demo reads it, through the positional embedding resized
+  as `samprompt.clip.dense` resizes it, differentiably). Each patch token, through the tower's
+  final LayerNorm and projection (the path `samprompt.clip.dense` reads patches by), is
+  contrasted against the captions of every class and "background" (one random template per
   step); its target is the share of its pixels each class covers. This is what makes the raw
   patch-text correlation an argmax segmenter: trained on crops alone, the patch tokens barely
   separate the shapes (mIoU 0.098 on test scenes).
@@ -35,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from torch import Tensor
+from torch import Tensor, nn
 
-from samprompt.clip.dense import DenseClip, correlation, last_block_patches
+from samprompt.clip.dense import DenseClip, correlation, last_block_patches, resized_positional_embedding
 from samprompt.clip.models import ClipBundle, shapes_clip_config
 from samprompt.data.shapes import COLOURS, SHAPE_CLASSES, ShapesWorld, size_words
 from samprompt.data.shapes_datasets import ShapesSemantic, split_seed
@@ -57,14 +59,34 @@ def scene_window(seed: int, size: int, patch: int, rng: np.random.Generator) -> 
         targets: K x g x g, the share of each of `SCENE_CLASSES` in each patch (g = size / patch).
     """
     scene = ShapesWorld().scene(seed)
-    side = int(rng.integers(size, int(size * 1.25) + 1))
     full = scene.image.shape[0]
+    side = min(full, int(rng.integers(size, int(size * 1.25) + 1)))
     x, y = (int(v) for v in rng.integers(0, full - side + 1, 2))
     image = torch.from_numpy(scene.image[y:y + side, x:x + side]).permute(2, 0, 1).float()[None] / 255
     onehot = F.one_hot(torch.from_numpy(scene.class_map[y:y + side, x:x + side]).long(), len(SCENE_CLASSES))
     image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)[0]
     targets = F.adaptive_avg_pool2d(onehot.permute(2, 0, 1).float()[None], size // patch)[0]
     return image, targets
+
+
+class _Patches(nn.Module):
+    """`last_block_patches` as a module, so that `functional_call` can swap its positional embedding."""
+
+    def __init__(self, visual: nn.Module) -> None:
+        super().__init__()
+        self.visual = visual
+
+    def forward(self, x: Tensor) -> Tensor:
+        return last_block_patches(self.visual, x)
+
+
+def scene_patches(visual: nn.Module, x: Tensor) -> Tensor:
+    """Normalised B x 3 x S x S input at any multiple S of the patch size -> joint-space patch
+    embeddings B x E x g x g, through the positional embedding resized to g x g (gradients reach
+    the stored one)."""
+    grid = x.shape[-1] // visual.patch_size[0]
+    positional = resized_positional_embedding(visual.positional_embedding, grid)
+    return torch.func.functional_call(_Patches(visual), {"visual.positional_embedding": positional}, (x,))
 
 
 def dense_loss(patches: Tensor, text_features: Tensor, logit_scale: Tensor, targets: Tensor) -> Tensor:
@@ -136,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out", default="samprompt/weights/shapes_clip")
     parser.add_argument("--dense-batch", type=int, default=32, help="scene windows per step (0: crops only)")
     parser.add_argument("--dense-weight", type=float, default=1.0, help="weight of the dense loss")
+    parser.add_argument("--dense-size", type=int, default=128,
+                        help="side of the scene windows, in pixels (default 128: whole scenes)")
     parser.add_argument("--init", default=None, help="start from a folder of shipped-format CLIP weights")
     args = parser.parse_args(argv)
 
@@ -176,13 +200,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         text_features = model.encode_text(tokenizer(list(texts)), normalize=True)
         loss = clip_loss(image_features, text_features, model.logit_scale, soft_targets([a for _, a in batch], said))
         if args.dense_batch > 0:
-            windows = [scene_window(split_seed("train", 10**6 + dense_index + i), size, patch, rng)
+            windows = [scene_window(split_seed("train", 10**6 + dense_index + i), args.dense_size, patch, rng)
                        for i in range(args.dense_batch)]
             dense_index += args.dense_batch
             images, targets = (torch.stack(t) for t in zip(*windows))
             template = TEMPLATES[rng.integers(len(TEMPLATES))]
             class_text = model.encode_text(tokenizer([template.format(c) for c in SCENE_CLASSES]), normalize=True)
-            patches = last_block_patches(model.visual, (images - mean) / std)
+            patches = scene_patches(model.visual, (images - mean) / std)
             loss = loss + args.dense_weight * dense_loss(patches, class_text, model.logit_scale, targets)
         optimizer.zero_grad()
         loss.backward()

@@ -105,3 +105,19 @@ def test_dense_loss_prefers_patches_aligned_with_their_class_text():
     scale = torch.tensor(np.log(20.0))
     assert shapes_clip.dense_loss(aligned, text, scale, targets) < shapes_clip.dense_loss(aligned.roll(1, 2), text,
                                                                                            scale, targets)
+
+
+def test_dense_training_reads_whole_scenes_as_dense_clip_does_and_trains_the_positional_embedding():
+    from samprompt.clip.dense import DenseClip
+
+    trained = load_clip("shapes", frozen=False).model
+    reader = DenseClip(load_clip("shapes"), image_size=128)
+    images = torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)
+    with torch.no_grad():
+        expected, _ = reader.encode_image(images)
+    patches = shapes_clip.scene_patches(trained.visual, reader.normalise(images))
+    assert patches.shape == expected.shape == (2, 128, 16, 16)
+    assert torch.allclose(patches, expected, atol=1e-5)
+    patches.sum().backward()
+    assert trained.visual.positional_embedding.grad.abs().sum() > 0
+    assert trained.visual.positional_embedding.shape[0] == 1 + 8 * 8       # the stored one keeps its size
