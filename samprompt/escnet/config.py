@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from samprompt.errors import ConfigError
-from samprompt.escnet.pseudo_prompts import PseudoPromptSettings
+from samprompt.prompts.pseudo import PseudoPromptSettings
 from samprompt.utils.dataclass_config import from_dict
 
 PAPER_TEMPLATES = ("A photo of a {} in the scene.",)

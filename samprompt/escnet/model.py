@@ -17,7 +17,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.errors import ImageFormatError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.layers import ESCBlock, UpsamplingDecoder
-from samprompt.escnet.pseudo_prompts import PseudoPrompts, pseudo_prompts
+from samprompt.prompts.pseudo import PseudoPrompts, pseudo_prompts
 
 
 @dataclass

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from samprompt.escnet.kmeans import batched_kmeans
+from samprompt.utils.kmeans import batched_kmeans
 
 
 def test_separated_blobs_are_found_in_every_set_at_once():

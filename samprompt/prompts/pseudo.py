@@ -1,4 +1,4 @@
-"""Pseudo Prompt Generator: class correlation maps -> pseudo points and pseudo masks per class.
+"""Pseudo prompts (ESC-Net's Pseudo Prompt Generator): class correlation maps -> pseudo points and pseudo masks per class.
 
 Per class: softmax over classes of the correlation (scaled by 1 / temperature) gives a
 probability map; pixels above `threshold` are the foreground; k-means splits the foreground
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from samprompt.errors import ConfigError, PromptError
-from samprompt.escnet.kmeans import batched_kmeans
+from samprompt.utils.kmeans import batched_kmeans
 
 
 @dataclass(frozen=True)

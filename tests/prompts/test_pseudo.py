@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from samprompt.errors import ConfigError
-from samprompt.escnet.pseudo_prompts import PseudoPromptSettings, pseudo_prompts
+from samprompt.prompts.pseudo import PseudoPromptSettings, pseudo_prompts
 
 
 def synthetic_correlation() -> torch.Tensor:
