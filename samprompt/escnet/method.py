@@ -68,7 +68,7 @@ class ESCNetMethod(Method):
     legacy_metadata_key = "escnet"
     demo_key = "escnet_classes"
     demo_steps = 400
-    demo_quick_steps = 200
+    demo_quick_steps = 100
     demo_order = 2
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:

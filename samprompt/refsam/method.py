@@ -72,7 +72,7 @@ class RefSAMMethod(Method):
     legacy_metadata_key = "refsam"
     demo_key = "refsam_text"
     demo_steps = 600
-    demo_quick_steps = 300
+    demo_quick_steps = 200
     demo_order = 1
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:

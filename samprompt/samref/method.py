@@ -56,7 +56,7 @@ class SAMRefMethod(Method):
     legacy_metadata_key = "samref"
     demo_key = "samref_clicks"
     demo_steps = 300
-    demo_quick_steps = 150
+    demo_quick_steps = 100
     demo_order = 3
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:
