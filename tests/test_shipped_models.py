@@ -41,7 +41,7 @@ def test_the_shipped_core_record_meets_the_quality_bar():
     assert record["init_record"]["command"].startswith("python -m samprompt.pretrain.tiny_sam")
 
 
-def test_the_shipped_core_gets_better_with_every_click_on_held_out_objects():
+def test_the_shipped_core_gets_better_with_more_clicks_on_held_out_objects():
     from samprompt.data import ShapesInteractive
     from samprompt.interactive import evaluate_interactive
 
