@@ -21,7 +21,8 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory beside `target`; on success it replaces `target`.
 
     If the body raises, the temporary directory is deleted and `target` (if it existed) is
-    left exactly as it was.
+    left exactly as it was. Files written inside get the permissions a plain open() would give
+    (safetensors, for one, creates its files readable by their owner only).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +32,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         yield staging
         for item in staging.rglob("*"):
             if item.is_file():
+                os.chmod(item, _default_mode(directory=False) | (item.stat().st_mode & 0o111))
                 with open(item, "rb") as handle:
                     os.fsync(handle.fileno())
     except BaseException:
