@@ -160,6 +160,13 @@ class DenseClip(nn.Module):
             self._text_cache.update(zip(missing, embeddings))
         return torch.stack([self._text_cache[c].to(device) for c in classes])
 
+    def correlation_map(self, images: Tensor, classes: Sequence[str]) -> Tensor:
+        """images B x 3 x H x W in [0, 255], K class names -> B x K x H x W patch-text cosine,
+        bilinearly upsampled to the input size (its argmax is what CLIP alone segments)."""
+        dense, _ = self.encode_image(images)
+        scores = correlation(dense, self.encode_classes(classes))
+        return F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
     def _apply(self, fn, recurse: bool = True) -> "DenseClip":
         self._text_cache.clear()    # cached embeddings follow the model's device and dtype
         return super()._apply(fn, recurse)

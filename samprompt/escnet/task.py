@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from samprompt.clip.dense import correlation
 from samprompt.escnet.model import ESCNet, as_image_batch
 from samprompt.escnet.sliding import sliding_window_logits
 from samprompt.metrics.semantic import ConfusionMatrix
@@ -75,11 +74,7 @@ def model_predictor(model: ESCNet, window: int | None = None, overlap: float = 1
 
 def correlation_predictor(model: ESCNet) -> Predict:
     """The baseline: raw CLIP patch-text correlation, bilinearly upsampled (argmax = its map)."""
-    def predict(images: Tensor, classes: Sequence[str]) -> Tensor:
-        dense, _ = model.clip.encode_image(images)
-        text = model.clip.encode_classes(classes)
-        return F.interpolate(correlation(dense, text), size=images.shape[-2:], mode="bilinear", align_corners=False)
-    return predict
+    return model.clip.correlation_map
 
 
 @torch.no_grad()
