@@ -44,6 +44,7 @@ from samprompt.clip.models import ClipBundle, shapes_clip_config
 from samprompt.data.shapes import COLOURS, SHAPE_CLASSES, ShapesWorld, size_words
 from samprompt.data.shapes_datasets import ShapesSemantic, split_seed
 from samprompt.metrics.semantic import ConfusionMatrix
+from samprompt.pretrain import earlier_record
 from samprompt.utils.files import atomic_directory
 
 TEMPLATES = ("a {}", "a photo of a {}", "a {} in the scene", "the {}")
@@ -171,8 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.init is not None:
         weights = load_file(str(Path(args.init) / "open_clip_model.safetensors"))
         model.load_state_dict({k: v.float() for k, v in weights.items()})
-        record = Path(args.init) / "training.json"
-        init_record = json.loads(record.read_text()) if record.is_file() else {"weights": args.init}
+        init_record = earlier_record(Path(args.init) / "training.json", args.init)
     tokenizer = open_clip.SimpleTokenizer(context_length=config["text_cfg"]["context_length"])
     mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(3, 1, 1)
     std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(3, 1, 1)
@@ -258,15 +258,12 @@ def correlation_miou(model, tokenizer, scenes: int = 100, image_size: int = 128)
     upsampling), on a copy of the model (reading densely resizes the positional embedding)."""
     bundle = ClipBundle(copy.deepcopy(model).eval(), lambda image: image, tokenizer, "shapes")
     dense_clip = DenseClip(bundle, image_size=image_size, templates=DENSE_EVAL_TEMPLATES)
-    text = dense_clip.encode_classes(SCENE_CLASSES)
     matrix = ConfusionMatrix(len(SCENE_CLASSES), ignore_index=255)
     test = ShapesSemantic("test", scenes)
     for index in range(scenes):
         item = test[index]
         image = torch.from_numpy(item["image"]).permute(2, 0, 1)[None]
-        dense, _ = dense_clip.encode_image(image)
-        scores = F.interpolate(correlation(dense, text), size=image.shape[-2:], mode="bilinear", align_corners=False)
-        matrix.add(scores.argmax(1)[0].numpy(), item["label"])
+        matrix.add(dense_clip.correlation_map(image, SCENE_CLASSES).argmax(1)[0].numpy(), item["label"])
     return float(matrix.summary(SCENE_CLASSES)["miou"])
 
 

@@ -28,6 +28,7 @@ from samprompt.data import ShapesInteractive
 from samprompt.interactive import evaluate_interactive
 from samprompt.native.interactive import InteractiveTask
 from samprompt.native.task import NativeTask
+from samprompt.pretrain import earlier_record
 from samprompt.training import TrainConfig, Trainer
 from samprompt.utils.files import atomic_file
 
@@ -60,8 +61,7 @@ def init_record(init: str | None) -> dict | None:
     """The JSON record written beside the `--init` weights (how they were made), if there is one."""
     if init is None:
         return None
-    record = Path(init).with_suffix(".json")
-    return json.loads(record.read_text()) if record.is_file() else {"weights": str(init)}
+    return earlier_record(Path(init).with_suffix(".json"), init)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
