@@ -30,9 +30,10 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     os.chmod(staging, _default_mode(directory=True))
     try:
         yield staging
+        file_mode = _default_mode(directory=False)
         for item in staging.rglob("*"):
             if item.is_file():
-                os.chmod(item, _default_mode(directory=False) | (item.stat().st_mode & 0o111))
+                os.chmod(item, file_mode | (item.stat().st_mode & 0o111))
                 with open(item, "rb") as handle:
                     os.fsync(handle.fileno())
     except BaseException:
