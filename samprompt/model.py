@@ -49,7 +49,7 @@ class PromptedSam(nn.Module):
             raise PromptError("give either images or precomputed features (exactly one), got "
                               f"{'both' if images is not None else 'neither'}")
         if features is None:
-            features = self.core.encode(images, keep_images=self.refiner is not None)
+            features = self.core.encode(images, keep_images=self.needs_images)
         multimask = self.multimask_output if multimask_output is None else multimask_output
         generator_inputs = accepted_inputs(self.generator.forward, inputs)
         refiner_inputs = accepted_inputs(self.refiner.forward, inputs) if self.refiner is not None else {}
@@ -64,6 +64,11 @@ class PromptedSam(nn.Module):
         if self.refiner is not None:
             prediction = self.refiner(self.core, features, prompts, prediction, **refiner_inputs)
         return prediction
+
+    @property
+    def needs_images(self) -> bool:
+        """Whether the encoder pass must keep its input (for the generator or the refiner)."""
+        return self.refiner is not None or bool(getattr(self.generator, "needs_images", False))
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Name -> parameter for every parameter that requires a gradient."""

@@ -167,6 +167,17 @@ class SamCore(nn.Module):
             images=batch if keep_images else None,
         )
 
+    def input_pixels(self, features: ImageFeatures) -> list[Tensor]:
+        """The resized images the encoder saw, unpadded and unnormalised: one 3 x h_i x w_i
+        tensor in [0, 255] per image (h_i, w_i = `features.input_sizes`), for prompt modules
+        that look at the pixels again (e.g. through CLIP). Needs `encode(..., keep_images=True)`."""
+        if features.images is None:
+            raise ConfigError("features.images is None: encode with keep_images=True to read the input pixels "
+                              "(PromptedSam does so when its generator or refiner needs them)")
+        pixels = features.images * self.sam.pixel_std.to(features.images.dtype) \
+            + self.sam.pixel_mean.to(features.images.dtype)
+        return [image[:, :h, :w] for image, (h, w) in zip(pixels, features.input_sizes)]
+
     # ---------------------------------------------------------------------- prompts
     @property
     def prompt_encoding(self) -> SamPromptEncoding:

@@ -1,8 +1,9 @@
 """Prompt generators: modules that turn inputs into SAM's sparse and dense prompts."""
 from samprompt.prompts.base import PromptGenerator, Prompts, accepted_inputs
+from samprompt.prompts.classes import ClassPrompts
 from samprompt.prompts.combine import CombinedPrompts
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.prompts.native import NativePrompts
 
-__all__ = ["CombinedPrompts", "FixedNativePrompt", "LearnedConstantPrompt", "NativePrompts", "PromptGenerator",
-           "Prompts", "accepted_inputs"]
+__all__ = ["ClassPrompts", "CombinedPrompts", "FixedNativePrompt", "LearnedConstantPrompt", "NativePrompts",
+           "PromptGenerator", "Prompts", "accepted_inputs"]

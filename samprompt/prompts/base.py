@@ -21,8 +21,12 @@ class PromptGenerator(nn.Module):
     Subclasses implement `forward(core, features, **inputs) -> Prompts`, naming the inputs
     they take as keyword arguments (e.g. `text`, `points`). They read the image only
     through `features` (the shared encoder pass) and may use the frozen core's parts
-    (its prompt encoder, its width) but own none of them.
+    (its prompt encoder, its width) but own none of them. A generator that looks at the
+    pixels again (through `core.input_pixels`) sets `needs_images`, so that the encoder pass
+    keeps its input.
     """
+
+    needs_images: bool = False
 
     def forward(self, core: "SamCore", features: "ImageFeatures", **inputs: Any) -> Prompts:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(core, features, **inputs)")

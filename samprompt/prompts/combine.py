@@ -28,6 +28,10 @@ class CombinedPrompts(PromptGenerator):
             raise ConfigError("generators: CombinedPrompts needs at least one generator, got none")
         self.generators = nn.ModuleList(generators)
 
+    @property
+    def needs_images(self) -> bool:  # type: ignore[override]
+        return any(generator.needs_images for generator in self.generators)
+
     def forward(self, core: "SamCore", features: "ImageFeatures", **inputs: Any) -> Prompts:
         used: set[str] = set()
         parts = []

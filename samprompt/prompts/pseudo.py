@@ -1,4 +1,4 @@
-"""Pseudo prompts (ESC-Net's Pseudo Prompt Generator): class correlation maps -> pseudo points and pseudo masks per class.
+"""Pseudo prompts (ESC-Net's Pseudo Prompt Generator): class correlation maps -> pseudo points and masks per class.
 
 Per class: softmax over classes of the correlation (scaled by 1 / temperature) gives a
 probability map; pixels above `threshold` are the foreground; k-means splits the foreground
