@@ -46,19 +46,22 @@ class ClassPrompts(PromptGenerator):
         templates: caption templates averaged per class name.
         settings: the pseudo-prompt threshold, regions, temperature.
         mask_logit: initial magnitude of the pseudo-mask logits.
+        clip_spec: how to reload the CLIP model (saved with the weights), e.g. {"name": "shapes"}.
     """
 
     needs_images = True
 
     def __init__(self, clip: ClipBundle, prompt_dim: int, *, image_size: int | None = None,
                  templates: Sequence[str] = DEFAULT_TEMPLATES,
-                 settings: PseudoPromptSettings = PseudoPromptSettings(), mask_logit: float = 8.0) -> None:
+                 settings: PseudoPromptSettings = PseudoPromptSettings(), mask_logit: float = 8.0,
+                 clip_spec: dict[str, str] | None = None) -> None:
         super().__init__()
         if prompt_dim <= 0:
             raise ConfigError(f"prompt_dim must be positive, got {prompt_dim}")
         if mask_logit <= 0:
             raise ConfigError(f"mask_logit must be positive, got {mask_logit}")
         self.clip = DenseClip(clip, image_size, templates=templates)
+        self.clip_spec = clip_spec or {"name": clip.name}
         self.settings = settings
         self.class_token = nn.Linear(self.clip.embed_dim, prompt_dim)
         self.mask_logit = nn.Parameter(torch.tensor(float(mask_logit)))

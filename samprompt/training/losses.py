@@ -19,19 +19,30 @@ def _flat(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return logits.flatten(-2).float(), targets.flatten(-2).to(torch.float32)
 
 
-def dice_loss(logits: Tensor, targets: Tensor, smooth: float = 1.0) -> Tensor:
-    """1 - (2|P∩T| + s) / (|P| + |T| + s) with soft predictions P = sigmoid(logits)."""
+def _valid(valid: Tensor | None, targets: Tensor) -> Tensor:
+    """The ... x HW float weights of the pixels that count (all of them when `valid` is None)."""
+    if valid is None:
+        return torch.ones_like(targets)
+    if valid.flatten(-2).shape != targets.shape:
+        raise ImageFormatError(f"valid {tuple(valid.shape)} must have the shape of the targets")
+    return valid.flatten(-2).to(targets.dtype)
+
+
+def dice_loss(logits: Tensor, targets: Tensor, smooth: float = 1.0, valid: Tensor | None = None) -> Tensor:
+    """1 - (2|P∩T| + s) / (|P| + |T| + s) with soft predictions P = sigmoid(logits), over the
+    pixels where `valid` (same shape, bool) is True (all by default; e.g. not an ignore label)."""
     logits, targets = _flat(logits, targets)
-    probs = logits.sigmoid()
+    weight = _valid(valid, targets)
+    probs = logits.sigmoid() * weight
     numerator = 2 * (probs * targets).sum(-1) + smooth
-    denominator = probs.sum(-1) + targets.sum(-1) + smooth
+    denominator = probs.sum(-1) + (targets * weight).sum(-1) + smooth
     return (1 - numerator / denominator).mean()
 
 
-def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Focal loss (Lin et al.) per pixel, averaged: alpha-weighted BCE scaled by (1 - p_t)^gamma.
-
-    alpha < 0 turns the class weighting off.
+def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0,
+                       valid: Tensor | None = None) -> Tensor:
+    """Focal loss (Lin et al.) per pixel, averaged over the pixels where `valid` is True (all by
+    default): alpha-weighted BCE scaled by (1 - p_t)^gamma. alpha < 0 turns the class weighting off.
     """
     logits, targets = _flat(logits, targets)
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -40,7 +51,10 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     loss = bce * (1 - p_t) ** gamma
     if alpha >= 0:
         loss = loss * (alpha * targets + (1 - alpha) * (1 - targets))
-    return loss.mean()
+    if valid is None:
+        return loss.mean()
+    weight = _valid(valid, targets)
+    return ((loss * weight).sum(-1) / weight.sum(-1).clamp(min=1)).mean()
 
 
 def normalized_focal_loss(logits: Tensor, targets: Tensor, gamma: float = 2.0, eps: float = 1e-8) -> Tensor:

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from samprompt.errors import ImageFormatError
 from samprompt.training.losses import (
     bce_loss,
     dice_loss,
@@ -49,3 +50,16 @@ def test_logits_iou_and_iou_head_loss():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         dice_loss(torch.zeros(1, 4, 4), torch.zeros(1, 4, 5))
+
+
+def test_valid_pixels_restrict_focal_and_dice_to_what_counts():
+    torch.manual_seed(0)
+    logits, target = torch.randn(2, 4, 6), (torch.rand(2, 4, 6) > 0.5).float()
+    valid = torch.ones(2, 4, 6, dtype=torch.bool)
+    valid[:, :, 3:] = False                                         # the right half is an ignore region
+    assert torch.allclose(sigmoid_focal_loss(logits, target, valid=valid),
+                          sigmoid_focal_loss(logits[..., :3], target[..., :3]))
+    assert torch.allclose(dice_loss(logits, target, valid=valid), dice_loss(logits[..., :3], target[..., :3]))
+    assert torch.allclose(dice_loss(logits, target, valid=torch.ones_like(valid)), dice_loss(logits, target))
+    with pytest.raises(ImageFormatError, match="valid"):
+        dice_loss(logits, target, valid=valid[..., :5])

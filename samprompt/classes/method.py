@@ -1,0 +1,149 @@
+"""Class names as prompts on the core, as a registered method: one SAM mask per (image, class)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from samprompt.classes.task import ClassPromptTask, evaluate_classes
+from samprompt.clip import load_clip
+from samprompt.data import ShapesSemantic, get_dataset
+from samprompt.errors import ConfigError, SamPromptError
+from samprompt.methods.registry import EvalRequest, Method, PredictRequest
+from samprompt.metrics.semantic import format_iou_table
+from samprompt.model import PromptedSam
+from samprompt.prompts.classes import DEFAULT_TEMPLATES, ClassPrompts, semantic_map
+from samprompt.prompts.pseudo import PseudoPromptSettings
+from samprompt.recipes import MethodRecipe, TrainingSetup
+from samprompt.training.feature_cache import FeatureCache
+from samprompt.utils.dataclass_config import from_dict
+from samprompt.visualize import save_png, semantic_panels
+
+if TYPE_CHECKING:
+    from samprompt.core.sam_core import SamCore
+    from samprompt.recipes import Recipe
+
+
+@dataclass(frozen=True)
+class ClassPromptRecipe(MethodRecipe):
+    """The class-name generator's options.
+
+    Attributes:
+        clip / clip_weights: "shapes" (the shipped CLIP) or an open_clip model name and its local weights.
+        clip_image_size: CLIP's input side for the correlation (None: the tower's own).
+        templates: caption templates averaged per name.
+        pseudo: `PseudoPromptSettings` fields (threshold, regions, temperature, iterations).
+        classes_per_step: classes prompted per training step (present ones first).
+    """
+
+    what = "classes"
+    clip: str = "shapes"
+    clip_weights: str | None = None
+    clip_image_size: int | None = None
+    templates: Sequence[str] = DEFAULT_TEMPLATES
+    pseudo: Mapping[str, Any] = field(default_factory=dict)
+    classes_per_step: int = 16
+
+    def __post_init__(self) -> None:
+        from_dict(PseudoPromptSettings, dict(self.pseudo), "pseudo")
+        if self.classes_per_step <= 0:
+            raise ConfigError(f"classes_per_step must be positive, got {self.classes_per_step}")
+        if self.clip_image_size is not None and self.clip_image_size <= 0:
+            raise ConfigError(f"clip_image_size must be positive, got {self.clip_image_size}")
+
+
+def class_prompted_sam(core: "SamCore", config: Mapping[str, Any], clip: Any = None) -> PromptedSam:
+    """The model a `ClassPromptMethod` config describes (CLIP loaded from its spec unless given)."""
+    spec = dict(config.get("clip") or {"name": "shapes"})
+    bundle = clip or load_clip(spec["name"], spec.get("pretrained"))
+    generator = ClassPrompts(bundle, core.prompt_dim, image_size=config.get("image_size"),
+                             templates=tuple(config.get("templates", DEFAULT_TEMPLATES)),
+                             settings=from_dict(PseudoPromptSettings, dict(config.get("pseudo", {})), "pseudo"),
+                             clip_spec=spec)
+    return PromptedSam(core, generator)
+
+
+class ClassPromptMethod(Method):
+    name = "classes"
+    summary = "class names -> CLIP correlation -> pseudo points and masks -> SAM's own decoder, one mask per class"
+    model_class = PromptedSam
+    recipe_class = ClassPromptRecipe
+    data_kind = "semantic"
+    predict_inputs = frozenset({"classes"})
+    components = frozenset({"clip"})
+    demo_order = 50
+
+    def handles(self, model: nn.Module) -> bool:
+        return (type(model) is PromptedSam and type(model.generator) is ClassPrompts
+                and model.refiner is None)
+
+    def config_of(self, model: nn.Module) -> dict[str, Any]:
+        generator: ClassPrompts = model.generator
+        settings = generator.settings
+        return {"clip": generator.clip_spec, "image_size": generator.clip.image_size,
+                "templates": list(generator.clip.templates),
+                "pseudo": {"threshold": settings.threshold, "regions": settings.regions,
+                           "temperature": settings.temperature, "iterations": settings.iterations}}
+
+    def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> PromptedSam:
+        return class_prompted_sam(core, config, components.get("clip"))
+
+    def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
+        options: ClassPromptRecipe = recipe.options
+        if len(recipe.data) != 1:
+            raise ConfigError("class prompts train on one semantic dataset (its labels index one class list); "
+                              f"got {len(recipe.data)} data entries")
+        spec = {"name": options.clip, **({"pretrained": options.clip_weights} if options.clip_weights else {})}
+        model = class_prompted_sam(core, {"clip": spec, "image_size": options.clip_image_size,
+                                          "templates": list(options.templates), "pseudo": dict(options.pseudo)})
+        dataset = recipe.datasets()
+        task = ClassPromptTask(dataset.classes, FeatureCache(core, keep_intermediate=False, keep_images=True),
+                               options.classes_per_step)
+        evaluate = None
+        world = recipe.shapes_world()
+        if recipe.eval_items and world is not None:
+            test = get_dataset("shapes", "semantic")(split="val", size=recipe.eval_items, shapes=world)
+            items = [test[i] for i in range(len(test))]
+            evaluate = lambda m: evaluate_classes(m, items, test.classes)  # noqa: E731
+        return TrainingSetup(model, dataset, task, evaluate)
+
+    def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
+        if request.dataset == "shapes":
+            dataset: Any = ShapesSemantic("test", request.items)
+            count = min(request.items, len(dataset))
+        else:
+            spec = get_dataset(request.dataset, self.data_kind)
+            if not request.root or not request.split:
+                raise SamPromptError(f"--dataset {request.dataset} needs --root (the dataset folder) and --split")
+            dataset = spec(root=request.root, split=request.split)
+            count = len(dataset)
+        summary = evaluate_classes(model, (dataset[i] for i in range(count)), dataset.classes)
+        print(format_iou_table(summary["per_class_iou"]))
+        return summary
+
+    def predict(self, model: nn.Module, request: PredictRequest) -> dict[str, Any]:
+        classes = list(request.inputs["classes"])
+        with torch.no_grad():
+            prediction = model([request.image], classes=classes, multimask_output=False)
+        logits = torch.stack([m[0] for m in prediction.logits])[None]
+        semantic = semantic_map(logits, classes)[0].cpu().numpy().astype(np.uint8)
+        save_png(semantic, request.out / "semantic.png")
+        save_png(semantic_panels(request.image, semantic, None, classes, text=f"classes: {', '.join(classes)}"),
+                 request.out / "classes.png")
+        result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
+                  "class_share": {name: float((semantic == k).mean()) for k, name in enumerate(classes)}}
+        print(json.dumps(result, indent=2))
+        return result
+
+    def example(self, core: "SamCore") -> PromptedSam:
+        from samprompt.tuning import LoraSettings, add_lora
+
+        add_lora(core, LoraSettings(targets=("decoder.attn",), rank=2))
+        return class_prompted_sam(core, {"templates": ["a {}"], "pseudo": {"regions": 2}})
+
+    def example_output(self, model: nn.Module, images: list[np.ndarray]) -> Tensor:
+        return model(images, classes=["background", "circle", "square"]).low_res_logits
