@@ -70,6 +70,22 @@ class PromptedSam(nn.Module):
         """Whether the encoder pass must keep its input (for the generator or the refiner)."""
         return self.refiner is not None or bool(getattr(self.generator, "needs_images", False))
 
+    def session(self, image: Any, *, refine: bool = True, clicks: "PromptedSam | SamCore | None" = None,
+                row: int = 0, **inputs: Any) -> Any:
+        """An `InteractiveSession` on `image` (encoded once): click, undo, reset.
+
+        Without `inputs` this model takes the clicks (its generator must be `NativePrompts`).
+        With inputs (e.g. `text="the red circle"`, `classes=[...]`), this model's mask for them
+        (prompt row `row`) is where the session starts, and the clicks go to `clicks` (default:
+        SAM alone on this model's core; e.g. a SAM-REF model on the same core to refine them).
+        """
+        from samprompt.interactive.session import InteractiveSession
+
+        if not inputs:
+            return InteractiveSession(clicks if clicks is not None else self, image, refine=refine)
+        return InteractiveSession(clicks if clicks is not None else self.core, image, refine=refine,
+                                  start_with=self, start_inputs=inputs, start_row=row)
+
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Name -> parameter for every parameter that requires a gradient."""
         return {name: p for name, p in self.named_parameters() if p.requires_grad}

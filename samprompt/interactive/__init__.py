@@ -12,12 +12,12 @@ from samprompt.interactive.protocol import (
     seconds_per_click,
     summarize_runs,
 )
-from samprompt.interactive.session import ClickStep, InteractiveSession
+from samprompt.interactive.session import ClickStep, InteractiveSession, SessionStart
 from samprompt.metrics.interactive import number_of_clicks, summarize
 from samprompt.metrics.masks import binary_mask_iou
 
 __all__ = [
     "Click", "ClickStep", "InteractiveSession", "ObjectRun", "binary_mask_iou", "compare_refiner",
-    "evaluate_interactive", "next_click", "number_of_clicks", "run_object", "seconds_per_click", "summarize",
-    "summarize_runs",
+    "evaluate_interactive", "next_click", "number_of_clicks", "run_object", "seconds_per_click", "SessionStart",
+    "summarize", "summarize_runs",
 ]

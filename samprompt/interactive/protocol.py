@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,13 +19,15 @@ from samprompt.model import PromptedSam
 @dataclass
 class ObjectRun:
     """One object's interaction: the clicks, the IoU after each (of the result and of SAM's own
-    mask for the same clicks) and the time each click took in the decoder and the refiner."""
+    mask for the same clicks), the time each click took in the decoder and the refiner, and the
+    IoU of the mask the session started from (None: it started from nothing)."""
 
     clicks: list[Click] = field(default_factory=list)
     ious: list[float] = field(default_factory=list)
     sam_ious: list[float] = field(default_factory=list)
     decoder_seconds: list[float] = field(default_factory=list)
     refiner_seconds: list[float] = field(default_factory=list)
+    start_iou: float | None = None
 
 
 def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarray | None = None,
@@ -37,7 +39,7 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
         raise ImageFormatError(f"gt is {gt.shape}, expected the session image's H x W "
                                f"{(session.height, session.width)}")
     session.reset()
-    run = ObjectRun()
+    run = ObjectRun(start_iou=None if session.start is None else binary_mask_iou(session.mask, gt, ignore))
     limit = max_clicks if clicks is None else min(max_clicks, len(clicks))
     for k in range(limit):
         click = clicks[k] if clicks is not None else next_click(gt, session.mask, clicked=run.clicks, ignore=ignore)
@@ -65,12 +67,20 @@ def seconds_per_click(runs: Sequence[ObjectRun]) -> dict[str, float]:
 
 def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str, Any]], *, refine: bool = True,
                          max_clicks: int = 20, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                         replay: Sequence[ObjectRun] | None = None, progress: bool = False
+                         replay: Sequence[ObjectRun] | None = None, progress: bool = False,
+                         start_with: PromptedSam | None = None,
+                         start_inputs: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+                         start_row: Callable[[dict[str, Any]], int] | None = None
                          ) -> tuple[dict[str, Any], list[ObjectRun]]:
     """The click protocol on every item ({"image", "mask"[, "ignore"]}): one session per object.
 
     With `replay` (the runs of an earlier evaluation on the same items), each object gets the
     same clicks as there instead of clicks placed on this model's own errors.
+
+    With `start_with` (a prompt module on the same core), each session starts from its mask for
+    `start_inputs(item)` (e.g. `lambda item: {"text": item["expression"]}`), row `start_row(item)`
+    (default 0), and the first click corrects that mask: "text (or class names) first, then clicks".
+    NoC counts the clicks after it (0 when it already reaches the threshold).
 
     Returns:
         the summary (NoC@t, NoF@t, 5-mIoU, mean IoU per click, seconds per click for the decoder
@@ -78,7 +88,10 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
     """
     runs = []
     for i, item in enumerate(tqdm(items, desc="clicks", disable=not progress)):
-        session = InteractiveSession(model, item["image"], refine=refine)
+        start = {} if start_with is None else {
+            "start_with": start_with, "start_inputs": start_inputs(item) if start_inputs else {},
+            "start_row": start_row(item) if start_row else 0}
+        session = InteractiveSession(model, item["image"], refine=refine, **start)
         given = replay[i].clicks if replay is not None else None
         runs.append(run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,
                                clicks=given))
@@ -88,7 +101,9 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
 def summarize_runs(runs: Sequence[ObjectRun], thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                    max_clicks: int = 20) -> dict[str, Any]:
     """`summarize` of the runs' IoU curves, with their seconds per click."""
-    summary: dict[str, Any] = summarize([r.ious for r in runs], thresholds, max_clicks)
+    starts = [r.start_iou for r in runs]
+    summary: dict[str, Any] = summarize([r.ious for r in runs], thresholds, max_clicks,
+                                        start_ious=None if any(s is None for s in starts) else starts)
     summary["seconds_per_click"] = seconds_per_click(runs)
     return summary
 

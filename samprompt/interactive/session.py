@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -36,6 +37,21 @@ class ClickStep:
     refiner_seconds: float
 
 
+@dataclass
+class SessionStart:
+    """The mask a session starts from before any click, given by a prompt module (text, class names...).
+
+    mask: H x W boolean; low_res_logits: 1 x 1 x h x w SAM logits, SAM's mask input at the first
+    click; inputs: what the start model was given (e.g. {"text": "the red circle"}); row: which of
+    its prompt rows the session continues.
+    """
+
+    mask: np.ndarray
+    low_res_logits: Tensor
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    row: int = 0
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -50,14 +66,23 @@ class InteractiveSession:
     ambiguity masks and keeps the one with the best predicted IoU, as SAM recommends for a
     single click; later clicks use the single-mask output.
 
+    A session can start from another prompt: `start_with` (a `PromptedSam` on the same core,
+    e.g. RefSAM or class-name prompts) runs once on the same encoding with `start_inputs`
+    (e.g. {"text": "the red circle"}); row `start_row` of its prediction is the mask before the
+    first click, and its low-res logits are SAM's mask input at the first click (which then
+    uses the single-mask output). `reset` and `undo` go back to that mask.
+
     Args:
         model: a `PromptedSam` whose generator is `NativePrompts` (original-image frame),
             e.g. `SAMRef`; or a bare `SamCore` (SAM alone).
         image: H x W x 3 uint8 array, RGB PIL image or 3 x H x W tensor.
         refine: use the model's refiner (False: SAM alone on the same model, to compare).
+        start_with / start_inputs / start_row: the prompt the session starts from (None: nothing).
     """
 
-    def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True) -> None:
+    def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True,
+                 start_with: PromptedSam | None = None, start_inputs: Mapping[str, Any] | None = None,
+                 start_row: int = 0) -> None:
         if isinstance(model, SamCore):
             model = PromptedSam(model, NativePrompts())
         if not isinstance(model.generator, NativePrompts) or model.generator.frame != "original":
@@ -65,13 +90,33 @@ class InteractiveSession:
             raise ConfigError("model must be a SamCore or a PromptedSam with NativePrompts() (clicks in "
                               f"original-image pixels), got a PromptedSam with {type(model.generator).__name__}"
                               + (f" (frame={frame!r})" if frame is not None else ""))
+        if start_with is not None and start_with.core is not model.core:
+            raise ConfigError("start_with must run on the session model's core (one encoder pass serves both), "
+                              "got a model on another core")
+        if start_with is None and start_inputs:
+            raise ConfigError(f"start_inputs {sorted(start_inputs)} need a start_with model")
         self.model = model
         self.refiner = model.refiner if refine else None
+        keep_images = model.refiner is not None if refine else False
+        if start_with is not None:
+            keep_images = keep_images or start_with.needs_images
         with torch.no_grad():
             self.features = model.core.encode(image if isinstance(image, Tensor) else [image],
-                                              keep_intermediate=False, keep_images=self.refiner is not None)
+                                              keep_intermediate=start_with is not None, keep_images=keep_images)
         self.height, self.width = self.features.original_sizes[0]
         self.steps: list[ClickStep] = []
+        self.start = None if start_with is None else self._start(start_with, dict(start_inputs or {}), start_row)
+
+    def _start(self, model: PromptedSam, inputs: dict[str, Any], row: int) -> SessionStart:
+        with torch.no_grad():
+            prediction = model(features=self.features, multimask_output=False, **inputs)
+        if not 0 <= row < len(prediction.low_res_logits):
+            raise PromptError(f"start_row {row} is not one of the {len(prediction.low_res_logits)} prompt rows "
+                              f"the start model gave for {sorted(inputs)}")
+        if int(prediction.batch_index[row]) != 0:
+            raise PromptError(f"start_row {row} belongs to image {int(prediction.batch_index[row])}; a session has one")
+        mask = (prediction.logits[row][0] > 0).cpu().numpy()
+        return SessionStart(mask, prediction.low_res_logits[row:row + 1, :1], inputs, row)
 
     # ------------------------------------------------------------------ state
     @property
@@ -80,18 +125,20 @@ class InteractiveSession:
 
     @property
     def mask(self) -> np.ndarray:
-        """The current H x W boolean mask (empty before the first click)."""
-        return self.steps[-1].mask if self.steps else np.zeros((self.height, self.width), dtype=bool)
+        """The current H x W boolean mask (before the first click: the start's, or empty)."""
+        if self.steps:
+            return self.steps[-1].mask
+        return self.start.mask if self.start is not None else np.zeros((self.height, self.width), dtype=bool)
 
     def undo(self) -> np.ndarray:
-        """Forget the last click; returns the mask as it was before it."""
+        """Forget the last click; returns the mask as it was before it (the start's before the first)."""
         if not self.steps:
             raise IndexError("nothing to undo: no click yet")
         self.steps.pop()
         return self.mask
 
     def reset(self) -> None:
-        """Forget every click (the image embedding is kept)."""
+        """Forget every click, back to the start (the image embedding is kept)."""
         self.steps.clear()
 
     def use_refiner(self, enabled: bool = True) -> None:
@@ -115,10 +162,12 @@ class InteractiveSession:
         core, device = self.model.core, self.model.core.device
         points, labels = click_tensors([clicks], device)
         masks = previous.low_res_logits if previous is not None else None
+        if previous is None and self.start is not None:
+            masks = self.start.low_res_logits
         with torch.no_grad():
             started = time.perf_counter()
             prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks)
-            prediction = core.decode(self.features, prompts, multimask_output=previous is None)
+            prediction = core.decode(self.features, prompts, multimask_output=masks is None)
             best = int(prediction.iou_predictions[0].argmax())
             sam_logits = prediction.logits[0][best]
             _synchronize(device)

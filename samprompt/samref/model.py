@@ -1,9 +1,7 @@
 """`SAMRef`: SAM's own click prompts on the shared core, followed by the SAM-REF refiner."""
 from __future__ import annotations
 
-from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
-from samprompt.interactive.session import InteractiveSession
 from samprompt.model import PromptedSam
 from samprompt.prompts.native import NativePrompts
 from samprompt.samref.config import SAMRefConfig
@@ -22,7 +20,3 @@ class SAMRef(PromptedSam):
     def __init__(self, core: SamCore, config: SAMRefConfig = SAMRefConfig()) -> None:
         super().__init__(core, NativePrompts(), SAMRefRefiner(core, config), multimask_output=False)
         self.config = config
-
-    def session(self, image: ImageLike, *, refine: bool = True) -> InteractiveSession:
-        """An interactive session on `image` (encoded once); `refine=False` gives SAM alone."""
-        return InteractiveSession(self, image, refine=refine)

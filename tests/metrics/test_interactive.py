@@ -1,5 +1,6 @@
 import pytest
 
+from samprompt.errors import ConfigError
 from samprompt.metrics.interactive import number_of_clicks, padded_curve, summarize
 
 
@@ -30,3 +31,15 @@ def test_padded_curve_and_empty_input():
     assert padded_curve([0.2, 0.7], 4).tolist() == [0.2, 0.7, 0.7, 0.7]
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_a_start_mask_that_reaches_the_threshold_counts_zero_clicks():
+    curves = [[0.5, 0.95], [0.5, 0.6]]
+    plain = summarize(curves, thresholds=(0.9,), max_clicks=2)
+    started = summarize(curves, thresholds=(0.9,), max_clicks=2, start_ious=[0.2, 0.93])
+    assert plain["NoC@90"] == pytest.approx((2 + 2) / 2) and plain["NoF@90"] == 1
+    assert started["NoC@90"] == pytest.approx((2 + 0) / 2) and started["NoF@90"] == 0
+    assert started["start_miou"] == pytest.approx(0.565)
+    assert number_of_clicks([0.95], 0.9, start_iou=0.91) == 0 and number_of_clicks([0.95], 0.9, start_iou=0.5) == 1
+    with pytest.raises(ConfigError, match="start_ious"):
+        summarize(curves, start_ious=[0.1])

@@ -1,0 +1,84 @@
+"""Sessions that start from another prompt (text, class names), then take corrective clicks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samprompt import PromptedSam, build_sam
+from samprompt.clip.models import load_clip
+from samprompt.errors import ConfigError, PromptError
+from samprompt.interactive import evaluate_interactive
+from samprompt.prompts import ClassPrompts, NativePrompts
+from samprompt.refsam import RefSAM, RefSAMConfig
+from samprompt.samref import SAMRef, SAMRefConfig
+from tests.interactive.test_session import counting
+
+CLASSES = ["background", "circle", "square"]
+
+
+@pytest.fixture
+def text_model(core, text_encoder) -> RefSAM:
+    torch.manual_seed(0)
+    return RefSAM(core, text_encoder, RefSAMConfig(adapters=None)).eval()
+
+
+@pytest.fixture
+def class_model(core) -> PromptedSam:
+    torch.manual_seed(0)
+    return PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim, templates=("a {}",))).eval()
+
+
+def test_a_text_session_starts_from_the_text_mask_and_the_first_click_corrects_it(core, text_model, image):
+    encoder_calls = counting(core.sam.image_encoder)
+    session = text_model.session(image, text="the red circle")
+    assert encoder_calls[0] == 1                                  # text and clicks share one encoder pass
+    with torch.no_grad():
+        own = text_model([image], text="the red circle", multimask_output=False)
+    assert np.array_equal(session.mask, (own.logits[0][0] > 0).numpy())
+    assert session.start.inputs == {"text": "the red circle"}
+    mask = session.click(20, 10)
+    # the click goes to SAM with the text mask's low-res logits as its mask input, single-mask output
+    features = core.encode([image])
+    with torch.no_grad():
+        prompts = NativePrompts()(core, features, points=torch.tensor([[[20.0, 10.0]]]), labels=torch.ones(1, 1),
+                                  masks=own.low_res_logits)
+        expected = core.decode(features, prompts, multimask_output=False).logits[0][0] > 0
+    assert np.array_equal(mask, expected.numpy())
+    assert np.array_equal(session.undo(), session.start.mask)
+    session.click(30, 30)
+    session.reset()
+    assert np.array_equal(session.mask, session.start.mask) and not session.clicks
+
+
+def test_a_class_session_starts_from_the_chosen_class_row_and_clicks_go_to_a_refiner(core, class_model, image):
+    encoder_calls = counting(core.sam.image_encoder)
+    refiner = SAMRef(core, SAMRefConfig(local_size=32, click_radius=2.0))
+    session = class_model.session(image, classes=CLASSES, row=1, clicks=refiner)
+    assert encoder_calls[0] == 1
+    with torch.no_grad():
+        own = class_model([image], classes=CLASSES, multimask_output=False)
+    assert np.array_equal(session.mask, (own.logits[1][0] > 0).numpy())
+    session.click(20, 10)
+    assert session.steps[-1].refined_logits is not None
+    with pytest.raises(PromptError, match="start_row 3"):
+        class_model.session(image, classes=CLASSES, row=3)
+
+
+def test_the_start_model_must_share_the_core(core, text_model, image):
+    torch.manual_seed(5)
+    other = build_sam("micro")
+    with pytest.raises(ConfigError, match="same core|session model's core"):
+        text_model.session(image, text="a circle", clicks=other)
+
+
+def test_text_then_clicks_counts_clicks_after_the_text(core, text_model, rng):
+    image = rng.randint(0, 256, (40, 40, 3), dtype=np.uint8)
+    gt = np.zeros((40, 40), dtype=bool)
+    gt[10:30, 8:32] = True
+    items = [{"image": image, "mask": gt, "expression": "the square"}]
+    summary, runs = evaluate_interactive(core, items, max_clicks=3, start_with=text_model,
+                                         start_inputs=lambda item: {"text": item["expression"]})
+    assert runs[0].start_iou is not None and summary["start_miou"] == pytest.approx(runs[0].start_iou)
+    plain, plain_runs = evaluate_interactive(core, items, max_clicks=3)
+    assert plain_runs[0].start_iou is None and "start_miou" not in plain
