@@ -205,6 +205,12 @@ class SamCore(nn.Module):
         (computed once per grid and dtype; do not modify it in place)."""
         return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
 
+    def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
+        """rows x C x h x w: SAM's dense prompt for rows without a mask input (its `no_mask_embed`,
+        what `decode` adds when `Prompts.dense` is None)."""
+        h, w = grid or self.embedding_size
+        return self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
                extra_tokens: Tensor | None = None, upscale: bool = True) -> MaskPrediction:
@@ -231,8 +237,7 @@ class SamCore(nn.Module):
         image_embeddings = features.embeddings.index_select(0, batch_index)
         dtype = image_embeddings.dtype
         if prompts.dense is None:
-            h, w = image_embeddings.shape[-2:]
-            dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+            dense = self.no_mask_dense(rows, image_embeddings.shape[-2:])
         else:
             dense = prompts.dense
         if dense.shape[-2:] != image_embeddings.shape[-2:]:

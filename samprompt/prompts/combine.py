@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from samprompt.core.structures import Prompts
 from samprompt.errors import ConfigError, PromptError
@@ -20,6 +21,12 @@ class CombinedPrompts(PromptGenerator):
     Each generator receives the keyword inputs its `forward` names; tokens are
     concatenated in the given order and dense prompts are summed (a generator that gives
     no dense prompt adds nothing). Every generator must produce the same rows.
+
+    `parts` (P x G booleans, one column per generator) says which parts each row uses: the
+    tokens of an absent part are padding (masked out of attention) and its dense prompt is
+    left out (SAM's no-mask embedding where no present part gives one), so a row equals what
+    its present parts give alone. Training with parts dropped at random makes one model serve
+    every combination (e.g. text alone, a click alone, both).
     """
 
     def __init__(self, *generators: PromptGenerator) -> None:
@@ -32,14 +39,43 @@ class CombinedPrompts(PromptGenerator):
     def needs_images(self) -> bool:  # type: ignore[override]
         return any(generator.needs_images for generator in self.generators)
 
-    def forward(self, core: "SamCore", features: "ImageFeatures", **inputs: Any) -> Prompts:
+    def forward(self, core: "SamCore", features: "ImageFeatures", *, parts: Tensor | None = None,
+                **inputs: Any) -> Prompts:
         used: set[str] = set()
-        parts = []
+        outputs = []
         for generator in self.generators:
             own = accepted_inputs(generator.forward, inputs)
             used.update(own)
-            parts.append(generator(core, features, **own))
+            outputs.append(generator(core, features, **own))
         unused = sorted(set(inputs) - used)
         if unused:
             raise PromptError(f"no generator takes the inputs {unused}")
-        return Prompts.concatenate(parts)
+        if parts is None:
+            return Prompts.concatenate(outputs)
+        return self._with_parts(core, outputs, parts)
+
+    def _with_parts(self, core: "SamCore", outputs: list[Prompts], parts: Tensor) -> Prompts:
+        rows = len(outputs[0])
+        parts = torch.as_tensor(parts, device=outputs[0].sparse.device)
+        if parts.dtype != torch.bool or parts.shape != (rows, len(outputs)):
+            raise PromptError(f"parts must be a {rows} x {len(outputs)} boolean tensor (rows x generators), got "
+                              f"{parts.dtype} {tuple(parts.shape)}")
+        if not bool(parts.any(dim=1).all()):
+            empty = torch.nonzero(~parts.any(dim=1)).flatten().tolist()
+            raise PromptError(f"parts: rows {empty} use no generator; every row needs at least one part")
+        masked = []
+        dense_sum, dense_present = None, torch.zeros(rows, dtype=torch.bool, device=parts.device)
+        for column, output in enumerate(outputs):
+            present = parts[:, column]
+            padding = output.padding_mask if output.padding_mask is not None else \
+                torch.zeros(output.sparse.shape[:2], dtype=torch.bool, device=output.sparse.device)
+            masked.append(Prompts(output.sparse, None, padding | ~present[:, None], output.batch_index))
+            if output.dense is not None:
+                part = output.dense * present.view(-1, 1, 1, 1).to(output.dense.dtype)
+                dense_sum = part if dense_sum is None else dense_sum + part
+                dense_present |= present
+        joined = Prompts.concatenate(masked)
+        if dense_sum is not None:
+            filler = core.no_mask_dense(rows, dense_sum.shape[-2:]).to(dense_sum.dtype)
+            dense_sum = dense_sum + filler * (~dense_present).view(-1, 1, 1, 1).to(dense_sum.dtype)
+        return Prompts(joined.sparse, dense_sum, joined.padding_mask, joined.batch_index)

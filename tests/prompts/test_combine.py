@@ -45,3 +45,33 @@ def test_native_prompts_need_something(core, image):
         NativePrompts()(core, features)
     with pytest.raises(PromptError, match="mask prompts must have shape \\(1, 1, 32, 32\\)"):
         NativePrompts()(core, features, masks=torch.zeros(1, 1, 16, 16))
+
+
+def test_absent_parts_change_nothing_each_row_equals_its_present_parts_alone(core, image, text_encoder):
+    from samprompt.refsam import RefSAM, RefSAMConfig
+
+    torch.manual_seed(0)
+    text = RefSAM(core, text_encoder, RefSAMConfig(adapters=None)).generator.eval()
+    clicks = NativePrompts()
+    combined = CombinedPrompts(text, clicks)
+    features = core.encode([image])
+    expressions = ["the red circle", "a blue square", "the star"]
+    points, labels = torch.tensor([[[10.0, 12.0]], [[30.0, 20.0]], [[5.0, 40.0]]]), torch.ones(3, 1)
+    parts = torch.tensor([[True, True], [True, False], [False, True]])       # both, text alone, click alone
+    with torch.no_grad():
+        mixed = core.decode(features, combined(core, features, text=expressions, points=points, labels=labels,
+                                               parts=parts), multimask_output=False).low_res_logits
+        both = core.decode(features, combined(core, features, text=expressions, points=points, labels=labels),
+                           multimask_output=False).low_res_logits
+        text_alone = core.decode(features, text(core, features, text=expressions), multimask_output=False)
+        click_alone = core.decode(features, clicks(core, features, points=points, labels=labels),
+                                  multimask_output=False)
+    torch.testing.assert_close(mixed[0], both[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed[1], text_alone.low_res_logits[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed[2], click_alone.low_res_logits[2], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(mixed[1], both[1], atol=1e-3)                  # the click did count where present
+    with pytest.raises(PromptError, match="rows \\[0\\] use no generator"):
+        combined(core, features, text=expressions, points=points, labels=labels,
+                 parts=torch.tensor([[False, False], [True, True], [True, True]]))
+    with pytest.raises(PromptError, match="3 x 2 boolean"):
+        combined(core, features, text=expressions, points=points, labels=labels, parts=torch.ones(3, 2))
