@@ -36,9 +36,9 @@ def write_best_mask(model: nn.Module, request: PredictRequest, **model_inputs: A
     mask = prediction.masks[0][best].cpu().numpy()
     save_png(mask, request.out / "mask.png")
     clicks = [(x, y, bool(label)) for x, y, label in request.inputs.get("points") or []]
-    asked = f"\"{request.inputs['text']}\"" if "text" in request.inputs else \
-        " + ".join(part for part, given in ((f"{len(clicks)} click(s)", clicks),
-                                            ("a box", request.inputs.get("box"))) if given)
+    asked = " + ".join(part for part, given in ((f"\"{request.inputs.get('text')}\"", "text" in request.inputs),
+                                                (f"{len(clicks)} click(s)", clicks),
+                                                ("a box", request.inputs.get("box"))) if given)
     text = f"prompt: {asked} · predicted IoU {float(prediction.iou_predictions[0, best]):.2f}"
     save_png(side_by_side(request.image, mask, text=text, clicks=clicks, box=request.inputs.get("box")),
              request.out / "overlay.png")

@@ -27,6 +27,13 @@ class PromptGenerator(nn.Module):
     """
 
     needs_images: bool = False
+    prompt_inputs: tuple[str, ...] = ()
+
+    def given(self, inputs: Mapping[str, Any]) -> bool:
+        """Whether `inputs` hold a prompt for this generator: one of its `prompt_inputs` is given
+        (not None); always True for a generator that names none. `CombinedPrompts` leaves out a
+        generator whose prompt is not given, e.g. the click part when only text is given."""
+        return not self.prompt_inputs or any(inputs.get(name) is not None for name in self.prompt_inputs)
 
     def forward(self, core: "SamCore", features: "ImageFeatures", **inputs: Any) -> Prompts:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(core, features, **inputs)")

@@ -50,6 +50,7 @@ class ClassPrompts(PromptGenerator):
     """
 
     needs_images = True
+    prompt_inputs = ("classes",)
 
     def __init__(self, clip: ClipBundle, prompt_dim: int, *, image_size: int | None = None,
                  templates: Sequence[str] = DEFAULT_TEMPLATES,

@@ -41,18 +41,32 @@ class CombinedPrompts(PromptGenerator):
 
     def forward(self, core: "SamCore", features: "ImageFeatures", *, parts: Tensor | None = None,
                 **inputs: Any) -> Prompts:
+        """Every generator whose prompt is given (`PromptGenerator.given`) on the same rows.
+
+        A generator whose prompt is absent from `inputs` is left out (text alone on a text + click
+        model gives what the text part gives alone); `parts` leaves parts out row by row.
+        """
         used: set[str] = set()
-        outputs = []
-        for generator in self.generators:
+        outputs, columns = [], []
+        for column, generator in enumerate(self.generators):
             own = accepted_inputs(generator.forward, inputs)
             used.update(own)
-            outputs.append(generator(core, features, **own))
+            if generator.given(own):
+                outputs.append(generator(core, features, **own))
+                columns.append(column)
         unused = sorted(set(inputs) - used)
         if unused:
             raise PromptError(f"no generator takes the inputs {unused}")
+        if not outputs:
+            wanted = sorted({name for g in self.generators for name in g.prompt_inputs})
+            raise PromptError(f"no prompt given: give at least one of {wanted}")
         if parts is None:
             return Prompts.concatenate(outputs)
-        return self._with_parts(core, outputs, parts)
+        parts = torch.as_tensor(parts)
+        if parts.ndim != 2 or parts.shape[1] != len(self.generators):
+            raise PromptError(f"parts must be P x {len(self.generators)} (one column per generator), got shape "
+                              f"{tuple(parts.shape)}")
+        return self._with_parts(core, outputs, parts[:, columns])
 
     def _with_parts(self, core: "SamCore", outputs: list[Prompts], parts: Tensor) -> Prompts:
         rows = len(outputs[0])

@@ -48,6 +48,8 @@ class NativePrompts(PromptGenerator):
     This module has no parameters: it uses the core's prompt encoder.
     """
 
+    prompt_inputs = ("points", "boxes", "masks")
+
     def __init__(self, frame: str = "original") -> None:
         super().__init__()
         if frame not in _FRAMES:

@@ -13,9 +13,10 @@ from torch import Tensor, nn
 
 from samprompt.data import ShapesReferring, ShapesVideo, get_dataset
 from samprompt.errors import ConfigError, SamPromptError
-from samprompt.methods.outputs import write_best_mask
+from samprompt.methods.outputs import click_and_box_inputs, write_best_mask
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.recipes import MethodRecipe, TrainingSetup
+from samprompt.refsam.clicks import RefSAMWithClicks, TextClickTask, row_parts
 from samprompt.refsam.config import RefSAMConfig, refsam_preset
 from samprompt.refsam.model import RefSAM
 from samprompt.refsam.task import RefSAMTask
@@ -150,3 +151,80 @@ class RefSAMMethod(Method):
         second = model(images, text=texts, track=model.next_track(first))
         return torch.cat([first.low_res_logits, second.low_res_logits], dim=1)
 
+
+
+@dataclass(frozen=True)
+class RefSAMClicksRecipe(RefSAMRecipe):
+    """RefSAM with clicks: RefSAM's options (tracking off) plus `drop`, the probability that a
+    training row loses its text and, separately, its click (never both)."""
+
+    what = "refsam_clicks"
+    refsam: str | Mapping[str, Any] = "prompts_only"
+    clip_frames: int = 1
+    drop: float = 1 / 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.drop <= 0.5:
+            raise ConfigError(f"drop must be in [0, 0.5], got {self.drop}")
+
+    def resolve(self, lora: Any, bottleneck: Any) -> RefSAMConfig:
+        return replace(super().resolve(lora, bottleneck), tracking=False)
+
+
+class RefSAMClicksMethod(RefSAMMethod):
+    name = "refsam_clicks"
+    summary = "RefSAM's text prompt and SAM's clicks in one prompt, trained with parts dropped (text, click or both)"
+    model_class = RefSAMWithClicks
+    recipe_class = RefSAMClicksRecipe
+    predict_inputs = frozenset({"text", "points", "box"})
+    legacy_metadata_key = None
+    demo_key = None
+
+    def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAMWithClicks:
+        spec = config.get("text_encoder") or "shapes"
+        encoder = components.get("text_encoder") or load_text_encoder(spec)
+        return RefSAMWithClicks(core, encoder, RefSAMConfig.from_dict(config["config"]), text_encoder_spec=spec)
+
+    def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
+        options: RefSAMClicksRecipe = recipe.options
+        encoder = load_text_encoder(options.text_encoder, options.text_encoder_weights)
+        model = RefSAMWithClicks(core, encoder, options.resolve(recipe.lora, recipe.bottleneck),
+                                 text_encoder_spec=options.text_encoder)
+        task = TextClickTask(cache=FeatureCache(core), drop=options.drop)
+        evaluate = None
+        world = recipe.shapes_world()
+        if recipe.eval_items and world is not None:
+            held_out = get_dataset("shapes", "referring")(split="val", size=recipe.eval_items, videos=0,
+                                                          shapes=world)
+            items = [held_out[i] for i in range(len(held_out))]
+            evaluate = lambda m: task.evaluate_kinds(m, items)  # noqa: E731
+        return TrainingSetup(model, recipe.datasets(), task, evaluate)
+
+    def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
+        pass  # refsam's --submission is registered by refsam itself
+
+    def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
+        if request.dataset != "shapes":
+            raise SamPromptError(f"refsam_clicks is evaluated on shapes world, not {request.dataset!r}")
+        items = [ShapesReferring("test", request.items)[i] for i in range(request.items)]
+        return TextClickTask().evaluate_kinds(model, items)
+
+    def predict(self, model: nn.Module, request: PredictRequest) -> dict[str, Any]:
+        inputs: dict[str, Any] = click_and_box_inputs(request.inputs)
+        if "text" in request.inputs:
+            inputs["text"] = [request.inputs["text"]]
+        return write_best_mask(model, request, **inputs)
+
+    def example(self, core: "SamCore") -> RefSAMWithClicks:
+        config = RefSAMConfig(adapters=None, tracking=False, train_decoder=False)
+        return RefSAMWithClicks(core, load_text_encoder("shapes"), config, text_encoder_spec="shapes")
+
+    def example_output(self, model: nn.Module, images: list[np.ndarray]) -> Tensor:
+        """Text + click rows, then text-only and click-only rows of the same images, in one call."""
+        count = len(images)
+        texts = [["the red circle", "a blue square"][i % 2] for i in range(count)] * 3
+        points = torch.tensor([[[12.0, 10.0]]]).repeat(3 * count, 1, 1)
+        parts = row_parts(["text+click"] * count + ["text"] * count + ["click"] * count)
+        return model(images, text=texts, points=points, labels=torch.ones(3 * count, 1, dtype=torch.int),
+                     batch_index=torch.arange(count).repeat(3), parts=parts).low_res_logits

@@ -68,6 +68,8 @@ class RefSAMPrompt(PromptGenerator):
         global_blocks: the core's global-attention block indexes (for HDA).
     """
 
+    prompt_inputs = ("text",)
+
     def __init__(self, text_encoder: TextEncoder, prompt_dim: int, encoder_dim: int,
                  global_blocks: Sequence[int], config: RefSAMConfig = RefSAMConfig()) -> None:
         super().__init__()

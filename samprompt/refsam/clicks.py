@@ -1,0 +1,138 @@
+"""Text and clicks in one prompt: RefSAM's tokens and SAM's click tokens, composed and trained together.
+
+`RefSAMWithClicks` is a RefSAM whose generator is `CombinedPrompts(RefSAM's text prompt,
+NativePrompts())`. It is trained with parts dropped at random (`TextClickTask`), so that the
+one model serves text alone, clicks alone and both: `model(images, text=...)`,
+`model(images, points=..., labels=...)`, or all of them, with `parts=` for rows of different
+kinds in one batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from samprompt.core.sam_core import SamCore
+from samprompt.core.structures import MaskPrediction
+from samprompt.data.mask_prompts import random_click
+from samprompt.errors import ConfigError
+from samprompt.metrics import ReferringScores
+from samprompt.prompts.combine import CombinedPrompts
+from samprompt.prompts.native import NativePrompts
+from samprompt.refsam.config import RefSAMConfig
+from samprompt.refsam.model import RefSAM
+from samprompt.refsam.prompt import RefSAMPrompt
+from samprompt.refsam.task import RefSAMTask
+from samprompt.text.encoders import TextEncoder
+from samprompt.training.task import Step
+
+TEXT, CLICK = 0, 1
+KINDS = {"text": (True, False), "click": (False, True), "text+click": (True, True)}
+
+
+class RefSAMWithClicks(RefSAM):
+    """RefSAM's text prompt and SAM's own clicks / boxes on one core: `model(images, text=..., points=...)`.
+
+    The text part is exactly RefSAM's (`text_prompt`); the click part is SAM's prompt encoder.
+    A row with only text equals RefSAM on that text, a row with only clicks equals SAM on them
+    (with the core's adapters), whatever else the batch holds.
+    """
+
+    generator: CombinedPrompts  # type: ignore[assignment]
+
+    def __init__(self, core: SamCore, text_encoder: TextEncoder, config: RefSAMConfig = RefSAMConfig(),
+                 *, text_encoder_spec: str | None = None) -> None:
+        if config.tracking:
+            raise ConfigError("RefSAMWithClicks segments images: give a RefSAMConfig with tracking=False")
+        super().__init__(core, text_encoder, config, text_encoder_spec=text_encoder_spec)
+        self.generator = CombinedPrompts(self.generator, NativePrompts())
+
+    @property
+    def text_prompt(self) -> RefSAMPrompt:
+        return self.generator.generators[TEXT]
+
+    def next_track(self, prediction: MaskPrediction, previous: Tensor | None = None) -> Tensor:
+        raise ConfigError("RefSAMWithClicks has no tracking module")
+
+
+def row_parts(kinds: Sequence[str], device: torch.device | str = "cpu") -> Tensor:
+    """Kind names ("text", "click", "text+click") -> P x 2 `parts` (text, click) for `CombinedPrompts`."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ConfigError(f"row kinds must be among {sorted(KINDS)}, got {unknown}")
+    return torch.tensor([KINDS[kind] for kind in kinds], dtype=torch.bool, device=device)
+
+
+@dataclass
+class TextClickBatch:
+    """images / masks / ids per item, texts: B expressions, clicks: B x 1 x 2 (x, y) inside the masks."""
+
+    images: list[np.ndarray]
+    masks: list[np.ndarray]
+    ids: list[str]
+    texts: list[str]
+    clicks: Tensor
+
+
+@dataclass
+class TextClickTask(RefSAMTask):
+    """Referring items with one click drawn inside the object; per row, text only, click only or both.
+
+    Attributes:
+        drop: the probability that a row loses its text, and the same that it loses its click
+            (never both): rows are text-only / click-only / both with drop / drop / 1 - 2 drop.
+    """
+
+    frames: int = 1
+    drop: float = 1 / 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.drop <= 0.5:
+            raise ConfigError(f"drop must be in [0, 0.5], got {self.drop}")
+
+    def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        return {**item, "click": random_click(item["mask"], rng)}
+
+    def collate(self, samples: list[dict[str, Any]]) -> TextClickBatch:
+        return TextClickBatch([s["image"] for s in samples], [s["mask"] for s in samples],
+                              [f"{s['id']}@0" for s in samples], [s["text"] for s in samples],
+                              torch.as_tensor(np.stack([s["click"] for s in samples]))[:, None])
+
+    def draw_parts(self, rows: int, generator: torch.Generator) -> Tensor:
+        """P x 2 (text, click) booleans: each row drops its text or its click with probability `drop`."""
+        u = torch.rand(rows, generator=generator)
+        return torch.stack([u >= self.drop, (u < self.drop) | (u >= 2 * self.drop)], dim=1)
+
+    def batch_loss(self, step: Step, batch: TextClickBatch) -> Tensor:
+        features = self.encode(step.model.core, batch.images, batch.ids)
+        parts = self.draw_parts(len(batch.texts), step.generator)
+        prediction = step.forward(features=features, text=batch.texts, points=batch.clicks,
+                                  labels=torch.ones(len(batch.texts), 1, dtype=torch.int), parts=parts)
+        return self.mask_loss(prediction.logits, batch.masks)
+
+    @torch.no_grad()
+    def evaluate_kinds(self, model: RefSAMWithClicks, items: Sequence[dict[str, Any]], seed: int = 0,
+                       batch_size: int = 16) -> dict[str, dict[str, float]]:
+        """mIoU / oIoU / prec@X of text alone, the click alone and both, on the same items and the
+        same click per item (drawn with `seed`): one encoder pass per image, the three kinds of
+        rows of a chunk in one decoder call."""
+        model.eval()
+        rng = np.random.default_rng(seed)
+        clicks = [random_click(item["mask"], rng) for item in items]
+        scores = {kind: ReferringScores() for kind in KINDS}
+        for start in range(0, len(items), batch_size):
+            chunk, chunk_clicks = items[start:start + batch_size], clicks[start:start + batch_size]
+            features = self.encode(model.core, [item["image"] for item in chunk], [f"{item['id']}@0" for item in chunk])
+            kinds = [kind for kind in KINDS for _ in chunk]
+            index = torch.arange(len(chunk)).repeat(len(KINDS))
+            prediction = model(features=features, text=[item["text"] for item in chunk] * len(KINDS),
+                               points=torch.as_tensor(np.stack(chunk_clicks))[:, None].repeat(len(KINDS), 1, 1),
+                               labels=torch.ones(len(kinds), 1, dtype=torch.int), batch_index=index,
+                               parts=row_parts(kinds))
+            for row, (kind, masks) in enumerate(zip(kinds, prediction.masks)):
+                scores[kind].add(masks[0], chunk[row % len(chunk)]["mask"])
+        return {kind: score.summary() for kind, score in scores.items()}

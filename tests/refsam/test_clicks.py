@@ -1,0 +1,103 @@
+"""Text and a click in one prompt (`RefSAMWithClicks`): each kind alone equals its part, training drops parts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import samprompt
+from samprompt.data import ShapesReferring
+from samprompt.errors import ConfigError, PromptError
+from samprompt.prompts import NativePrompts
+from samprompt.recipes import Recipe
+from samprompt.refsam import RefSAM, RefSAMConfig
+from samprompt.refsam.clicks import RefSAMWithClicks, TextClickTask, row_parts
+from samprompt.refsam.method import RefSAMClicksRecipe
+
+CONFIG = RefSAMConfig(adapters=None, tracking=False)
+
+
+@pytest.fixture
+def model(core, text_encoder) -> RefSAMWithClicks:
+    torch.manual_seed(0)
+    return RefSAMWithClicks(core, text_encoder, CONFIG).eval()
+
+
+def test_text_alone_is_refsam_and_a_click_alone_is_sam(core, text_encoder, model, image):
+    torch.manual_seed(0)
+    refsam = RefSAM(core, text_encoder, CONFIG).eval()
+    refsam.generator.load_state_dict(model.text_prompt.state_dict())
+    points, labels = torch.tensor([[[20.0, 15.0]]]), torch.ones(1, 1, dtype=torch.int)
+    with torch.no_grad():
+        text = model([image], text=["the red circle"]).low_res_logits
+        click = model([image], points=points, labels=labels).low_res_logits
+        both = model([image], text=["the red circle"], points=points, labels=labels).low_res_logits
+        torch.testing.assert_close(text, refsam([image], text=["the red circle"]).low_res_logits)
+        sam = samprompt.PromptedSam(core, NativePrompts())([image], points=points, labels=labels,
+                                                           multimask_output=False)
+        torch.testing.assert_close(click, sam.low_res_logits)
+    assert not torch.allclose(both, text, atol=1e-4) and not torch.allclose(both, click, atol=1e-4)
+    with pytest.raises(PromptError, match="no prompt given"):
+        model([image])
+
+
+def test_rows_of_every_kind_in_one_batch_equal_each_kind_alone(model, image):
+    texts = ["the red circle", "a blue square", "the star"]
+    points = torch.tensor([[[20.0, 15.0]], [[5.0, 30.0]], [[40.0, 8.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int)
+    with torch.no_grad():
+        mixed = model([image], text=texts, points=points, labels=labels,
+                      parts=row_parts(["text+click", "text", "click"])).low_res_logits
+        both = model([image], text=texts, points=points, labels=labels).low_res_logits
+        text = model([image], text=texts).low_res_logits
+        click = model([image], points=points, labels=labels).low_res_logits
+    torch.testing.assert_close(mixed, torch.stack([both[0], text[1], click[2]]), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="row kinds"):
+        row_parts(["text", "box"])
+
+
+def test_training_draws_every_kind_and_never_an_empty_row():
+    task = TextClickTask(drop=1 / 3)
+    parts = task.draw_parts(3000, torch.Generator().manual_seed(0))
+    assert bool(parts.any(dim=1).all())
+    shares = [float((parts == torch.tensor(kind)).all(dim=1).float().mean())
+              for kind in ((True, False), (False, True), (True, True))]
+    assert all(abs(share - 1 / 3) < 0.03 for share in shares)
+    assert bool(TextClickTask(drop=0.0).draw_parts(50, torch.Generator()).all())
+    with pytest.raises(ConfigError, match="drop"):
+        TextClickTask(drop=0.6)
+
+
+def test_loss_trains_the_text_prompt_and_scores_every_kind(model):
+    items = [ShapesReferring("train", 4)[i] for i in range(4)]
+    task = TextClickTask()
+    model.train()
+    loss = task.loss(model, items)
+    loss.backward()
+    assert any(p.grad is not None for p in model.text_prompt.parameters() if p.requires_grad)
+    scores = task.evaluate_kinds(model, items[:3])
+    assert set(scores) == {"text", "click", "text+click"} and all(0 <= s["miou"] <= 1 for s in scores.values())
+
+
+def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder, model, image, tmp_path):
+    assert RefSAMClicksRecipe().resolve(None, None).tracking is False
+    with pytest.raises(ConfigError, match="tracking=False"):
+        RefSAMWithClicks(core, text_encoder, RefSAMConfig(adapters=None))
+    recipe = Recipe.from_dict({"method": "refsam_clicks", "variant": "micro", "eval_items": 2,
+                               "data": {"dataset": "shapes", "size": 4, "videos": 0},
+                               "train": {"steps": 1, "batch_size": 2}})
+    assert recipe.options.drop == pytest.approx(1 / 3)
+    with torch.no_grad():
+        for parameter in model.text_prompt.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+        before = model([image], text=["the red circle"], points=torch.tensor([[[20.0, 15.0]]]),
+                       labels=torch.ones(1, 1, dtype=torch.int)).low_res_logits
+    samprompt.save(model, tmp_path / "tc")
+    torch.manual_seed(0)
+    loaded = samprompt.load(tmp_path / "tc", core=samprompt.build_sam("micro"), text_encoder=text_encoder)
+    assert type(loaded) is RefSAMWithClicks
+    with torch.no_grad():
+        after = loaded([image], text=["the red circle"], points=torch.tensor([[[20.0, 15.0]]]),
+                       labels=torch.ones(1, 1, dtype=torch.int)).low_res_logits
+    torch.testing.assert_close(after, before)
+    assert np.isfinite(after.numpy()).all()
