@@ -3,7 +3,7 @@ prompt embeddings and mask predictions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -204,6 +204,35 @@ class Prompts:
             for extra in dense_parts[1:]:
                 dense = dense + extra
         return Prompts(sparse, dense, padding, indexes[0] if indexes else None)
+
+    @staticmethod
+    def stack(parts: Sequence["Prompts"], num_images: int, no_mask_dense: Callable[[int], Tensor]) -> "Prompts":
+        """The rows of several prompts as one batch, in order (e.g. text rows, then click rows).
+
+        Tokens are right-padded to the longest row (the padding masked out of attention), rows
+        without a dense prompt get `no_mask_dense(rows)` (SAM's no-mask embedding) when another
+        part has one, and every row keeps its image (`resolve_batch_index(num_images)`).
+        """
+        if not parts:
+            raise PromptError("nothing to stack")
+        dims = {p.dim for p in parts}
+        if len(dims) > 1:
+            raise PromptError(f"cannot stack prompts of widths {sorted(dims)}")
+        longest = max(p.sparse.shape[1] for p in parts)
+        sparse, padding, dense, index = [], [], [], []
+        for p in parts:
+            rows, tokens = p.sparse.shape[:2]
+            extra = longest - tokens
+            own = p.padding_mask if p.padding_mask is not None else \
+                torch.zeros(rows, tokens, dtype=torch.bool, device=p.sparse.device)
+            sparse.append(torch.cat([p.sparse, p.sparse.new_zeros(rows, extra, p.dim)], dim=1))
+            padding.append(torch.cat([own, torch.ones(rows, extra, dtype=torch.bool, device=own.device)], dim=1))
+            index.append(p.resolve_batch_index(num_images))
+        if any(p.dense is not None for p in parts):
+            dtype = next(p.dense for p in parts if p.dense is not None).dtype
+            dense = [(p.dense if p.dense is not None else no_mask_dense(len(p))).to(dtype) for p in parts]
+        return Prompts(torch.cat(sparse), torch.cat(dense) if dense else None,
+                       torch.cat(padding) if bool(torch.cat(padding).any()) else None, torch.cat(index))
 
     def to(self, *args: Any, **kwargs: Any) -> "Prompts":
         return replace(self, sparse=self.sparse.to(*args, **kwargs),
