@@ -29,7 +29,13 @@ class PromptedSam(nn.Module):
     A refiner is an `nn.Module` called as
     `refiner(core, features, prompts, prediction, **inputs) -> MaskPrediction`, receiving
     the inputs its `forward` names.
+
+    `adapter` names the core's LoRA adapter this model runs with: several models share one core,
+    each with its own trained adapter (e.g. "text" and "clicks"), and every call switches to its
+    own (`samprompt.load(path, core=core, adapter="text")` sets it). None: whatever is active.
     """
+
+    adapter: str | None = None
 
     def __init__(self, core: SamCore, generator: PromptGenerator, refiner: nn.Module | None = None,
                  *, multimask_output: bool = False) -> None:
@@ -48,6 +54,7 @@ class PromptedSam(nn.Module):
         if (images is None) == (features is None):
             raise PromptError("give either images or precomputed features (exactly one), got "
                               f"{'both' if images is not None else 'neither'}")
+        self.activate_adapter()
         if features is None:
             features = self.core.encode(images, keep_images=self.needs_images)
         multimask = self.multimask_output if multimask_output is None else multimask_output
@@ -64,6 +71,14 @@ class PromptedSam(nn.Module):
         if self.refiner is not None:
             prediction = self.refiner(self.core, features, prompts, prediction, **refiner_inputs)
         return prediction
+
+    def activate_adapter(self) -> None:
+        """Switch the core to this model's LoRA adapter (`adapter`), when it names one."""
+        if self.adapter is not None:
+            from samprompt.tuning.lora import active_lora, use_lora
+
+            if active_lora(self.core) != self.adapter:
+                use_lora(self.core, self.adapter)
 
     @property
     def needs_images(self) -> bool:

@@ -100,6 +100,7 @@ class InteractiveSession:
         keep_images = model.refiner is not None if refine else False
         if start_with is not None:
             keep_images = keep_images or start_with.needs_images
+        model.activate_adapter()
         with torch.no_grad():
             self.features = model.core.encode(image if isinstance(image, Tensor) else [image],
                                               keep_intermediate=start_with is not None, keep_images=keep_images)
@@ -164,6 +165,7 @@ class InteractiveSession:
         masks = previous.low_res_logits if previous is not None else None
         if previous is None and self.start is not None:
             masks = self.start.low_res_logits
+        self.model.activate_adapter()  # a start model on the same core may run with another adapter
         with torch.no_grad():
             started = time.perf_counter()
             prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks)

@@ -32,9 +32,10 @@ from torch import Tensor, nn
 from samprompt.core.config import CoreInfo
 from samprompt.core.registry import build_sam, get_variant
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import CheckpointError, CheckpointNotFoundError, SamPromptError, UnknownNameError
+from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
+from samprompt.tuning.lora import rename_lora
 from samprompt.utils.files import atomic_directory
 from samprompt.version import __version__
 
@@ -62,14 +63,37 @@ def _core_and_prefix(model: nn.Module) -> tuple[str | None, SamCore | None]:
     return cores[0] if len(cores) == 1 else (None, None)
 
 
+SAVED_LORA_NAME = "default"
+
+
 def trained_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """Every tensor training can change: the parameters that require a gradient and every adapter
-    tensor of the core (active or not), selected by the prefixes the adapters' owner records."""
+    tensor of the core (active or not), selected by the prefixes the adapters' owner records.
+
+    A model that names its own LoRA adapter on a shared core (`model.adapter`) owns only that
+    adapter's tensors (the other adapters belong to the other models on the core)."""
     prefix, core = _core_and_prefix(model)
-    adapter_prefixes = () if core is None else tuple(
-        f"{prefix}.{p}" if prefix else p for p in core.adapters.parameter_prefixes())
+    own = getattr(model, "adapter", None)
+    if core is None:
+        return {name: parameter.detach() for name, parameter in model.named_parameters() if parameter.requires_grad}
+    relative = (lambda p: f"{prefix}.{p}") if prefix else (lambda p: p)
+    mine = tuple(relative(p) for p in core.adapters.parameter_prefixes(own))
+    others = () if own is None else tuple(relative(p) for p in set(core.adapters.parameter_prefixes())
+                                          - set(core.adapters.parameter_prefixes(own)))
     return {name: parameter.detach() for name, parameter in model.named_parameters()
-            if parameter.requires_grad or name.startswith(adapter_prefixes)}
+            if (parameter.requires_grad or name.startswith(mine)) and not (others and name.startswith(others))}
+
+
+def _saved_as_default(model: nn.Module, tensors: dict[str, Tensor], adapters: dict[str, Any] | None
+                      ) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
+    """A model running its own named LoRA adapter is saved with that adapter alone, under the name
+    "default" (as if trained alone), so that the folder loads on any core, under any name."""
+    own = getattr(model, "adapter", None)
+    if own is None or adapters is None:
+        return tensors, adapters
+    renamed = {(k.replace(f".{own}.", f".{SAVED_LORA_NAME}.") if ".lora_" in k else k): v for k, v in tensors.items()}
+    lora = {SAVED_LORA_NAME: adapters["lora"][own]}
+    return renamed, {**adapters, "lora": lora, "active_lora": SAVED_LORA_NAME}
 
 
 def save_trained(model: nn.Module, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
@@ -87,6 +111,7 @@ def save_trained(model: nn.Module, directory: str | Path, metadata: Mapping[str,
         raise SamPromptError(f"{type(model).__name__} holds no SamCore and is not a registered method: "
                              "there is no core to record")
     tensors = {k: v.to("cpu").contiguous() for k, v in trained_state_dict(model).items()}
+    tensors, adapters = _saved_as_default(model, tensors, adapters)
     if not tensors:
         raise SamPromptError(f"{type(model).__name__} has nothing trained to save (no parameter requires grad)")
     config = {
@@ -247,12 +272,17 @@ def core_for(saved_core: Mapping[str, Any], source: str) -> SamCore:
     return build_sam(info.variant, checkpoint=info.weights)
 
 
-def load(directory: str | Path, core: SamCore | None = None, **components: Any) -> nn.Module:
+def load(directory: str | Path, core: SamCore | None = None, *, adapter: str | None = None,
+         **components: Any) -> nn.Module:
     """The model saved in `directory`, whatever its method, with its trained tensors loaded.
 
     Args:
         core: the core to build it on (default: the core the folder names, built with
             `build_sam`; it must have the same architecture either way).
+        adapter: put the folder's LoRA adapter on the core under this name and make the model
+            run with it (`model.adapter`): several models, each with its own adapter, on one
+            core, switched per call without reloading. Only LoRA adapters can be named
+            (bottleneck adapters are one set per core).
         components: parts the method does not save and would otherwise rebuild from their
             recorded spec, e.g. `text_encoder=` for RefSAM or `clip=` for ESC-Net.
     """
@@ -271,8 +301,31 @@ def load(directory: str | Path, core: SamCore | None = None, **components: Any) 
     if core is None:
         core = core_for(config["core"], source)
     check_core(config["core"], core.describe(), source)
+    saved_lora = _named_adapter_check(config.get("adapters") or {}, core, adapter, source)
     if config.get("adapters"):
         apply_adapter_config(core, config["adapters"], source=source)
     model = method.build(core, config["method_config"], **components)
+    if adapter is not None:
+        model.adapter = saved_lora
     _copy_tensors(model, _read_tensors(directory), source, strict=True)
+    if adapter is not None:
+        rename_lora(core, saved_lora, adapter)
+        model.adapter = adapter
     return model.eval()
+
+
+def _named_adapter_check(adapters: Mapping[str, Any], core: SamCore, adapter: str | None, source: str) -> str:
+    """The name of the folder's one LoRA adapter, when it is to be loaded under the name `adapter`."""
+    if adapter is None:
+        return ""
+    saved = list((adapters.get("lora") or {}))
+    if len(saved) != 1:
+        raise CheckpointError(f"adapter={adapter!r}: {source} holds {len(saved)} LoRA adapters ({saved}); a named "
+                              "adapter needs a folder with exactly one")
+    if adapter in core.adapters.lora:
+        raise ConfigError(f"adapter={adapter!r}: the core already has a LoRA adapter of that name; "
+                          f"choose another name (the core has {sorted(core.adapters.lora)})")
+    if adapters.get("bottleneck") is not None and core.adapters.bottleneck is not None:
+        raise ConfigError(f"adapter={adapter!r}: {source} has bottleneck adapters and so has the core; bottleneck "
+                          "adapters are one set per core, only LoRA adapters can be named and switched")
+    return saved[0]

@@ -90,6 +90,25 @@ def remove_lora(core: "SamCore", name: str) -> None:
     del core.adapters.lora_modules[name]
 
 
+def rename_lora(core: "SamCore", old: str, new: str) -> None:
+    """Give the LoRA adapter `old` the name `new` (its tensors copied, `old` deleted); `new` becomes
+    active when `old` was. Used to keep several trained adapters on one core under their own names."""
+    adapters = lora_adapters(core)
+    if old not in adapters:
+        raise ConfigError(f"no LoRA adapter named {old!r}; the core has {sorted(adapters)}")
+    if new == old:
+        return
+    was_active = active_lora(core) == old
+    add_lora(core, adapters[old], new)
+    own = dict(core.sam.named_parameters())
+    with torch.no_grad():
+        for key, parameter in list(own.items()):
+            if f".{old}." in key and ".lora_" in key:
+                own[key.replace(f".{old}.", f".{new}.")].copy_(parameter)
+    remove_lora(core, old)
+    use_lora(core, new if was_active else None)
+
+
 def merge_lora(core: "SamCore", name: str | None = None) -> None:
     """Fold adapter `name` (default: the active one) into the base weights for fast inference.
 

@@ -34,9 +34,11 @@ class AdapterState:
     bottleneck_blocks: list[int] = field(default_factory=list)
     bottleneck_hooks: list[RemovableHandle] = field(default_factory=list, repr=False, compare=False)
 
-    def parameter_prefixes(self) -> list[str]:
-        """Name prefixes (relative to the core) of every adapter tensor, for saving by prefix."""
-        prefixes = [f"sam.{module}.lora_" for modules in self.lora_modules.values() for module in modules]
+    def parameter_prefixes(self, lora: str | None = None) -> list[str]:
+        """Name prefixes (relative to the core) of every adapter tensor, for saving by prefix; with
+        `lora`, only that LoRA adapter's (and the bottleneck adapters')."""
+        prefixes = [f"sam.{module}.lora_{kind}.{name}." for name, modules in self.lora_modules.items()
+                    if lora is None or name == lora for module in modules for kind in ("A", "B")]
         for block in self.bottleneck_blocks:
             prefixes += [f"sam.image_encoder.blocks.{block}.attn_adapter.",
                          f"sam.image_encoder.blocks.{block}.mlp_adapter."]
