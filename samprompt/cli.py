@@ -187,8 +187,10 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise SamPromptError("give --points and/or --box, or --text, or --classes")
     takers = [get_method(n) for n in available_methods() if set(given) <= get_method(n).predict_inputs]
     if not takers:
-        raise SamPromptError(f"no method takes {' and '.join('--' + k for k in given)} together: "
-                             "--points/--box, --text and --classes are separate modes: give one")
+        offered = "; ".join(f"{m.name}: {', '.join('--' + k for k in sorted(m.predict_inputs))}"
+                            for m in (get_method(n) for n in available_methods()) if m.predict_inputs)
+        raise SamPromptError(f"no method takes {' and '.join('--' + k for k in given)} together; what each method "
+                             f"takes ({offered})")
     path = Path(args.image)
     if not path.is_file():
         raise SamPromptError(f"image {str(path)!r} does not exist")

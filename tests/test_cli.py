@@ -205,7 +205,7 @@ def test_escnet_train_eval_on_a_benchmark_layout_and_predict_classes(tmp_path, p
     assert Image.open(out / "semantic.png").size == (80, 60) and (out / "classes.png").is_file()
     assert main(["predict", "--image", str(picture), "--classes", "a", "--text", "b", "--variant", "micro",
                  "--weights", weights]) == 2
-    assert "separate modes" in capsys.readouterr().err
+    assert "no method takes --text and --classes together" in capsys.readouterr().err
     assert main(["predict", "--image", str(picture), "--classes", "a", "a", "--variant", "micro",
                  "--weights", weights]) == 2
     assert "unique" in capsys.readouterr().err
@@ -261,3 +261,40 @@ def test_predict_says_what_the_shipped_core_is_for_and_how_to_load_a_real_checkp
     assert main(["predict", "--image", str(picture), "--points", "30,30", "--variant", "micro",
                  "--out", str(tmp_path / "q")]) == 0
     assert "shapes world" not in capsys.readouterr().err  # a random-init core is nobody's demo model
+
+
+def test_classes_train_and_predict_alone_and_then_clicks(tmp_path, picture, capsys):
+    config = {"method": "classes", "variant": "micro", "templates": ["a {}"], "pseudo": {"regions": 2},
+              "lora": {"targets": ["decoder.attn"], "rank": 2},
+              "data": {"dataset": "shapes", "size": 4, "shapes": {"image_size": 64}}, "eval_items": 2,
+              "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False}}
+    assert train(tmp_path, config) == 0
+    assert "mask_miou" in json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluations"][-1]
+    weights = str(tmp_path / "run" / "trained")
+    capsys.readouterr()
+    assert main(["predict", "--image", str(picture), "--classes", "background", "square", "--variant", "micro",
+                 "--weights", weights, "--out", str(tmp_path / "c")]) == 0
+    assert set(json.loads(capsys.readouterr().out)["class_share"]) == {"background", "square"}
+    assert main(["predict", "--image", str(picture), "--classes", "square", "background", "--points", "30,30",
+                 "70,50,0", "--variant", "micro", "--weights", weights, "--out", str(tmp_path / "cc")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["class"] == "square" and result["clicks"] == 2
+    assert Image.open(tmp_path / "cc" / "mask.png").size == (80, 60)
+    assert Image.open(tmp_path / "cc" / "overlay.png").size[1] >= 256
+
+
+def test_text_and_clicks_train_and_predict_together(tmp_path, picture, capsys):
+    config = {"method": "refsam_clicks", "variant": "micro", "refsam": "prompts_only",
+              "data": {"dataset": "shapes", "size": 4, "videos": 0, "shapes": {"image_size": 64}}, "eval_items": 2,
+              "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "run"), "progress": False}}
+    assert train(tmp_path, config) == 0
+    scores = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluations"][-1]
+    assert set(scores) >= {"text", "click", "text+click"}
+    capsys.readouterr()
+    assert main(["predict", "--image", str(picture), "--text", "the red square", "--points", "30,30",
+                 "--variant", "micro", "--weights", str(tmp_path / "run" / "trained"),
+                 "--out", str(tmp_path / "tc")]) == 0
+    assert Image.open(tmp_path / "tc" / "mask.png").size == (80, 60)
+    assert main(["predict", "--image", str(picture), "--text", "the red square", "--points", "30,30",
+                 "--variant", "micro"]) == 2
+    assert "refsam_clicks" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from samprompt.prompts.pseudo import PseudoPromptSettings
 from samprompt.recipes import MethodRecipe, TrainingSetup
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.utils.dataclass_config import from_dict
-from samprompt.visualize import save_png, semantic_panels
+from samprompt.visualize import save_png, semantic_panels, side_by_side
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -73,7 +73,7 @@ class ClassPromptMethod(Method):
     model_class = PromptedSam
     recipe_class = ClassPromptRecipe
     data_kind = "semantic"
-    predict_inputs = frozenset({"classes"})
+    predict_inputs = frozenset({"classes", "points"})
     components = frozenset({"clip"})
     demo_order = 50
 
@@ -126,6 +126,8 @@ class ClassPromptMethod(Method):
         return summary
 
     def predict(self, model: nn.Module, request: PredictRequest) -> dict[str, Any]:
+        if request.inputs.get("points"):
+            return self._classes_then_clicks(model, request)
         classes = list(request.inputs["classes"])
         with torch.no_grad():
             prediction = model([request.image], classes=classes, multimask_output=False)
@@ -136,6 +138,26 @@ class ClassPromptMethod(Method):
                  request.out / "classes.png")
         result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
                   "class_share": {name: float((semantic == k).mean()) for k, name in enumerate(classes)}}
+        print(json.dumps(result, indent=2))
+        return result
+
+    @staticmethod
+    def _classes_then_clicks(model: PromptedSam, request: PredictRequest) -> dict[str, Any]:
+        """The first class named is the object (the others compete with it in the correlation); its
+        mask starts a session and the clicks, in order, correct it."""
+        classes = list(request.inputs["classes"])
+        session = model.session(request.image, classes=classes, row=0)
+        start = session.mask
+        for x, y, label in request.inputs["points"]:
+            session.click(x, y, positive=bool(label))
+        mask = session.mask
+        save_png(mask, request.out / "mask.png")
+        clicks = [(x, y, bool(label)) for x, y, label in request.inputs["points"]]
+        text = f"class \"{classes[0]}\" (against {', '.join(classes[1:]) or 'nothing'}) + {len(clicks)} click(s)"
+        save_png(side_by_side(request.image, mask, text=text, clicks=clicks), request.out / "overlay.png")
+        result = {"mask": str(request.out / "mask.png"), "overlay": str(request.out / "overlay.png"),
+                  "class": classes[0], "clicks": len(clicks), "area_fraction": float(mask.mean()),
+                  "area_fraction_before_clicks": float(start.mean())}
         print(json.dumps(result, indent=2))
         return result
 
