@@ -20,6 +20,9 @@ def _input_names(function: Callable[..., Any]) -> set[str]:
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip}
 
 
+BASE_CORE = ""  # `PromptedSam.adapter` for the core without any LoRA adapter
+
+
 class PromptedSam(nn.Module):
     """Images + generator inputs -> masks.
 
@@ -32,7 +35,8 @@ class PromptedSam(nn.Module):
 
     `adapter` names the core's LoRA adapter this model runs with: several models share one core,
     each with its own trained adapter (e.g. "text" and "clicks"), and every call switches to its
-    own (`samprompt.load(path, core=core, adapter="text")` sets it). None: whatever is active.
+    own (`samprompt.load(path, core=core, adapter="text")` sets it). `BASE_CORE` ("") runs the core
+    with every LoRA adapter off (SAM as it was); None: whatever is active.
     """
 
     adapter: str | None = None
@@ -77,8 +81,9 @@ class PromptedSam(nn.Module):
         if self.adapter is not None:
             from samprompt.tuning.lora import active_lora, use_lora
 
-            if active_lora(self.core) != self.adapter:
-                use_lora(self.core, self.adapter)
+            wanted = self.adapter or None
+            if active_lora(self.core) != wanted:
+                use_lora(self.core, wanted)
 
     @property
     def needs_images(self) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -75,7 +76,10 @@ class ClassPromptMethod(Method):
     data_kind = "semantic"
     predict_inputs = frozenset({"classes", "points"})
     components = frozenset({"clip"})
-    demo_order = 50
+    demo_key = "classes_on_sam"
+    demo_steps = 200
+    demo_quick_steps = 100
+    demo_order = 4
 
     def handles(self, model: nn.Module) -> bool:
         return (type(model) is PromptedSam and type(model.generator) is ClassPrompts
@@ -140,6 +144,16 @@ class ClassPromptMethod(Method):
                   "class_share": {name: float((semantic == k).mean()) for k, name in enumerate(classes)}}
         print(json.dumps(result, indent=2))
         return result
+
+    def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
+        from samprompt.classes.demo import classes_demo
+
+        return classes_demo(out, steps, settings)
+
+    def demo_table(self, results: Mapping[str, Any]) -> str:
+        from samprompt.classes.demo import classes_table
+
+        return classes_table(results)
 
     @staticmethod
     def _classes_then_clicks(model: PromptedSam, request: PredictRequest) -> dict[str, Any]:

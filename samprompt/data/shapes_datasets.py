@@ -66,12 +66,14 @@ def _choose(seed: int, options: list[int]) -> int:
 
 
 class ShapesReferring(_ShapesDataset):
-    """One referring expression and its object's mask per item."""
+    """One referring expression and its object's mask per item, with the object's class name
+    ("class") and the scene's class map ("label", 0 = background, 1 + index into the world's
+    classes), so that the same objects can be prompted by text, by class names or by clicks."""
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         (scene,), target = self._referred(self._seed(index), lambda seed: [self.world.scene(seed)])
         return {"image": scene.image, "mask": scene.masks[target], "text": scene.expressions[target],
-                "id": f"{self.split}-{index}-{target}"}
+                "class": scene.objects[target].shape, "label": scene.class_map, "id": f"{self.split}-{index}-{target}"}
 
 
 class ShapesSemantic(_ShapesDataset):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from samprompt.data import (
+    SHAPE_CLASSES,
     ShapesConfig,
     ShapesInteractive,
     ShapesReferring,
@@ -65,7 +66,8 @@ def test_clips_move_objects_and_keep_identities():
 def test_datasets_have_the_shared_item_layouts():
     ref = ShapesReferring("val", size=5)[3]
     assert ref["image"].shape == (128, 128, 3) and ref["mask"].dtype == bool and ref["mask"].any()
-    assert ref["text"].startswith("the ")
+    assert ref["text"].startswith("the ") and ref["class"] in ref["text"]
+    assert ref["label"][ref["mask"]].tolist() == [1 + SHAPE_CLASSES.index(ref["class"])] * int(ref["mask"].sum())
     sem = ShapesSemantic("val", size=5)
     item = sem[0]
     assert item["label"].shape == (128, 128) and item["label"].max() < len(sem.classes)

@@ -108,3 +108,20 @@ def test_named_loading_refuses_what_cannot_be_named(tmp_path):
     samprompt.save(model, tmp_path / "bottleneck")
     with pytest.raises(CheckpointError, match="0 LoRA adapters"):
         samprompt.load(tmp_path / "bottleneck", core=micro_core(), adapter="x")
+
+
+def test_a_model_on_the_base_core_runs_without_any_adapter(tmp_path, image):
+    from samprompt.model import BASE_CORE
+
+    core = micro_core()
+    with torch.no_grad():
+        sam = PromptedSam(core, NativePrompts())([image], points=POINTS, labels=LABELS).low_res_logits
+    _, path = trained_clicks(tmp_path, seed=3)
+    tuned = samprompt.load(path, core=core, adapter="tuned")
+    base = PromptedSam(core, NativePrompts())
+    base.adapter = BASE_CORE
+    with torch.no_grad():
+        tuned_out = tuned([image], points=POINTS, labels=LABELS).low_res_logits
+        torch.testing.assert_close(base([image], points=POINTS, labels=LABELS).low_res_logits, sam)
+        torch.testing.assert_close(tuned([image], points=POINTS, labels=LABELS).low_res_logits, tuned_out)
+    assert not torch.allclose(tuned_out, sam, atol=1e-4)
