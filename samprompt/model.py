@@ -94,17 +94,23 @@ class PromptedSam(nn.Module):
                 row: int = 0, **inputs: Any) -> Any:
         """An `InteractiveSession` on `image` (encoded once): click, undo, reset.
 
-        Without `inputs` this model takes the clicks (its generator must be `NativePrompts`).
-        With inputs (e.g. `text="the red circle"`, `classes=[...]`), this model's mask for them
-        (prompt row `row`) is where the session starts, and the clicks go to `clicks` (default:
-        SAM alone on this model's core; e.g. a SAM-REF model on the same core to refine them).
+        Without `inputs` this model takes the clicks (its generator must take them).
+        With inputs (e.g. `text=["the red circle"]`, `classes=[...]`), this model's mask for them
+        (prompt row `row`) is where the session starts. The clicks then go to `clicks` (a model on
+        the same core, e.g. SAM-REF), or by default to this model itself with the same inputs kept
+        in every prompt when it takes clicks too (a text + click model), else to SAM alone on this
+        core with the start mask as SAM's mask input. A `clicks` model that takes the inputs too
+        keeps them as well.
         """
-        from samprompt.interactive.session import InteractiveSession
+        from samprompt.interactive.session import InteractiveSession, click_part, takes_inputs
 
         if not inputs:
             return InteractiveSession(clicks if clicks is not None else self, image, refine=refine)
+        if clicks is None and click_part(self.generator) is not None:
+            clicks = self
+        keep = isinstance(clicks, PromptedSam) and takes_inputs(clicks.generator, inputs)
         return InteractiveSession(clicks if clicks is not None else self.core, image, refine=refine,
-                                  start_with=self, start_inputs=inputs, start_row=row)
+                                  start_with=self, start_inputs=inputs, start_row=row, keep_start=keep)
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Name -> parameter for every parameter that requires a gradient."""

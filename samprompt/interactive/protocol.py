@@ -70,7 +70,7 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
                          replay: Sequence[ObjectRun] | None = None, progress: bool = False,
                          start_with: PromptedSam | None = None,
                          start_inputs: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
-                         start_row: Callable[[dict[str, Any]], int] | None = None
+                         start_row: Callable[[dict[str, Any]], int] | None = None, keep_start: bool = False
                          ) -> tuple[dict[str, Any], list[ObjectRun]]:
     """The click protocol on every item ({"image", "mask"[, "ignore"]}): one session per object.
 
@@ -80,7 +80,8 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
     With `start_with` (a prompt module on the same core), each session starts from its mask for
     `start_inputs(item)` (e.g. `lambda item: {"text": item["expression"]}`), row `start_row(item)`
     (default 0), and the first click corrects that mask: "text (or class names) first, then clicks".
-    NoC counts the clicks after it (0 when it already reaches the threshold).
+    NoC counts the clicks after it (0 when it already reaches the threshold). With `keep_start`,
+    `model` gets the start inputs again with every click (see `InteractiveSession`).
 
     Returns:
         the summary (NoC@t, NoF@t, 5-mIoU, mean IoU per click, seconds per click for the decoder
@@ -90,7 +91,7 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
     for i, item in enumerate(tqdm(items, desc="clicks", disable=not progress)):
         start = {} if start_with is None else {
             "start_with": start_with, "start_inputs": start_inputs(item) if start_inputs else {},
-            "start_row": start_row(item) if start_row else 0}
+            "start_row": start_row(item) if start_row else 0, "keep_start": keep_start}
         session = InteractiveSession(model, item["image"], refine=refine, **start)
         given = replay[i].clicks if replay is not None else None
         runs.append(run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,

@@ -14,6 +14,8 @@ from samprompt.core.sam_core import SamCore
 from samprompt.errors import ConfigError, PromptError
 from samprompt.interactive.clicks import Click, click_tensors
 from samprompt.model import PromptedSam
+from samprompt.prompts.base import PromptGenerator
+from samprompt.prompts.combine import CombinedPrompts
 from samprompt.prompts.native import NativePrompts
 
 
@@ -52,6 +54,22 @@ class SessionStart:
     row: int = 0
 
 
+def click_part(generator: PromptGenerator) -> NativePrompts | None:
+    """The `NativePrompts` that takes a session's clicks: the generator itself or a part of it."""
+    if isinstance(generator, NativePrompts):
+        return generator
+    if isinstance(generator, CombinedPrompts):
+        return next((g for g in generator.generators if isinstance(g, NativePrompts)), None)
+    return None
+
+
+def takes_inputs(generator: PromptGenerator, inputs: Mapping[str, Any]) -> bool:
+    """Whether `generator` (or one of its combined parts) names every input of `inputs` as its prompt."""
+    parts = list(generator.generators) if isinstance(generator, CombinedPrompts) else [generator]
+    named = {name for part in parts for name in getattr(part, "prompt_inputs", ())}
+    return bool(inputs) and set(inputs) <= named
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -78,18 +96,26 @@ class InteractiveSession:
         image: H x W x 3 uint8 array, RGB PIL image or 3 x H x W tensor.
         refine: use the model's refiner (False: SAM alone on the same model, to compare).
         start_with / start_inputs / start_row: the prompt the session starts from (None: nothing).
+        keep_start: give the start inputs to `model` again with every click (its generator
+            takes both, e.g. text + clicks in one `CombinedPrompts`), so the first prompt stays
+            in force instead of living on only as the mask input.
     """
 
     def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True,
                  start_with: PromptedSam | None = None, start_inputs: Mapping[str, Any] | None = None,
-                 start_row: int = 0) -> None:
+                 start_row: int = 0, keep_start: bool = False) -> None:
         if isinstance(model, SamCore):
             model = PromptedSam(model, NativePrompts())
-        if not isinstance(model.generator, NativePrompts) or model.generator.frame != "original":
-            frame = getattr(model.generator, "frame", None)
-            raise ConfigError("model must be a SamCore or a PromptedSam with NativePrompts() (clicks in "
-                              f"original-image pixels), got a PromptedSam with {type(model.generator).__name__}"
-                              + (f" (frame={frame!r})" if frame is not None else ""))
+        clicks = click_part(model.generator)
+        if clicks is None or clicks.frame != "original":
+            raise ConfigError("model must be a SamCore or a PromptedSam whose generator takes clicks through "
+                              "NativePrompts() in original-image pixels (alone or in CombinedPrompts), got a "
+                              f"PromptedSam with {type(model.generator).__name__}"
+                              + (f" (frame={clicks.frame!r})" if clicks is not None else ""))
+        if keep_start and (start_with is None or not takes_inputs(model.generator, start_inputs or {})):
+            raise ConfigError(f"keep_start: the session model must take the start inputs {sorted(start_inputs or {})} "
+                              f"with its clicks; {type(model.generator).__name__} does not")
+        self.keep_start = keep_start
         if start_with is not None and start_with.core is not model.core:
             raise ConfigError("start_with must run on the session model's core (one encoder pass serves both), "
                               "got a model on another core")
@@ -168,7 +194,8 @@ class InteractiveSession:
         self.model.activate_adapter()  # a start model on the same core may run with another adapter
         with torch.no_grad():
             started = time.perf_counter()
-            prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks)
+            kept = dict(self.start.inputs) if self.keep_start and self.start is not None else {}
+            prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks, **kept)
             prediction = core.decode(self.features, prompts, multimask_output=masks is None)
             best = int(prediction.iou_predictions[0].argmax())
             sam_logits = prediction.logits[0][best]

@@ -91,6 +91,8 @@ def _saved_as_default(model: nn.Module, tensors: dict[str, Tensor], adapters: di
     own = getattr(model, "adapter", None)
     if own is None or adapters is None:
         return tensors, adapters
+    if not own:  # the base core: no LoRA adapter is part of this model
+        return tensors, {**adapters, "lora": {}, "active_lora": None}
     renamed = {(k.replace(f".{own}.", f".{SAVED_LORA_NAME}.") if ".lora_" in k else k): v for k, v in tensors.items()}
     lora = {SAVED_LORA_NAME: adapters["lora"][own]}
     return renamed, {**adapters, "lora": lora, "active_lora": SAVED_LORA_NAME}

@@ -179,7 +179,10 @@ class RefSAMClicksMethod(RefSAMMethod):
     recipe_class = RefSAMClicksRecipe
     predict_inputs = frozenset({"text", "points", "box"})
     legacy_metadata_key = None
-    demo_key = None
+    demo_key = "mix_and_match"
+    demo_steps = 400
+    demo_quick_steps = 200
+    demo_order = 10
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAMWithClicks:
         spec = config.get("text_encoder") or "shapes"
@@ -215,6 +218,16 @@ class RefSAMClicksMethod(RefSAMMethod):
         if "text" in request.inputs:
             inputs["text"] = [request.inputs["text"]]
         return write_best_mask(model, request, **inputs)
+
+    def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
+        from samprompt.refsam.mix_demo import mix_demo
+
+        return mix_demo(out, steps, settings)
+
+    def demo_table(self, results: Mapping[str, Any]) -> str:
+        from samprompt.refsam.mix_demo import mix_table
+
+        return mix_table(results)
 
     def example(self, core: "SamCore") -> RefSAMWithClicks:
         config = RefSAMConfig(adapters=None, tracking=False, train_decoder=False)

@@ -82,3 +82,24 @@ def test_text_then_clicks_counts_clicks_after_the_text(core, text_model, rng):
     assert runs[0].start_iou is not None and summary["start_miou"] == pytest.approx(runs[0].start_iou)
     plain, plain_runs = evaluate_interactive(core, items, max_clicks=3)
     assert plain_runs[0].start_iou is None and "start_miou" not in plain
+
+
+def test_a_text_and_click_model_keeps_its_text_in_every_click(core, text_encoder, image):
+    from samprompt.refsam.clicks import RefSAMWithClicks
+
+    torch.manual_seed(0)
+    model = RefSAMWithClicks(core, text_encoder, RefSAMConfig(adapters=None, tracking=False)).eval()
+    session = model.session(image, text=["the red circle"])
+    assert session.keep_start and session.model is model
+    mask = session.click(20, 10, positive=False)
+    features = core.encode([image])
+    with torch.no_grad():
+        expected = model(features=features, text=["the red circle"], points=torch.tensor([[[20.0, 10.0]]]),
+                         labels=torch.zeros(1, 1), masks=session.start.low_res_logits).logits[0][0] > 0
+    assert np.array_equal(mask, expected.numpy())
+    plain = model.session(image, text=["the red circle"], clicks=core)             # SAM alone after the text
+    assert not plain.keep_start
+    with pytest.raises(ConfigError, match="keep_start"):
+        from samprompt.interactive import InteractiveSession
+
+        InteractiveSession(core, image, start_with=model, start_inputs={"text": ["a"]}, keep_start=True)

@@ -125,3 +125,8 @@ def test_a_model_on_the_base_core_runs_without_any_adapter(tmp_path, image):
         torch.testing.assert_close(base([image], points=POINTS, labels=LABELS).low_res_logits, sam)
         torch.testing.assert_close(tuned([image], points=POINTS, labels=LABELS).low_res_logits, tuned_out)
     assert not torch.allclose(tuned_out, sam, atol=1e-4)
+    with torch.no_grad():
+        base.generator.register_parameter("scale", torch.nn.Parameter(torch.ones(1)))   # something trained
+    samprompt.methods.saving.save_trained(base, tmp_path / "base")
+    saved = samprompt.methods.saving.read_saved_config(tmp_path / "base")
+    assert saved["adapters"]["lora"] == {} and saved["tensors"] == ["generator.scale"]

@@ -1,0 +1,144 @@
+"""Mix and match in `samprompt demo`: text, clicks and class names on one frozen core, composed.
+
+On the shipped core (frozen; no adapter is switched on unless a row says so):
+- RefSAM's text prompt and SAM's click in one prompt (`RefSAMWithClicks`), trained with the text
+  or the click dropped at random, scored as text alone, click alone and both on the same held-out
+  objects and the same click;
+- the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
+  corrective clicks) and from the class-name mask (class names, then clicks), each with SAM alone
+  and, for text and clicks alone, with the SAM-REF refiner of the demo's own SAM-REF section;
+  the class prompts (with their decoder LoRA, switched on for their rows only) come from the
+  demo's class-prompt section. Sections missing from the output folder are run first.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from samprompt.core.registry import build_sam
+from samprompt.data import ShapesReferring, ShapesSemantic
+from samprompt.demo import DemoSettings, aligned
+from samprompt.interactive import evaluate_interactive
+from samprompt.methods.registry import get_method
+from samprompt.methods.saving import load, save
+from samprompt.metrics.masks import binary_mask_iou
+from samprompt.model import BASE_CORE, PromptedSam
+from samprompt.plots import plot_curves
+from samprompt.prompts.native import NativePrompts
+from samprompt.refsam.clicks import RefSAMWithClicks, TextClickTask
+from samprompt.refsam.config import RefSAMConfig
+from samprompt.text import load_text_encoder
+from samprompt.training import FeatureCache, TrainConfig, Trainer
+from samprompt.visualize import save_png, side_by_side
+
+DEMO_TEXT_CLICK = RefSAMConfig(adapters=None, tracking=False)
+PROTOCOLS = {
+    "clicks": "clicks alone (SAM)",
+    "clicks_refined": "clicks alone (SAM-REF)",
+    "text_then_clicks": "text, then clicks (SAM)",
+    "text_then_clicks_refined": "text, then clicks (SAM-REF)",
+    "classes_then_clicks": "class names, then clicks (SAM)",
+}
+
+
+def section_model(out: Path, method: str, settings: DemoSettings, core: Any, **load_options: Any) -> Any:
+    """The model another demo section trained into `out/<method>/trained`, on `core` (that section
+    is run first when this output folder has none)."""
+    folder = out / method / "trained"
+    if not (folder / "adapter_config.json").is_file():
+        spec = get_method(method)
+        spec.demo(out, settings.steps_of(spec), settings)
+    return load(folder, core=core, **load_options)
+
+
+def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -> tuple[RefSAMWithClicks, dict]:
+    torch.manual_seed(settings.seed)
+    model = RefSAMWithClicks(core, load_text_encoder("shapes"), DEMO_TEXT_CLICK, text_encoder_spec="shapes")
+    model.adapter = BASE_CORE
+    task = TextClickTask(cache=FeatureCache(core))
+    config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
+                         progress=settings.progress, output_dir=str(out / "mix"))
+    started = time.time()
+    history = Trainer(model, task, ShapesReferring("train", settings.train_images), config).fit()
+    save(model, out / "mix" / "trained")
+    plot_curves({"text + click (parts dropped)": history.losses}, out / "plots" / "mix_loss.png",
+                title="Text + click prompt: training loss (focal + dice)", xlabel="step", ylabel="loss", smooth=25)
+    return model.eval(), {"steps": steps, "seconds": round(time.time() - started, 1),
+                          "first_loss": history.losses[0], "last_loss": history.losses[-1]}
+
+
+def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
+    """Every kind of prompt on one frozen core, alone and composed, on held-out referring objects."""
+    count = settings.eval_items
+    items = [ShapesReferring("test", count)[i] for i in range(count)]
+    classes = list(ShapesSemantic("test", 1).classes)
+    core = build_sam("tiny")
+    text_click, training = train_text_click(core, steps, settings, out)
+    kinds = TextClickTask(cache=FeatureCache(core)).evaluate_kinds(text_click, items, seed=settings.seed)
+
+    refiner = section_model(out, "samref", settings, core)
+    refiner.adapter = BASE_CORE
+    class_model = section_model(out, "classes", settings, core, adapter="classes")
+    clicks = PromptedSam(core, NativePrompts())
+    clicks.adapter = BASE_CORE
+    text_start: Callable[[dict], dict] = lambda item: {"text": [item["text"]]}  # noqa: E731
+    class_start: Callable[[dict], dict] = lambda item: {"classes": classes}  # noqa: E731
+    class_row: Callable[[dict], int] = lambda item: classes.index(item["class"])  # noqa: E731
+    protocols: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    for key, click_model, start in (
+            ("clicks", clicks, {}),
+            ("clicks_refined", refiner, {}),
+            ("text_then_clicks", clicks, {"start_with": text_click, "start_inputs": text_start}),
+            ("text_then_clicks_refined", refiner, {"start_with": text_click, "start_inputs": text_start}),
+            ("classes_then_clicks", clicks, {"start_with": class_model, "start_inputs": class_start,
+                                             "start_row": class_row})):
+        protocols[key], runs[key] = evaluate_interactive(click_model, items, progress=settings.progress, **start)
+    for key in ("text_then_clicks", "text_then_clicks_refined", "classes_then_clicks"):
+        plain = "clicks_refined" if key.endswith("refined") else "clicks"
+        protocols[key]["clicks_saved"] = {t: protocols[plain][f"NoC@{t}"] - protocols[key][f"NoC@{t}"]
+                                          for t in ("85", "90")}
+    curves = {PROTOCOLS[key]: [value.get("start_miou", 0.0)] + value["miou_per_click"]
+              for key, value in protocols.items()}
+    plot_curves(curves, out / "plots" / "mix_iou_per_click.png", start=0, ylim=(0.0, 1.0), xlabel="clicks",
+                ylabel="mean IoU", title="Clicks after nothing, after text, after class names (0: before any click)")
+    write_overlays(out, items[:settings.overlays], text_click, clicks, runs["text_then_clicks"])
+    return {"training": training, "single_prompt": kinds, "protocols": protocols}
+
+
+def write_overlays(out: Path, items: list[dict[str, Any]], text_model: RefSAMWithClicks, clicks: PromptedSam,
+                   runs: list[Any]) -> None:
+    """Per object: the text mask, then the mask after each of the first two corrective clicks."""
+    for i, (item, run) in enumerate(zip(items, runs)):
+        session = text_model.session(item["image"], text=[item["text"]], clicks=clicks)
+        rows = [side_by_side(item["image"], session.mask, item["mask"],
+                             text=f"text: \"{item['text']}\" · IoU {binary_mask_iou(session.mask, item['mask']):.2f}")]
+        for k, click in enumerate(run.clicks[:2]):
+            mask = session.click(click.x, click.y, click.positive)
+            marks = [(c.x, c.y, c.positive) for c in run.clicks[:k + 1]]
+            rows.append(side_by_side(item["image"], mask, item["mask"], clicks=marks,
+                                     text=f"text + {k + 1} corrective click(s) · IoU "
+                                          f"{binary_mask_iou(mask, item['mask']):.2f}"))
+        save_png(np.concatenate(rows, axis=0), out / "overlays" / f"mix_{i}_text_then_clicks.png")
+
+
+def mix_table(results: dict[str, Any]) -> str:
+    kinds, protocols = results["single_prompt"], results["protocols"]
+    rows = [("module", "prompt", "mIoU", "NoC@85", "NoC@90", "NoF@90", "5-mIoU")]
+
+    def protocol_cells(key: str) -> tuple[str, ...]:
+        v = protocols[key]
+        return (f"{v['NoC@85']:.2f}", f"{v['NoC@90']:.2f}", str(v["NoF@90"]), f"{v['5-mIoU']:.3f}")
+
+    rows.append(("mix_and_match", "click only (one click)", f"{kinds['click']['miou']:.3f}", *protocol_cells("clicks")))
+    rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", "-", "-", "-", "-"))
+    rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}",
+                 "-", "-", "-", "-"))
+    for key in ("clicks_refined", "text_then_clicks", "text_then_clicks_refined", "classes_then_clicks"):
+        start = protocols[key].get("start_miou")
+        rows.append(("mix_and_match", PROTOCOLS[key], "-" if start is None else f"{start:.3f}", *protocol_cells(key)))
+    return aligned(rows)
