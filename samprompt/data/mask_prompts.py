@@ -1,4 +1,4 @@
-"""Prompts drawn from a ground-truth mask: its box, a jittered box, a click inside it."""
+"""Prompts drawn from a ground-truth mask: its box, a jittered box, a click inside it, a click on an error."""
 from __future__ import annotations
 
 import numpy as np
@@ -24,3 +24,14 @@ def random_click(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     k = rng.integers(len(xs))
     return np.array([xs[k], ys[k]], dtype=np.float32)
+
+
+def error_click(truth: np.ndarray, predicted: np.ndarray, rng: np.random.Generator
+                ) -> tuple[float, float, int] | None:
+    """A click drawn uniformly from the pixels where `predicted` disagrees with `truth` (both H x W bool):
+    (x, y, 1) in a missed pixel, (x, y, 0) in a spilled one; None when they agree everywhere."""
+    ys, xs = np.nonzero(truth != predicted)
+    if not len(xs):
+        return None
+    k = int(rng.integers(len(xs)))
+    return float(xs[k]), float(ys[k]), int(truth[ys[k], xs[k]])

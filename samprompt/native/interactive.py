@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samprompt.data.mask_prompts import box_of, random_click
+from samprompt.data.mask_prompts import box_of, error_click, random_click
 from samprompt.errors import ConfigError
 from samprompt.native.task import NativeBatch, native_batch, sam_mask_loss
 from samprompt.training.task import Step, TrainingTask, encode_images
@@ -43,17 +43,6 @@ def noisy_box(mask: np.ndarray, rng: np.random.Generator, fraction: float = 0.1,
     h, w = mask.shape
     box = np.clip(box, 0, [w, h, w, h])
     return np.concatenate([np.minimum(box[:2], box[2:]), np.maximum(box[:2], box[2:])]).astype(np.float32)
-
-
-def error_click(truth: np.ndarray, predicted: np.ndarray, rng: np.random.Generator
-                ) -> tuple[float, float, int] | None:
-    """A click drawn uniformly from the pixels where `predicted` disagrees with `truth` (both H x W bool):
-    (x, y, 1) in a missed pixel, (x, y, 0) in a spilled one; None when they agree everywhere."""
-    ys, xs = np.nonzero(truth != predicted)
-    if not len(xs):
-        return None
-    k = int(rng.integers(len(xs)))
-    return float(xs[k]), float(ys[k]), int(truth[ys[k], xs[k]])
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Text and clicks in one prompt: RefSAM's tokens and SAM's click tokens, composed and trained together.
 
 `RefSAMWithClicks` is a RefSAM whose generator is `CombinedPrompts(RefSAM's text prompt,
-NativePrompts())`. It is trained with parts dropped at random (`TextClickTask`), so that the
-one model serves text alone, clicks alone and both: `model(images, text=...)`,
+NativePrompts())`. It is trained with parts dropped at random and corrective clicks over
+interactive rounds (`TextClickTask`), so that the one model serves text alone, clicks alone,
+both, and text followed by clicks: `model(images, text=...)`,
 `model(images, points=..., labels=...)`, or all of them, with `parts=` for rows of different
 kinds in one batch.
 """
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import MaskPrediction
-from samprompt.data.mask_prompts import random_click
+from samprompt.data.mask_prompts import error_click, random_click
 from samprompt.errors import ConfigError
 from samprompt.metrics import ReferringScores
 from samprompt.prompts.combine import CombinedPrompts
@@ -58,6 +59,23 @@ class RefSAMWithClicks(RefSAM):
         raise ConfigError("RefSAMWithClicks has no tracking module")
 
 
+def click_inputs(clicks: Sequence[Sequence[tuple[float, float, int]]]) -> dict[str, Tensor]:
+    """Rows of (x, y, label) clicks, ragged -> `points` P x N x 2, `labels` P x N and `point_padding`
+    (True where a row has fewer than N clicks); {} when no row has a click."""
+    longest = max((len(row) for row in clicks), default=0)
+    if not longest:
+        return {}
+    points = torch.zeros(len(clicks), longest, 2)
+    labels = torch.full((len(clicks), longest), -1, dtype=torch.int)
+    padding = torch.ones(len(clicks), longest, dtype=torch.bool)
+    for r, row in enumerate(clicks):
+        for k, (x, y, label) in enumerate(row):
+            points[r, k] = torch.tensor([x, y])
+            labels[r, k] = label
+            padding[r, k] = False
+    return {"points": points, "labels": labels, "point_padding": padding}
+
+
 def row_parts(kinds: Sequence[str], device: torch.device | str = "cpu") -> Tensor:
     """Kind names ("text", "click", "text+click") -> P x 2 `parts` (text, click) for `CombinedPrompts`."""
     unknown = sorted(set(kinds) - set(KINDS))
@@ -79,20 +97,31 @@ class TextClickBatch:
 
 @dataclass
 class TextClickTask(RefSAMTask):
-    """Referring items with one click drawn inside the object; per row, text only, click only or both.
+    """Referring items prompted by text, clicks or both, over interactive rounds (SAM's recipe).
+
+    Round 0 gives each row its text, one click inside the object, or both (each row drops its
+    text or its click with probability `drop`, never both). Every later round adds a click drawn
+    from the previous prediction's error region (positive where the object was missed, negative
+    where the mask spilled over) and feeds the previous low-res logits back as SAM's mask input;
+    a row keeps its text, if it had one, in every round. So one model learns text alone, clicks
+    alone, and text followed by corrective clicks. Each round adds RefSAM's loss (focal + dice);
+    the logits fed back are detached, as in SAM.
 
     Attributes:
-        drop: the probability that a row loses its text, and the same that it loses its click
-            (never both): rows are text-only / click-only / both with drop / drop / 1 - 2 drop.
+        drop: the probability that a row starts without its text, and the same without its click.
+        iterations: rounds per object (1: a single prompt).
     """
 
     frames: int = 1
     drop: float = 1 / 3
+    iterations: int = 4
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.drop <= 0.5:
             raise ConfigError(f"drop must be in [0, 0.5], got {self.drop}")
+        if self.iterations < 1:
+            raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
 
     def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         return {**item, "click": random_click(item["mask"], rng)}
@@ -108,11 +137,31 @@ class TextClickTask(RefSAMTask):
         return torch.stack([u >= self.drop, (u < self.drop) | (u >= 2 * self.drop)], dim=1)
 
     def batch_loss(self, step: Step, batch: TextClickBatch) -> Tensor:
+        rows = len(batch.texts)
         features = self.encode(step.model.core, batch.images, batch.ids)
-        parts = self.draw_parts(len(batch.texts), step.generator)
-        prediction = step.forward(features=features, text=batch.texts, points=batch.clicks,
-                                  labels=torch.ones(len(batch.texts), 1, dtype=torch.int), parts=parts)
-        return self.mask_loss(prediction.logits, batch.masks)
+        start = self.draw_parts(rows, step.generator)
+        rng = np.random.default_rng(step.integers(0, 2 ** 31 - 1))
+        clicks: list[list[tuple[float, float, int]]] = [[(x, y, 1)] if start[row, CLICK] else []
+                                                        for row, (x, y) in enumerate(batch.clicks[:, 0].tolist())]
+        masks_in: Tensor | None = None
+        predicted: list[np.ndarray] = []
+        total = torch.zeros(())
+        for round_index in range(self.iterations):
+            if round_index > 0:
+                for row in range(rows):
+                    click = error_click(batch.masks[row], predicted[row], rng)
+                    if click is not None:
+                        clicks[row].append(click)
+            inputs = click_inputs(clicks)
+            if masks_in is not None and "points" in inputs:
+                inputs["masks"] = masks_in
+            has_click = torch.tensor([bool(row) for row in clicks])
+            parts = torch.stack([start[:, TEXT] | ~has_click, has_click], dim=1)  # a row without clicks keeps text
+            prediction = step.forward(features=features, text=batch.texts, parts=parts, **inputs)
+            total = total + self.mask_loss(prediction.logits, batch.masks)
+            masks_in = prediction.low_res_logits[:, :1].detach()
+            predicted = [(logits[0] > 0).cpu().numpy() for logits in prediction.logits]
+        return total / self.iterations
 
     @torch.no_grad()
     def evaluate_kinds(self, model: RefSAMWithClicks, items: Sequence[dict[str, Any]], seed: int = 0,

@@ -5,8 +5,9 @@ On the shipped core (frozen; no adapter is switched on unless a row says so):
   or the click dropped at random, scored as text alone, click alone and both on the same held-out
   objects and the same click;
 - the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
-  corrective clicks) and from the class-name mask (class names, then clicks), each with SAM alone
-  and, for text and clicks alone, with the SAM-REF refiner of the demo's own SAM-REF section;
+  corrective clicks: either SAM alone with the text mask as its mask input, or the text + click
+  model with the text kept in every prompt, with and without the SAM-REF refiner of the demo's
+  own SAM-REF section after it) and from the class-name mask (class names, then SAM's clicks);
   the class prompts (with their decoder LoRA, switched on for their rows only) come from the
   demo's class-prompt section. Sections missing from the output folder are run first.
 """
@@ -39,10 +40,12 @@ DEMO_TEXT_CLICK = RefSAMConfig(adapters=None, tracking=False)
 PROTOCOLS = {
     "clicks": "clicks alone (SAM)",
     "clicks_refined": "clicks alone (SAM-REF)",
-    "text_then_clicks": "text, then clicks (SAM)",
-    "text_then_clicks_refined": "text, then clicks (SAM-REF)",
+    "text_mask_then_sam": "text mask, then SAM's clicks",
+    "text_then_clicks": "text, then clicks (text kept)",
+    "text_then_clicks_refined": "text, then clicks (text kept, SAM-REF)",
     "classes_then_clicks": "class names, then clicks (SAM)",
 }
+STARTED = ("text_mask_then_sam", "text_then_clicks", "text_then_clicks_refined", "classes_then_clicks")
 
 
 def section_model(out: Path, method: str, settings: DemoSettings, core: Any, **load_options: Any) -> Any:
@@ -90,15 +93,19 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     class_row: Callable[[dict], int] = lambda item: classes.index(item["class"])  # noqa: E731
     protocols: dict[str, Any] = {}
     runs: dict[str, Any] = {}
+    text_refined = PromptedSam(core, text_click.generator, refiner.refiner)   # text + clicks, then SAM-REF
+    text_refined.adapter = BASE_CORE
+    from_text = {"start_with": text_click, "start_inputs": text_start}
     for key, click_model, start in (
             ("clicks", clicks, {}),
             ("clicks_refined", refiner, {}),
-            ("text_then_clicks", clicks, {"start_with": text_click, "start_inputs": text_start}),
-            ("text_then_clicks_refined", refiner, {"start_with": text_click, "start_inputs": text_start}),
+            ("text_mask_then_sam", clicks, from_text),
+            ("text_then_clicks", text_click, {**from_text, "keep_start": True}),
+            ("text_then_clicks_refined", text_refined, {**from_text, "keep_start": True}),
             ("classes_then_clicks", clicks, {"start_with": class_model, "start_inputs": class_start,
                                              "start_row": class_row})):
         protocols[key], runs[key] = evaluate_interactive(click_model, items, progress=settings.progress, **start)
-    for key in ("text_then_clicks", "text_then_clicks_refined", "classes_then_clicks"):
+    for key in STARTED:
         plain = "clicks_refined" if key.endswith("refined") else "clicks"
         protocols[key]["clicks_saved"] = {t: protocols[plain][f"NoC@{t}"] - protocols[key][f"NoC@{t}"]
                                           for t in ("85", "90")}
@@ -106,15 +113,14 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
               for key, value in protocols.items()}
     plot_curves(curves, out / "plots" / "mix_iou_per_click.png", start=0, ylim=(0.0, 1.0), xlabel="clicks",
                 ylabel="mean IoU", title="Clicks after nothing, after text, after class names (0: before any click)")
-    write_overlays(out, items[:settings.overlays], text_click, clicks, runs["text_then_clicks"])
+    write_overlays(out, items[:settings.overlays], text_click, runs["text_then_clicks"])
     return {"training": training, "single_prompt": kinds, "protocols": protocols}
 
 
-def write_overlays(out: Path, items: list[dict[str, Any]], text_model: RefSAMWithClicks, clicks: PromptedSam,
-                   runs: list[Any]) -> None:
-    """Per object: the text mask, then the mask after each of the first two corrective clicks."""
+def write_overlays(out: Path, items: list[dict[str, Any]], text_model: RefSAMWithClicks, runs: list[Any]) -> None:
+    """Per object: the text mask, then the mask after each of the first two corrective clicks (text kept)."""
     for i, (item, run) in enumerate(zip(items, runs)):
-        session = text_model.session(item["image"], text=[item["text"]], clicks=clicks)
+        session = text_model.session(item["image"], text=[item["text"]])
         rows = [side_by_side(item["image"], session.mask, item["mask"],
                              text=f"text: \"{item['text']}\" · IoU {binary_mask_iou(session.mask, item['mask']):.2f}")]
         for k, click in enumerate(run.clicks[:2]):
@@ -138,7 +144,7 @@ def mix_table(results: dict[str, Any]) -> str:
     rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", "-", "-", "-", "-"))
     rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}",
                  "-", "-", "-", "-"))
-    for key in ("clicks_refined", "text_then_clicks", "text_then_clicks_refined", "classes_then_clicks"):
+    for key in ("clicks_refined", *STARTED):
         start = protocols[key].get("start_miou")
         rows.append(("mix_and_match", PROTOCOLS[key], "-" if start is None else f"{start:.3f}", *protocol_cells(key)))
     return aligned(rows)

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from samprompt import NativePrompts, PromptedSam
+from samprompt.data.mask_prompts import error_click
 from samprompt.errors import ConfigError
-from samprompt.native.interactive import InteractiveTask, error_click, noisy_box
+from samprompt.native.interactive import InteractiveTask, noisy_box
 from samprompt.training.task import Step
 
 

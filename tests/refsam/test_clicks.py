@@ -101,3 +101,30 @@ def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder
                        labels=torch.ones(1, 1, dtype=torch.int)).low_res_logits
     torch.testing.assert_close(after, before)
     assert np.isfinite(after.numpy()).all()
+
+
+def test_rounds_add_error_clicks_feed_logits_back_and_keep_the_text(model):
+    from samprompt.refsam.clicks import click_inputs
+    from samprompt.training.task import Step
+
+    items = [ShapesReferring("train", 6)[i] for i in range(6)]
+    task = TextClickTask(iterations=3)
+    calls = []
+
+    def recording(**inputs):
+        calls.append(inputs)
+        return model(**inputs)
+
+    samples = [task.sample(item, np.random.default_rng(i)) for i, item in enumerate(items)]
+    task.batch_loss(Step(model, recording, torch.Generator().manual_seed(1)), task.collate(samples))
+    assert len(calls) == 3 and "masks" not in calls[0] and all("masks" in call for call in calls[1:])
+    first = calls[0]["parts"]
+    clicks = [(~call["point_padding"]).sum(dim=1) if "point_padding" in call else torch.zeros(6, dtype=torch.long)
+              for call in calls]
+    assert torch.equal(clicks[0], first[:, 1].long())                       # round 0: one click or none
+    assert bool((clicks[2] >= clicks[1]).all()) and bool((clicks[1] > clicks[0]).any())
+    assert all(bool((call["parts"][:, 0] >= first[:, 0]).all()) for call in calls)   # text stays once given
+    assert click_inputs([[], []]) == {}
+    padded = click_inputs([[(1.0, 2.0, 1)], [(3.0, 4.0, 0), (5.0, 6.0, 1)]])
+    assert padded["labels"].tolist() == [[1, -1], [0, 1]] and padded["point_padding"].tolist() == [[False, True],
+                                                                                                  [False, False]]
