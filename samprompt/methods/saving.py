@@ -35,7 +35,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
-from samprompt.tuning.lora import rename_lora
+from samprompt.tuning.lora import remove_lora, rename_lora
 from samprompt.utils.files import atomic_directory
 from samprompt.version import __version__
 
@@ -304,16 +304,46 @@ def load(directory: str | Path, core: SamCore | None = None, *, adapter: str | N
         core = core_for(config["core"], source)
     check_core(config["core"], core.describe(), source)
     saved_lora = _named_adapter_check(config.get("adapters") or {}, core, adapter, source)
-    if config.get("adapters"):
-        apply_adapter_config(core, config["adapters"], source=source)
-    model = method.build(core, config["method_config"], **components)
-    if adapter is not None:
-        model.adapter = saved_lora
-    _copy_tensors(model, _read_tensors(directory), source, strict=True)
-    if adapter is not None:
-        rename_lora(core, saved_lora, adapter)
-        model.adapter = adapter
+    own_lora = _own_lora_on_shared_core(config.get("adapters") or {}, core, adapter, source)
+    parked = None
+    if adapter is not None and saved_lora in core.adapters.lora:
+        # another model's adapter has the saved name: park it meanwhile, so it is not overwritten
+        parked = next(f"{saved_lora}_parked{k}" for k in range(len(core.adapters.lora) + 1)
+                      if f"{saved_lora}_parked{k}" not in core.adapters.lora)
+        rename_lora(core, saved_lora, parked)
+    try:
+        if config.get("adapters"):
+            apply_adapter_config(core, config["adapters"], source=source)
+        model = method.build(core, config["method_config"], **components)
+        if adapter is not None:
+            model.adapter = saved_lora
+        elif own_lora is not None:
+            model.adapter = own_lora
+        _copy_tensors(model, _read_tensors(directory), source, strict=True)
+        if adapter is not None:
+            rename_lora(core, saved_lora, adapter)
+            model.adapter = adapter
+    finally:
+        if parked is not None:
+            if saved_lora in core.adapters.lora:  # the load failed half-way: drop what it added
+                remove_lora(core, saved_lora)
+            rename_lora(core, parked, saved_lora)
     return model.eval()
+
+
+def _own_lora_on_shared_core(adapters: Mapping[str, Any], core: SamCore, adapter: str | None, source: str
+                             ) -> str | None:
+    """On a core that already carries LoRA adapters (other models'), the adapter a model loaded without
+    `adapter=` runs with: "" (the base core) when the folder has none, else the folder's active one,
+    which must not collide with one already there. None when the core carries none."""
+    if adapter is not None or not core.adapters.lora:
+        return None
+    saved = adapters.get("lora") or {}
+    taken = sorted(set(saved) & set(core.adapters.lora))
+    if taken:
+        raise ConfigError(f"{source} holds LoRA adapter(s) {taken}, and the core already has adapters of those names "
+                          f"(another model's): load it with adapter='<a new name>'")
+    return adapters.get("active_lora") or "" if saved else ""
 
 
 def _named_adapter_check(adapters: Mapping[str, Any], core: SamCore, adapter: str | None, source: str) -> str:

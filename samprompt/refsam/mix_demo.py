@@ -1,8 +1,9 @@
 """Mix and match in `samprompt demo`: text, clicks and class names on one frozen core, composed.
 
 On the shipped core (frozen; no adapter is switched on unless a row says so):
-- RefSAM's text prompt and SAM's click in one prompt (`RefSAMWithClicks`), trained with the text
-  or the click dropped at random, scored as text alone, click alone and both on the same held-out
+- RefSAM's text prompt and SAM's click in one prompt (`RefSAMWithClicks`, with its own LoRA
+  adapter on SAM's decoder), trained with the text or the click dropped at random and with
+  corrective clicks over interactive rounds, scored as text alone, click alone and both on the same held-out
   objects and the same click;
 - the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
   corrective clicks: either SAM alone with the text mask as its mask input, or the text + click
@@ -34,9 +35,14 @@ from samprompt.refsam.clicks import RefSAMWithClicks, TextClickTask
 from samprompt.refsam.config import RefSAMConfig
 from samprompt.text import load_text_encoder
 from samprompt.training import FeatureCache, TrainConfig, Trainer
+from samprompt.tuning import LoraSettings, add_lora
 from samprompt.visualize import save_png, side_by_side
 
 DEMO_TEXT_CLICK = RefSAMConfig(adapters=None, tracking=False)
+# The text + click model tunes SAM's decoder through its own LoRA adapter (named, switched on for
+# its rows only), so that SAM alone, SAM-REF and the class prompts share the same frozen core.
+TEXT_CLICK_ADAPTER = "text_click"
+DEMO_LORA = LoraSettings(targets=("decoder.attn", "decoder.mlp"), rank=8)
 PROTOCOLS = {
     "clicks": "clicks alone (SAM)",
     "clicks_refined": "clicks alone (SAM-REF)",
@@ -60,8 +66,9 @@ def section_model(out: Path, method: str, settings: DemoSettings, core: Any, **l
 
 def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -> tuple[RefSAMWithClicks, dict]:
     torch.manual_seed(settings.seed)
+    add_lora(core, DEMO_LORA, name=TEXT_CLICK_ADAPTER)
     model = RefSAMWithClicks(core, load_text_encoder("shapes"), DEMO_TEXT_CLICK, text_encoder_spec="shapes")
-    model.adapter = BASE_CORE
+    model.adapter = TEXT_CLICK_ADAPTER
     task = TextClickTask(cache=FeatureCache(core))
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
                          progress=settings.progress, output_dir=str(out / "mix"))
@@ -94,7 +101,7 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     protocols: dict[str, Any] = {}
     runs: dict[str, Any] = {}
     text_refined = PromptedSam(core, text_click.generator, refiner.refiner)   # text + clicks, then SAM-REF
-    text_refined.adapter = BASE_CORE
+    text_refined.adapter = TEXT_CLICK_ADAPTER
     from_text = {"start_with": text_click, "start_inputs": text_start}
     for key, click_model, start in (
             ("clicks", clicks, {}),

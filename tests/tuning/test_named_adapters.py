@@ -10,7 +10,7 @@ from samprompt.model import PromptedSam
 from samprompt.prompts import NativePrompts
 from samprompt.refsam.clicks import RefSAMWithClicks
 from samprompt.refsam.config import RefSAMConfig
-from samprompt.tuning import LoraSettings, active_lora, add_lora, add_bottleneck_adapters
+from samprompt.tuning import LoraSettings, active_lora, add_bottleneck_adapters, add_lora
 from samprompt.tuning.lora import rename_lora
 from tests.helpers import randomize_lora_b
 
@@ -130,3 +130,40 @@ def test_a_model_on_the_base_core_runs_without_any_adapter(tmp_path, image):
     samprompt.methods.saving.save_trained(base, tmp_path / "base")
     saved = samprompt.methods.saving.read_saved_config(tmp_path / "base")
     assert saved["adapters"]["lora"] == {} and saved["tensors"] == ["generator.scale"]
+
+
+def test_loading_a_named_adapter_never_overwrites_an_adapter_of_the_saved_name(tmp_path, image):
+    core = micro_core()
+    add_lora(core, LORA)                                     # another model's adapter, called "default"
+    randomize_lora_b(core, std=0.5)
+    other = PromptedSam(core, NativePrompts())
+    other.adapter = "default"
+    with torch.no_grad():
+        before = other([image], points=POINTS, labels=LABELS).low_res_logits
+    _, path = trained_clicks(tmp_path, seed=3)                 # saved under "default" too
+    loaded = samprompt.load(path, core=core, adapter="clicks")
+    assert sorted(core.adapters.lora) == ["clicks", "default"]
+    with torch.no_grad():
+        torch.testing.assert_close(other([image], points=POINTS, labels=LABELS).low_res_logits, before)
+        assert not torch.allclose(loaded([image], points=POINTS, labels=LABELS).low_res_logits, before, atol=1e-4)
+
+
+def test_a_model_without_lora_loaded_on_a_shared_core_runs_on_the_base_core(tmp_path, image, text_encoder):
+    text = RefSAMWithClicks(micro_core(), text_encoder, RefSAMConfig(adapters=None, tracking=False)).eval()
+    with torch.no_grad():
+        for parameter in text.text_prompt.parameters():
+            parameter.add_(0.01)
+        expected = text([image], text=["the red circle"]).low_res_logits
+    samprompt.save(text, tmp_path / "text")
+    _, tuned_path = trained_clicks(tmp_path, seed=3)
+    core = micro_core()
+    samprompt.load(tuned_path, core=core, adapter="tuned")
+    loaded = samprompt.load(tmp_path / "text", core=core, text_encoder=text_encoder)
+    assert loaded.adapter == ""
+    with torch.no_grad():
+        torch.testing.assert_close(loaded([image], text=["the red circle"]).low_res_logits, expected)
+    assert samprompt.load(tuned_path, core=micro_core()).adapter is None                  # a core of its own
+    clash = micro_core()
+    add_lora(clash, LORA)
+    with pytest.raises(ConfigError, match="adapter='<a new name>'"):
+        samprompt.load(tuned_path, core=clash)
