@@ -27,3 +27,16 @@ def test_refer_and_track_example_trains_tracks_and_scores(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "J&F" in result.stdout
     assert len(list(tmp_path.glob("frame_*.png"))) == 6
+
+
+def test_mix_and_match_example_shares_one_core_and_one_encoder_pass(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "mix_and_match.py"), "--variant", "micro", "--steps", "2",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "one core, adapters ['classes', 'text']" in result.stdout
+    kinds = ", ".join(["text"] * 2 + ["classes"] * 7 + ["clicks"] * 2)
+    assert f"11 rows ({kinds}) from 1 encoder pass(es) over 2 images" in result.stdout
+    assert "session from text" in result.stdout and (tmp_path / "text_then_clicks.png").is_file()
