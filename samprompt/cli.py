@@ -185,7 +185,9 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
                                               ("classes", args.classes)) if value is not None}
     if not given:
         raise SamPromptError("give --points and/or --box, or --text, or --classes")
-    takers = [get_method(n) for n in available_methods() if set(given) <= get_method(n).predict_inputs]
+    # without --weights, a method that needs none first (plain SAM for clicks), then the most specific one
+    takers = sorted((get_method(n) for n in available_methods() if set(given) <= get_method(n).predict_inputs),
+                    key=lambda m: (m.needs_weights, len(m.predict_inputs), m.name))
     if not takers:
         offered = "; ".join(f"{m.name}: {', '.join('--' + k for k in sorted(m.predict_inputs))}"
                             for m in (get_method(n) for n in available_methods()) if m.predict_inputs)

@@ -117,10 +117,20 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     assert len(list((out / "overlays").glob("samref_*.png"))) == 2
     plots = {p.name for p in (out / "plots").glob("*.png")}
     assert plots == {"native_loss.png", "refsam_loss.png", "escnet_loss.png", "escnet_per_class_iou.png",
-                     "samref_loss.png", "samref_iou_per_click.png"}
+                     "samref_loss.png", "samref_iou_per_click.png", "classes_loss.png", "mix_loss.png",
+                     "mix_iou_per_click.png"}
+    classes = metrics["modules"]["classes_on_sam"]
+    assert set(classes) == {"training", "class_prompts", "untrained_class_prompts", "clip_correlation"}
+    mix = metrics["modules"]["mix_and_match"]
+    assert set(mix["single_prompt"]) == {"text", "click", "text+click"}
+    assert set(mix["protocols"]) == {"clicks", "clicks_refined", "text_mask_then_sam", "text_then_clicks",
+                                     "text_then_clicks_refined", "classes_then_clicks"}
+    assert mix["protocols"]["text_then_clicks"]["objects"] == 4 and "start_miou" in mix["protocols"]["text_then_clicks"]
+    assert len(list((out / "overlays").glob("mix_*.png"))) == 4
     assert Image.open(out / "overlays" / "native_box_0.png").size[1] >= 256  # enlarged, captioned panels
     printed = capsys.readouterr().out
     assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed and "NoC@90" in printed
+    assert "text, then clicks (text kept)" in printed and "class prompts, trained" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from samprompt.classes.task import ClassPromptTask, evaluate_classes
 from samprompt.clip import load_clip
 from samprompt.data import ShapesSemantic, get_dataset
-from samprompt.errors import ConfigError, SamPromptError
+from samprompt.errors import ConfigError
+from samprompt.methods.outputs import semantic_eval_dataset, write_semantic_map
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.metrics.semantic import format_iou_table
 from samprompt.model import PromptedSam
@@ -22,7 +23,7 @@ from samprompt.prompts.pseudo import PseudoPromptSettings
 from samprompt.recipes import MethodRecipe, TrainingSetup
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.utils.dataclass_config import from_dict
-from samprompt.visualize import save_png, semantic_panels, side_by_side
+from samprompt.visualize import save_png, side_by_side
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -116,15 +117,7 @@ class ClassPromptMethod(Method):
         return TrainingSetup(model, dataset, task, evaluate)
 
     def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
-        if request.dataset == "shapes":
-            dataset: Any = ShapesSemantic("test", request.items)
-            count = min(request.items, len(dataset))
-        else:
-            spec = get_dataset(request.dataset, self.data_kind)
-            if not request.root or not request.split:
-                raise SamPromptError(f"--dataset {request.dataset} needs --root (the dataset folder) and --split")
-            dataset = spec(root=request.root, split=request.split)
-            count = len(dataset)
+        dataset, count = semantic_eval_dataset(request, self.data_kind, ShapesSemantic)
         summary = evaluate_classes(model, (dataset[i] for i in range(count)), dataset.classes)
         print(format_iou_table(summary["per_class_iou"]))
         return summary
@@ -136,14 +129,7 @@ class ClassPromptMethod(Method):
         with torch.no_grad():
             prediction = model([request.image], classes=classes, multimask_output=False)
         logits = torch.stack([m[0] for m in prediction.logits])[None]
-        semantic = semantic_map(logits, classes)[0].cpu().numpy().astype(np.uint8)
-        save_png(semantic, request.out / "semantic.png")
-        save_png(semantic_panels(request.image, semantic, None, classes, text=f"classes: {', '.join(classes)}"),
-                 request.out / "classes.png")
-        result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
-                  "class_share": {name: float((semantic == k).mean()) for k, name in enumerate(classes)}}
-        print(json.dumps(result, indent=2))
-        return result
+        return write_semantic_map(request, semantic_map(logits, classes)[0].cpu().numpy(), classes)
 
     def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
         from samprompt.classes.demo import classes_demo

@@ -18,10 +18,10 @@ from samprompt.errors import ConfigError, SamPromptError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.model import ESCNet
 from samprompt.escnet.task import ESCNetTask, evaluate_semantic, model_predictor
+from samprompt.methods.outputs import semantic_eval_dataset, write_semantic_map
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.metrics.semantic import format_iou_table
 from samprompt.recipes import MethodRecipe, TrainingSetup
-from samprompt.visualize import save_png, semantic_panels
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -111,15 +111,7 @@ class ESCNetMethod(Method):
                            help="escnet: sliding-window inference with this window side (1/3 overlap + global view)")
 
     def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
-        if request.dataset == "shapes":
-            dataset: Any = ShapesSemantic("test", request.items)
-            count = min(request.items, len(dataset))
-        else:
-            spec = get_dataset(request.dataset, self.data_kind)
-            if not request.root or not request.split:
-                raise SamPromptError(f"--dataset {request.dataset} needs --root (the dataset folder) and --split")
-            dataset = spec(root=request.root, split=request.split)
-            count = len(dataset)
+        dataset, count = semantic_eval_dataset(request, self.data_kind, ShapesSemantic)
         window = request.options.window
         if window is not None and window <= 0:
             raise SamPromptError(f"--window must be a positive side in pixels, got {window}")
@@ -133,15 +125,8 @@ class ESCNetMethod(Method):
     def predict(self, model: nn.Module, request: PredictRequest) -> dict[str, Any]:
         classes = list(request.inputs["classes"])
         with torch.no_grad():
-            semantic = model([request.image], classes).semantic[0].cpu().numpy().astype(np.uint8)
-        save_png(semantic, request.out / "semantic.png")
-        save_png(semantic_panels(request.image, semantic, None, classes, text=f"classes: {', '.join(classes)}"),
-                 request.out / "classes.png")
-        shares = {name: float((semantic == k).mean()) for k, name in enumerate(classes)}
-        result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
-                  "class_share": shares}
-        print(json.dumps(result, indent=2))
-        return result
+            semantic = model([request.image], classes).semantic[0].cpu().numpy()
+        return write_semantic_map(request, semantic, classes)
 
     def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
         from samprompt.escnet.demo import escnet_demo

@@ -3,13 +3,16 @@ returns a `MaskPrediction` (clicks, boxes, text)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from samprompt.methods.registry import PredictRequest
-from samprompt.visualize import save_png, side_by_side
+from samprompt.data.registry import get_dataset
+from samprompt.errors import SamPromptError
+from samprompt.methods.registry import EvalRequest, PredictRequest
+from samprompt.visualize import save_png, semantic_panels, side_by_side
 
 
 def click_and_box_inputs(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -46,3 +49,29 @@ def write_best_mask(model: nn.Module, request: PredictRequest, **model_inputs: A
               "predicted_iou": float(prediction.iou_predictions[0, best]), "area_fraction": float(mask.mean())}
     print(json.dumps(result, indent=2))
     return result
+
+
+def write_semantic_map(request: PredictRequest, semantic: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """Write an H x W class-index map as semantic.png and its coloured, legended panels as classes.png;
+    print and return the paths and each class's share of the image."""
+    save_png(semantic.astype(np.uint8), request.out / "semantic.png")
+    save_png(semantic_panels(request.image, semantic, None, classes, text=f"classes: {', '.join(classes)}"),
+             request.out / "classes.png")
+    result = {"semantic": str(request.out / "semantic.png"), "colours": str(request.out / "classes.png"),
+              "class_share": {name: float((semantic == k).mean()) for k, name in enumerate(classes)}}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def semantic_eval_dataset(request: EvalRequest, kind: str, shapes: Any) -> tuple[Any, int]:
+    """The dataset `samprompt eval` names for a semantic method, and how many of its items to score:
+    `shapes` (a `ShapesSemantic` builder) for shapes world, else a registered dataset of `kind`,
+    which needs --root and --split."""
+    if request.dataset == "shapes":
+        dataset = shapes("test", request.items)
+        return dataset, min(request.items, len(dataset))
+    spec = get_dataset(request.dataset, kind)
+    if not request.root or not request.split:
+        raise SamPromptError(f"--dataset {request.dataset} needs --root (the dataset folder) and --split")
+    dataset = spec(root=request.root, split=request.split)
+    return dataset, len(dataset)

@@ -99,29 +99,36 @@ class TextClickBatch:
 class TextClickTask(RefSAMTask):
     """Referring items prompted by text, clicks or both, over interactive rounds (SAM's recipe).
 
-    Round 0 gives each row its text, one click inside the object, or both (each row drops its
-    text or its click with probability `drop`, never both). Every later round adds a click drawn
-    from the previous prediction's error region (positive where the object was missed, negative
-    where the mask spilled over) and feeds the previous low-res logits back as SAM's mask input;
-    a row keeps its text, if it had one, in every round. So one model learns text alone, clicks
-    alone, and text followed by corrective clicks. Each round adds RefSAM's loss (focal + dice);
-    the logits fed back are detached, as in SAM.
+    Round 0 gives each row its text, one click inside the object, or both (a row starts without
+    its text with probability `text_drop`, without its click with probability `click_drop`,
+    never without both). On a share `1 - single_prompt_share` of the steps, later rounds follow
+    SAM's recipe: each adds a click drawn from the previous prediction's error region (positive
+    where the object was missed, negative where the mask spilled over) and feeds the previous
+    low-res logits back as SAM's mask input; a row keeps its text, if it had one, in every round.
+    So one model learns text alone, clicks alone, and text followed by corrective clicks. Each
+    round adds RefSAM's loss (focal + dice); the logits fed back are detached, as in SAM.
 
     Attributes:
-        drop: the probability that a row starts without its text, and the same without its click.
-        iterations: rounds per object (1: a single prompt).
+        text_drop / click_drop: the probabilities that a row starts without its text / its click.
+        iterations: rounds per object on interactive steps.
+        single_prompt_share: the share of steps with one round only (one prompt per row).
     """
 
     frames: int = 1
-    drop: float = 1 / 3
+    text_drop: float = 0.2
+    click_drop: float = 0.4
     iterations: int = 4
+    single_prompt_share: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 <= self.drop <= 0.5:
-            raise ConfigError(f"drop must be in [0, 0.5], got {self.drop}")
+        if self.text_drop < 0 or self.click_drop < 0 or self.text_drop + self.click_drop > 1:
+            raise ConfigError(f"text_drop and click_drop must be >= 0 with a sum <= 1, got {self.text_drop} and "
+                              f"{self.click_drop}")
         if self.iterations < 1:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
+        if not 0.0 <= self.single_prompt_share <= 1.0:
+            raise ConfigError(f"single_prompt_share must be in [0, 1], got {self.single_prompt_share}")
 
     def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         return {**item, "click": random_click(item["mask"], rng)}
@@ -132,9 +139,12 @@ class TextClickTask(RefSAMTask):
                               torch.as_tensor(np.stack([s["click"] for s in samples]))[:, None])
 
     def draw_parts(self, rows: int, generator: torch.Generator) -> Tensor:
-        """P x 2 (text, click) booleans: each row drops its text or its click with probability `drop`."""
+        """P x 2 (text, click) booleans: a row drops its text with probability `text_drop`, else its
+        click with probability `click_drop`."""
         u = torch.rand(rows, generator=generator)
-        return torch.stack([u >= self.drop, (u < self.drop) | (u >= 2 * self.drop)], dim=1)
+        text_dropped = u < self.text_drop
+        click_dropped = (u >= self.text_drop) & (u < self.text_drop + self.click_drop)
+        return torch.stack([~text_dropped, ~click_dropped], dim=1)
 
     def batch_loss(self, step: Step, batch: TextClickBatch) -> Tensor:
         rows = len(batch.texts)
@@ -143,10 +153,12 @@ class TextClickTask(RefSAMTask):
         rng = np.random.default_rng(step.integers(0, 2 ** 31 - 1))
         clicks: list[list[tuple[float, float, int]]] = [[(x, y, 1)] if start[row, CLICK] else []
                                                         for row, (x, y) in enumerate(batch.clicks[:, 0].tolist())]
+        single = float(torch.rand((), generator=step.generator)) < self.single_prompt_share
+        rounds = 1 if single else self.iterations
         masks_in: Tensor | None = None
         predicted: list[np.ndarray] = []
         total = torch.zeros(())
-        for round_index in range(self.iterations):
+        for round_index in range(rounds):
             if round_index > 0:
                 for row in range(rows):
                     click = error_click(batch.masks[row], predicted[row], rng)
@@ -161,7 +173,7 @@ class TextClickTask(RefSAMTask):
             total = total + self.mask_loss(prediction.logits, batch.masks)
             masks_in = prediction.low_res_logits[:, :1].detach()
             predicted = [(logits[0] > 0).cpu().numpy() for logits in prediction.logits]
-        return total / self.iterations
+        return total / rounds
 
     @torch.no_grad()
     def evaluate_kinds(self, model: RefSAMWithClicks, items: Sequence[dict[str, Any]], seed: int = 0,

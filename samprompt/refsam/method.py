@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 EVAL_SPLITS = {"ref-youtube-vos": "valid", "ref-davis17": "val"}
 
 
+def held_out_images(recipe: "Recipe") -> list[dict[str, Any]]:
+    """The recipe's held-out referring images (its shapes world's val split), [] when it scores none."""
+    world = recipe.shapes_world()
+    if not recipe.eval_items or world is None:
+        return []
+    held_out = get_dataset("shapes", "referring")(split="val", size=recipe.eval_items, videos=0, shapes=world)
+    return [held_out[i] for i in range(len(held_out))]
+
+
 @dataclass(frozen=True)
 class RefSAMRecipe(MethodRecipe):
     """RefSAM's training options.
@@ -94,13 +103,8 @@ class RefSAMMethod(Method):
         encoder = load_text_encoder(options.text_encoder, options.text_encoder_weights)
         model = RefSAM(core, encoder, config, text_encoder_spec=options.text_encoder)
         task = RefSAMTask(frames=options.clip_frames, cache=FeatureCache(core))
-        evaluate = None
-        world = recipe.shapes_world()
-        if recipe.eval_items and world is not None:
-            held_out = get_dataset("shapes", "referring")(split="val", size=recipe.eval_items, videos=0,
-                                                          shapes=world)
-            items = [held_out[i] for i in range(len(held_out))]
-            evaluate = lambda m: task.evaluate_images(m, items)  # noqa: E731
+        items = held_out_images(recipe)
+        evaluate = (lambda m: task.evaluate_images(m, items)) if items else None
         return TrainingSetup(model, recipe.datasets(), task, evaluate)
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
@@ -155,18 +159,26 @@ class RefSAMMethod(Method):
 
 @dataclass(frozen=True)
 class RefSAMClicksRecipe(RefSAMRecipe):
-    """RefSAM with clicks: RefSAM's options (tracking off) plus `drop`, the probability that a
-    training row loses its text and, separately, its click (never both)."""
+    """RefSAM with clicks: RefSAM's options (tracking off) plus `TextClickTask`'s: `text_drop` /
+    `click_drop` (the probabilities that a row starts without its text / its click),
+    `iterations` (interactive rounds) and `single_prompt_share` (steps with one round only)."""
 
     what = "refsam_clicks"
     refsam: str | Mapping[str, Any] = "prompts_only"
     clip_frames: int = 1
-    drop: float = 1 / 3
+    text_drop: float = 0.2
+    click_drop: float = 0.4
+    iterations: int = 4
+    single_prompt_share: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 <= self.drop <= 0.5:
-            raise ConfigError(f"drop must be in [0, 0.5], got {self.drop}")
+        self.task()
+
+    def task(self, cache: FeatureCache | None = None) -> TextClickTask:
+        """The training task these options describe (it validates them)."""
+        return TextClickTask(cache=cache, text_drop=self.text_drop, click_drop=self.click_drop,
+                             iterations=self.iterations, single_prompt_share=self.single_prompt_share)
 
     def resolve(self, lora: Any, bottleneck: Any) -> RefSAMConfig:
         return replace(super().resolve(lora, bottleneck), tracking=False)
@@ -194,14 +206,9 @@ class RefSAMClicksMethod(RefSAMMethod):
         encoder = load_text_encoder(options.text_encoder, options.text_encoder_weights)
         model = RefSAMWithClicks(core, encoder, options.resolve(recipe.lora, recipe.bottleneck),
                                  text_encoder_spec=options.text_encoder)
-        task = TextClickTask(cache=FeatureCache(core), drop=options.drop)
-        evaluate = None
-        world = recipe.shapes_world()
-        if recipe.eval_items and world is not None:
-            held_out = get_dataset("shapes", "referring")(split="val", size=recipe.eval_items, videos=0,
-                                                          shapes=world)
-            items = [held_out[i] for i in range(len(held_out))]
-            evaluate = lambda m: task.evaluate_kinds(m, items)  # noqa: E731
+        task = options.task(FeatureCache(core))
+        items = held_out_images(recipe)
+        evaluate = (lambda m: task.evaluate_kinds(m, items)) if items else None
         return TrainingSetup(model, recipe.datasets(), task, evaluate)
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:

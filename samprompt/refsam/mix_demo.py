@@ -71,6 +71,7 @@ def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -
     model.adapter = TEXT_CLICK_ADAPTER
     task = TextClickTask(cache=FeatureCache(core))
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
+                         module_lrs={"core.sam.mask_decoder": 1e-3},
                          progress=settings.progress, output_dir=str(out / "mix"))
     started = time.time()
     history = Trainer(model, task, ShapesReferring("train", settings.train_images), config).fit()

@@ -57,15 +57,17 @@ def test_rows_of_every_kind_in_one_batch_equal_each_kind_alone(model, image):
 
 
 def test_training_draws_every_kind_and_never_an_empty_row():
-    task = TextClickTask(drop=1 / 3)
-    parts = task.draw_parts(3000, torch.Generator().manual_seed(0))
+    task = TextClickTask(text_drop=0.2, click_drop=0.4)
+    parts = task.draw_parts(4000, torch.Generator().manual_seed(0))
     assert bool(parts.any(dim=1).all())
     shares = [float((parts == torch.tensor(kind)).all(dim=1).float().mean())
-              for kind in ((True, False), (False, True), (True, True))]
-    assert all(abs(share - 1 / 3) < 0.03 for share in shares)
-    assert bool(TextClickTask(drop=0.0).draw_parts(50, torch.Generator()).all())
-    with pytest.raises(ConfigError, match="drop"):
-        TextClickTask(drop=0.6)
+              for kind in ((False, True), (True, False), (True, True))]   # click only, text only, both
+    assert all(abs(share - want) < 0.03 for share, want in zip(shares, (0.2, 0.4, 0.4)))
+    assert bool(TextClickTask(text_drop=0.0, click_drop=0.0).draw_parts(50, torch.Generator()).all())
+    with pytest.raises(ConfigError, match="text_drop"):
+        TextClickTask(text_drop=0.6, click_drop=0.6)
+    with pytest.raises(ConfigError, match="single_prompt_share"):
+        TextClickTask(single_prompt_share=1.5)
 
 
 def test_loss_trains_the_text_prompt_and_scores_every_kind(model):
@@ -86,7 +88,7 @@ def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder
     recipe = Recipe.from_dict({"method": "refsam_clicks", "variant": "micro", "eval_items": 2,
                                "data": {"dataset": "shapes", "size": 4, "videos": 0},
                                "train": {"steps": 1, "batch_size": 2}})
-    assert recipe.options.drop == pytest.approx(1 / 3)
+    assert recipe.options.task().click_drop == pytest.approx(0.4)
     with torch.no_grad():
         for parameter in model.text_prompt.parameters():
             parameter.add_(0.01 * torch.randn_like(parameter))
@@ -108,7 +110,7 @@ def test_rounds_add_error_clicks_feed_logits_back_and_keep_the_text(model):
     from samprompt.training.task import Step
 
     items = [ShapesReferring("train", 6)[i] for i in range(6)]
-    task = TextClickTask(iterations=3)
+    task = TextClickTask(iterations=3, single_prompt_share=0.0)
     calls = []
 
     def recording(**inputs):
