@@ -8,7 +8,8 @@ On the shipped core (frozen; no adapter is switched on unless a row says so):
 - the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
   corrective clicks: either SAM alone with the text mask as its mask input, or the text + click
   model with the text kept in every prompt, with and without the SAM-REF refiner of the demo's
-  own SAM-REF section after it) and from the class-name mask (class names, then SAM's clicks);
+  own SAM-REF section after it) and from the class-name mask (class names, then SAM's clicks),
+  on the first half of the held-out objects (20 clicks each);
   the class prompts (with their decoder LoRA, switched on for their rows only) come from the
   demo's class-prompt section. Sections missing from the output folder are run first.
 """
@@ -112,7 +113,8 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
             ("text_then_clicks_refined", text_refined, {**from_text, "keep_start": True}),
             ("classes_then_clicks", clicks, {"start_with": class_model, "start_inputs": class_start,
                                              "start_row": class_row})):
-        protocols[key], runs[key] = evaluate_interactive(click_model, items, progress=settings.progress, **start)
+        protocols[key], runs[key] = evaluate_interactive(click_model, items[:max(count // 2, 1)],
+                                                         progress=settings.progress, **start)
     for key in STARTED:
         plain = "clicks_refined" if key.endswith("refined") else "clicks"
         protocols[key]["clicks_saved"] = {t: protocols[plain][f"NoC@{t}"] - protocols[key][f"NoC@{t}"]
