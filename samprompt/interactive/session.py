@@ -91,8 +91,9 @@ class InteractiveSession:
     uses the single-mask output). `reset` and `undo` go back to that mask.
 
     Args:
-        model: a `PromptedSam` whose generator is `NativePrompts` (original-image frame),
-            e.g. `SAMRef`; or a bare `SamCore` (SAM alone).
+        model: a `PromptedSam` whose generator takes the clicks through `NativePrompts`
+            (original-image frame), alone (e.g. `SAMRef`) or in a `CombinedPrompts` (e.g. text +
+            clicks); or a bare `SamCore` (SAM alone).
         image: H x W x 3 uint8 array, RGB PIL image or 3 x H x W tensor.
         refine: use the model's refiner (False: SAM alone on the same model, to compare).
         start_with / start_inputs / start_row: the prompt the session starts from (None: nothing).
