@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from samprompt.metrics.masks import binary_mask_iou
@@ -13,7 +14,7 @@ from samprompt.metrics.semantic import ConfusionMatrix
 from samprompt.model import PromptedSam
 from samprompt.prompts.classes import semantic_map
 from samprompt.training.feature_cache import FeatureCache
-from samprompt.training.losses import dice_loss, iou_head_loss, sigmoid_focal_loss
+from samprompt.training.losses import dice_loss, iou_head_loss
 from samprompt.training.task import Step, TrainingTask, encode_images
 
 IGNORE = 255
@@ -44,9 +45,13 @@ def class_rows(labels: Sequence[np.ndarray], count: int, limit: int, rng: np.ran
 class ClassPromptTask(TrainingTask):
     """One SAM mask per (image, class name) row against that class's pixels.
 
-    The loss is SAM's mask loss on the single-mask output (20 x focal + dice + the IoU head's MSE),
-    over the pixels that are not ignored (label 255). A row whose class is absent learns an empty
-    mask, so that the per-class masks can be read as a semantic map.
+    The loss reads an image's K mask logits as class scores: per-pixel cross-entropy against the
+    label (what the semantic map is read from; ignored pixels and classes not prompted this step
+    left out), plus, for each class present in the image, dice on its mask and the IoU head's
+    MSE (SAM's mask terms). A per-row sigmoid loss alone (SAM's 20 x focal + dice) teaches every
+    mask to vanish when the pseudo prompts of absent classes land on objects: the rows cannot
+    tell absent from present, and the absent ones are the more numerous. Items of one step must
+    share a size (shapes-world scenes do; resize others).
 
     Attributes:
         classes: the dataset's class names; item labels index into this list.
@@ -71,14 +76,23 @@ class ClassPromptTask(TrainingTask):
         chosen = class_rows(batch.labels, len(self.classes), self.classes_per_step, np.random.default_rng(seed))
         prediction = step.forward(features=features, classes=[self.classes[c] for c in chosen],
                                   multimask_output=False)
-        total = torch.zeros((), device=prediction.low_res_logits.device)
-        for row, logits in enumerate(prediction.logits):
-            label = torch.as_tensor(batch.labels[row // len(chosen)], device=logits.device)
-            target = (label == chosen[row % len(chosen)])[None].float()
-            valid = (label != IGNORE)[None]
-            mask_loss = 20 * sigmoid_focal_loss(logits, target, valid=valid) + dice_loss(logits, target, valid=valid)
-            total = total + mask_loss + iou_head_loss(prediction.iou_predictions[row], logits, target)
-        return total / len(prediction.logits)
+        k = len(chosen)
+        logits = torch.stack([row[0] for row in prediction.logits])                  # (B K) x H x W, one size
+        logits = logits.view(-1, k, *logits.shape[-2:])                              # B x K x H x W
+        labels = torch.as_tensor(np.stack(batch.labels), device=logits.device).long()
+        # label -> row of its class this step; ignored pixels and classes not prompted map to -100 (left out)
+        index = torch.full((256,), -100, dtype=torch.long, device=logits.device)
+        index[torch.as_tensor(chosen, device=logits.device)] = torch.arange(k, device=logits.device)
+        total = F.cross_entropy(logits.float(), index[labels.clamp(0, 255)], ignore_index=-100)
+        present = []
+        for row in range(len(prediction.logits)):
+            target = (labels[row // k] == chosen[row % k])[None].float()
+            valid = (labels[row // k] != IGNORE)[None]
+            if bool((target * valid).any()):
+                row_logits = prediction.logits[row]
+                present.append(dice_loss(row_logits, target, valid=valid)
+                               + iou_head_loss(prediction.iou_predictions[row], row_logits, target))
+        return total + (torch.stack(present).mean() if present else 0.0)
 
 
 @torch.no_grad()
