@@ -230,10 +230,22 @@ def load_trained(model: nn.Module, directory: str | Path, *, strict: bool = True
     info = core.describe() if core is not None else method.core_info(model) if method is not None else None
     if info is not None:
         check_core(config["core"], info, source)
-    if core is not None and config.get("adapters"):
-        apply_adapter_config(core, config["adapters"], source=source)
-    _copy_tensors(model, _read_tensors(directory), source, strict)
+    adapters, tensors = _as_own_adapter(model, config.get("adapters"), _read_tensors(directory))
+    if core is not None and adapters:
+        apply_adapter_config(core, adapters, source=source)
+    _copy_tensors(model, tensors, source, strict)
     return config
+
+
+def _as_own_adapter(model: nn.Module, adapters: dict[str, Any] | None, tensors: dict[str, Tensor]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Tensor]]:
+    """The saved adapter and tensors under the name of the model's own adapter (`model.adapter`), for
+    a folder saved from such a model (its adapter is saved as "default"), e.g. a resumed checkpoint."""
+    own = getattr(model, "adapter", None)
+    if not own or own == SAVED_LORA_NAME or not adapters or list(adapters.get("lora") or {}) != [SAVED_LORA_NAME]:
+        return adapters, tensors
+    renamed = {(k.replace(f".{SAVED_LORA_NAME}.", f".{own}.") if ".lora_" in k else k): v for k, v in tensors.items()}
+    return {**adapters, "lora": {own: adapters["lora"][SAVED_LORA_NAME]}, "active_lora": own}, renamed
 
 
 def _copy_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str, strict: bool) -> None:

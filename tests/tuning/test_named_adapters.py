@@ -167,3 +167,19 @@ def test_a_model_without_lora_loaded_on_a_shared_core_runs_on_the_base_core(tmp_
     add_lora(clash, LORA)
     with pytest.raises(ConfigError, match="adapter='<a new name>'"):
         samprompt.load(tuned_path, core=clash)
+
+
+def test_a_model_with_a_named_adapter_reloads_its_own_checkpoint(tmp_path, image):
+    _, path = trained_clicks(tmp_path, seed=3)
+    core = micro_core()
+    model = samprompt.load(path, core=core, adapter="mine")
+    samprompt.methods.saving.save_trained(model, tmp_path / "checkpoint")       # as the trainer checkpoints
+    with torch.no_grad():
+        before = model([image], points=POINTS, labels=LABELS).low_res_logits
+        for name, parameter in core.named_parameters():
+            if ".mine." in name:
+                parameter.zero_()
+    samprompt.methods.saving.load_trained(model, tmp_path / "checkpoint")     # as a resumed run reloads it
+    assert sorted(core.adapters.lora) == ["mine"]
+    with torch.no_grad():
+        torch.testing.assert_close(model([image], points=POINTS, labels=LABELS).low_res_logits, before)
