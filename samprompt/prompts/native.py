@@ -18,9 +18,10 @@ _FRAMES = ("original", "input")
 
 
 def check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None = None) -> None:
-    """Raise if any xy (P x K x 2) lies outside [0, W] x [0, H] of its row's size (P x 2, as H, W)."""
+    """Raise if any xy (P x K x 2) lies outside [0, W] x [0, H] of its row's size (P x 2, as H, W)
+    or is not finite (NaN compares false with every bound, so it is tested on its own)."""
     limits = sizes.flip(-1)[:, None, :].to(xy.dtype)  # P x 1 x 2 as (W, H)
-    outside = ((xy < 0) | (xy > limits)).any(-1)
+    outside = ((xy < 0) | (xy > limits) | ~torch.isfinite(xy)).any(-1)
     if ignore is not None:
         outside &= ~ignore
     if bool(outside.any()):

@@ -75,3 +75,12 @@ def test_absent_parts_change_nothing_each_row_equals_its_present_parts_alone(cor
                  parts=torch.tensor([[False, False], [True, True], [True, True]]))
     with pytest.raises(PromptError, match="3 x 2 boolean"):
         combined(core, features, text=expressions, points=points, labels=labels, parts=torch.ones(3, 2))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_clicks_and_boxes_are_refused_naming_the_prompt(core, image, bad):
+    features = core.encode([image])
+    with pytest.raises(PromptError, match="point 0 of prompt row 0 at \\(x=(nan|inf)"):
+        NativePrompts()(core, features, points=torch.tensor([[[bad, 10.0]]]), labels=torch.tensor([[1]]))
+    with pytest.raises(PromptError, match="box corner"):
+        NativePrompts()(core, features, boxes=torch.tensor([[1.0, 2.0, bad, 20.0]]))
