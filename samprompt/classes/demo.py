@@ -23,7 +23,7 @@ from samprompt.demo import DemoSettings, aligned
 from samprompt.methods.saving import save
 from samprompt.metrics.semantic import ConfusionMatrix
 from samprompt.plots import plot_curves
-from samprompt.prompts.classes import semantic_map
+from samprompt.prompts.classes import class_logits, semantic_map
 from samprompt.training import FeatureCache, TrainConfig, Trainer
 from samprompt.tuning import LoraSettings, add_lora, parameter_report
 from samprompt.visualize import save_png, semantic_panels
@@ -70,7 +70,7 @@ def classes_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any
     with torch.no_grad():
         for i, item in enumerate(items[:settings.overlays]):
             prediction = model([item["image"]], classes=list(test.classes), multimask_output=False)
-            logits = torch.stack([m[0] for m in prediction.logits])[None]
+            logits = class_logits(prediction, len(test.classes))
             semantic = semantic_map(logits, test.classes)[0].numpy().astype(np.uint8)
             single = ConfusionMatrix(len(test.classes), ignore_index=255)
             single.add(semantic, item["label"])

@@ -18,7 +18,7 @@ from samprompt.methods.outputs import semantic_eval_dataset, write_semantic_map
 from samprompt.methods.registry import EvalRequest, Method, PredictRequest
 from samprompt.metrics.semantic import format_iou_table
 from samprompt.model import PromptedSam
-from samprompt.prompts.classes import DEFAULT_TEMPLATES, ClassPrompts, semantic_map
+from samprompt.prompts.classes import DEFAULT_TEMPLATES, ClassPrompts, class_logits, semantic_map
 from samprompt.prompts.pseudo import PseudoPromptSettings
 from samprompt.recipes import MethodRecipe, TrainingSetup
 from samprompt.training.feature_cache import FeatureCache
@@ -128,8 +128,8 @@ class ClassPromptMethod(Method):
         classes = list(request.inputs["classes"])
         with torch.no_grad():
             prediction = model([request.image], classes=classes, multimask_output=False)
-        logits = torch.stack([m[0] for m in prediction.logits])[None]
-        return write_semantic_map(request, semantic_map(logits, classes)[0].cpu().numpy(), classes)
+        semantic = semantic_map(class_logits(prediction, len(classes)), classes)[0]
+        return write_semantic_map(request, semantic.cpu().numpy(), classes)
 
     def demo(self, out: Path, steps: int, settings: Any) -> dict[str, Any]:
         from samprompt.classes.demo import classes_demo

@@ -12,7 +12,7 @@ from torch import Tensor
 from samprompt.metrics.masks import binary_mask_iou
 from samprompt.metrics.semantic import ConfusionMatrix
 from samprompt.model import PromptedSam
-from samprompt.prompts.classes import semantic_map
+from samprompt.prompts.classes import class_logits, semantic_map
 from samprompt.training.feature_cache import FeatureCache
 from samprompt.training.losses import dice_loss, iou_head_loss
 from samprompt.training.task import Step, TrainingTask, encode_images
@@ -77,8 +77,7 @@ class ClassPromptTask(TrainingTask):
         prediction = step.forward(features=features, classes=[self.classes[c] for c in chosen],
                                   multimask_output=False)
         k = len(chosen)
-        logits = torch.stack([row[0] for row in prediction.logits])                  # (B K) x H x W, one size
-        logits = logits.view(-1, k, *logits.shape[-2:])                              # B x K x H x W
+        logits = class_logits(prediction, k)                                         # B x K x H x W
         labels = torch.as_tensor(np.stack(batch.labels), device=logits.device).long()
         # label -> row of its class this step; ignored pixels and classes not prompted map to -100 (left out)
         index = torch.full((256,), -100, dtype=torch.long, device=logits.device)
@@ -110,7 +109,7 @@ def evaluate_classes(model: PromptedSam, items: Iterable[dict[str, Any]], classe
     ious: list[float] = []
     for item in items:
         prediction = model([item["image"]], classes=list(classes), multimask_output=False)
-        logits = torch.stack([m[0] for m in prediction.logits])[None]           # 1 x K x H x W
+        logits = class_logits(prediction, len(classes))                         # 1 x K x H x W
         label = item["label"]
         matrix.add(semantic_map(logits, classes, background)[0].cpu().numpy(), label)
         valid = label != IGNORE

@@ -35,7 +35,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
-from samprompt.tuning.lora import remove_lora, rename_lora
+from samprompt.tuning.lora import lora_tensor_name, remove_lora, rename_lora
 from samprompt.utils.files import atomic_directory
 from samprompt.version import __version__
 
@@ -93,9 +93,14 @@ def _saved_as_default(model: nn.Module, tensors: dict[str, Tensor], adapters: di
         return tensors, adapters
     if not own:  # the base core: no LoRA adapter is part of this model
         return tensors, {**adapters, "lora": {}, "active_lora": None}
-    renamed = {(k.replace(f".{own}.", f".{SAVED_LORA_NAME}.") if ".lora_" in k else k): v for k, v in tensors.items()}
-    lora = {SAVED_LORA_NAME: adapters["lora"][own]}
-    return renamed, {**adapters, "lora": lora, "active_lora": SAVED_LORA_NAME}
+    return _lora_renamed(tensors, adapters, own, SAVED_LORA_NAME)
+
+
+def _lora_renamed(tensors: dict[str, Tensor], adapters: dict[str, Any], old: str, new: str
+                  ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Tensors and a saved adapter config holding LoRA adapter `old` alone, with `old` called `new`."""
+    renamed = {lora_tensor_name(k, old, new): v for k, v in tensors.items()}
+    return renamed, {**adapters, "lora": {new: adapters["lora"][old]}, "active_lora": new}
 
 
 def save_trained(model: nn.Module, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
@@ -230,22 +235,21 @@ def load_trained(model: nn.Module, directory: str | Path, *, strict: bool = True
     info = core.describe() if core is not None else method.core_info(model) if method is not None else None
     if info is not None:
         check_core(config["core"], info, source)
-    adapters, tensors = _as_own_adapter(model, config.get("adapters"), _read_tensors(directory))
+    tensors, adapters = _as_own_adapter(model, _read_tensors(directory), config.get("adapters"))
     if core is not None and adapters:
         apply_adapter_config(core, adapters, source=source)
     _copy_tensors(model, tensors, source, strict)
     return config
 
 
-def _as_own_adapter(model: nn.Module, adapters: dict[str, Any] | None, tensors: dict[str, Tensor]
-                    ) -> tuple[dict[str, Any] | None, dict[str, Tensor]]:
+def _as_own_adapter(model: nn.Module, tensors: dict[str, Tensor], adapters: dict[str, Any] | None
+                    ) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
     """The saved adapter and tensors under the name of the model's own adapter (`model.adapter`), for
     a folder saved from such a model (its adapter is saved as "default"), e.g. a resumed checkpoint."""
     own = getattr(model, "adapter", None)
     if not own or own == SAVED_LORA_NAME or not adapters or list(adapters.get("lora") or {}) != [SAVED_LORA_NAME]:
-        return adapters, tensors
-    renamed = {(k.replace(f".{SAVED_LORA_NAME}.", f".{own}.") if ".lora_" in k else k): v for k, v in tensors.items()}
-    return {**adapters, "lora": {own: adapters["lora"][SAVED_LORA_NAME]}, "active_lora": own}, renamed
+        return tensors, adapters
+    return _lora_renamed(tensors, adapters, SAVED_LORA_NAME, own)
 
 
 def _copy_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str, strict: bool) -> None:

@@ -22,7 +22,7 @@ from samprompt.prompts.pseudo import PseudoPrompts, PseudoPromptSettings, pseudo
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
-    from samprompt.core.structures import ImageFeatures
+    from samprompt.core.structures import ImageFeatures, MaskPrediction
 
 DEFAULT_TEMPLATES = ("a {}", "a photo of a {}")
 
@@ -143,6 +143,13 @@ class ClassPrompts(PromptGenerator):
         if not images or any(not isinstance(i, int) or not 0 <= i < count for i in images):
             raise PromptError(f"class_images must be image indexes in [0, {count}), got {images}")
         return images
+
+
+def class_logits(prediction: "MaskPrediction", classes: int) -> Tensor:
+    """The first mask of every (image, class) row of a `ClassPrompts` prediction as B x K x H x W
+    logits (K = `classes`; the images must share a size, e.g. one image)."""
+    logits = torch.stack([row[0] for row in prediction.logits])                       # (B K) x H x W
+    return logits.view(-1, classes, *logits.shape[-2:])
 
 
 def semantic_map(logits: Tensor, classes: Sequence[str], background: str | None = "background") -> Tensor:

@@ -90,6 +90,12 @@ def remove_lora(core: "SamCore", name: str) -> None:
     del core.adapters.lora_modules[name]
 
 
+def lora_tensor_name(name: str, old: str, new: str) -> str:
+    """A parameter name with its LoRA adapter `old` called `new` (peft names them `...lora_A.<adapter>.weight`);
+    other names unchanged."""
+    return name.replace(f".{old}.", f".{new}.") if ".lora_" in name else name
+
+
 def rename_lora(core: "SamCore", old: str, new: str) -> None:
     """Give the LoRA adapter `old` the name `new` (its tensors copied, `old` deleted); `new` becomes
     active when `old` was. Used to keep several trained adapters on one core under their own names."""
@@ -103,8 +109,9 @@ def rename_lora(core: "SamCore", old: str, new: str) -> None:
     own = dict(core.sam.named_parameters())
     with torch.no_grad():
         for key, parameter in list(own.items()):
-            if f".{old}." in key and ".lora_" in key:
-                own[key.replace(f".{old}.", f".{new}.")].copy_(parameter)
+            renamed = lora_tensor_name(key, old, new)
+            if renamed != key:
+                own[renamed].copy_(parameter)
     remove_lora(core, old)
     use_lora(core, new if was_active else None)
 
