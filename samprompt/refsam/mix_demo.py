@@ -2,9 +2,10 @@
 
 On the shipped core (frozen; no adapter is switched on unless a row says so):
 - RefSAM's text prompt and SAM's click in one prompt (`RefSAMWithClicks`, with its own LoRA
-  adapter on SAM's decoder), trained with the text or the click dropped at random and with
-  corrective clicks over interactive rounds, scored as text alone, click alone and both on the same held-out
-  objects and the same click;
+  adapter on SAM's decoder), its text part started from the RefSAM prompt that the demo's
+  referring section trained on text alone, then trained with the text or the click dropped at
+  random and with corrective clicks over interactive rounds, scored as text alone, click alone
+  and both on the same held-out objects and the same click;
 - the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
   corrective clicks: either SAM alone with the text mask as its mask input, or the text + click
   model with the text kept in every prompt, with and without the SAM-REF refiner of the demo's
@@ -65,10 +66,21 @@ def section_model(out: Path, method: str, settings: DemoSettings, core: Any, **l
     return load(folder, core=core, **load_options)
 
 
+def start_text_from_refsam(model: RefSAMWithClicks, out: Path, settings: DemoSettings) -> None:
+    """Copy the referring section's trained RefSAM prompt (Cross-Modal MLP and dense attention;
+    the same architecture, trained on text alone) into `model`'s text part: the mixed training
+    then starts from a text prompt that already finds the object, instead of learning text and
+    clicks from nothing at once (where the click, easier to use, wins and the text is ignored)."""
+    referring = section_model(out, "refsam", settings, core=None)   # its own core: it tunes SAM's decoder
+    state = {k: v for k, v in referring.generator.state_dict().items() if not k.startswith("tracker.")}
+    model.text_prompt.load_state_dict(state)
+
+
 def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -> tuple[RefSAMWithClicks, dict]:
     torch.manual_seed(settings.seed)
     add_lora(core, DEMO_LORA, name=TEXT_CLICK_ADAPTER)
     model = RefSAMWithClicks(core, load_text_encoder("shapes"), DEMO_TEXT_CLICK, text_encoder_spec="shapes")
+    start_text_from_refsam(model, out, settings)
     model.adapter = TEXT_CLICK_ADAPTER
     task = TextClickTask(cache=FeatureCache(core))
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
