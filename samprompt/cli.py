@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +30,8 @@ def _point(text: str) -> tuple[float, float, int]:
         label = int(parts[2]) if len(parts) == 3 else 1
     except ValueError:
         raise argparse.ArgumentTypeError(f"a point is X,Y or X,Y,LABEL with numbers; got {text!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"a point's X and Y must be finite pixel coordinates; got {text!r}")
     if label not in (0, 1):
         raise argparse.ArgumentTypeError(f"a point's label is 1 (foreground) or 0 (background); got {label}")
     return x, y, label
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     from samprompt.data import available_datasets
     from samprompt.demo import FULL_EVAL_ITEMS, QUICK_EVAL_ITEMS, demo_methods, preset_steps
     from samprompt.methods import available_methods, get_method
+    from samprompt.metrics.semantic import CONVENTIONS
 
     methods = [get_method(name) for name in available_methods()]
     parser = argparse.ArgumentParser(prog="samprompt", description="Prompts for a frozen Segment Anything Model.")
@@ -87,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
     evaluate.add_argument("--items", type=_positive_int, default=200, help="test objects (default: %(default)s)")
     evaluate.add_argument("--out", help="also write the metrics to this JSON file")
+    evaluate.add_argument("--miou-convention", choices=CONVENTIONS, default="detectron2",
+                          help="semantic mIoU: which classes enter the mean (detectron2: those with ground-truth "
+                               "pixels, as CAT-Seg and ESC-Net report; mmseg: those labelled or predicted; "
+                               "default: %(default)s)")
     for method in methods:
         method.add_eval_arguments(evaluate.add_argument_group(f"{method.name} options"))
 

@@ -56,6 +56,13 @@ def test_predict_refuses_bad_input(tmp_path, picture, capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--image", str(picture), "--points", "1;2"])
     assert "a point is X,Y" in capsys.readouterr().err
+    for point in ("nan,5", "5,inf", "1,2,0.5"):
+        with pytest.raises(SystemExit):
+            main(["predict", "--image", str(picture), "--points", point])
+        assert point in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--box", "1", "2", "nan", "9", "--variant", "micro",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "box" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert main(["predict", "--image", str(picture), "--points", "1,1", "--variant", "vit_q"]) == 2
     assert "unknown SAM variant" in capsys.readouterr().err
 
@@ -202,8 +209,15 @@ def test_escnet_train_eval_on_a_benchmark_layout_and_predict_classes(tmp_path, p
     assert main(["eval", "--task", "escnet", "--dataset", "voc-20", "--root", str(root), "--split", "val",
                  "--variant", "micro", "--weights", weights, "--window", "16", "--out", str(tmp_path / "e.json")]) == 0
     scores = json.loads((tmp_path / "e.json").read_text())
-    assert set(scores) == {"miou", "fwiou", "pixel_accuracy", "per_class_iou"} and len(scores["per_class_iou"]) == 20
+    assert set(scores) == {"miou", "macc", "fwiou", "pixel_accuracy", "per_class_iou", "convention"}
+    assert len(scores["per_class_iou"]) == 20 and scores["convention"] == "detectron2"
     assert "person" in capsys.readouterr().out
+    assert main(["eval", "--task", "escnet", "--dataset", "voc-20", "--root", str(root), "--split", "val",
+                 "--variant", "micro", "--weights", weights, "--window", "16", "--miou-convention", "mmseg",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    mmseg = json.loads((tmp_path / "m.json").read_text())       # only a person is labelled: mmseg also scores
+    assert mmseg["convention"] == "mmseg" and mmseg["miou"] <= scores["miou"]    # the classes only predicted
+    assert sum(v is not None for v in mmseg["per_class_iou"].values()) >= 1
     assert main(["eval", "--task", "escnet", "--dataset", "voc-20", "--variant", "micro", "--weights", weights]) == 2
     assert "needs --root" in capsys.readouterr().err
 

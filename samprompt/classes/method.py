@@ -118,7 +118,8 @@ class ClassPromptMethod(Method):
 
     def evaluate(self, model: nn.Module, request: EvalRequest) -> dict[str, Any]:
         dataset, count = semantic_eval_dataset(request, self.data_kind, ShapesSemantic)
-        summary = evaluate_classes(model, (dataset[i] for i in range(count)), dataset.classes)
+        summary = evaluate_classes(model, (dataset[i] for i in range(count)), dataset.classes,
+                                   convention=request.options.miou_convention)
         print(format_iou_table(summary["per_class_iou"]))
         return summary
 

@@ -96,13 +96,15 @@ class ClassPromptTask(TrainingTask):
 
 @torch.no_grad()
 def evaluate_classes(model: PromptedSam, items: Iterable[dict[str, Any]], classes: Sequence[str],
-                     background: str | None = "background") -> dict[str, Any]:
+                     background: str | None = "background", convention: str = "detectron2") -> dict[str, Any]:
     """Score a class-name prompted model on labelled items, two ways.
 
     - As a semantic map: per-class SAM masks -> `semantic_map` (argmax, `background` where no
-      mask covers a pixel) -> confusion matrix -> mIoU (`ConfusionMatrix.summary`).
+      mask covers a pixel) -> confusion matrix -> mIoU (`ConfusionMatrix.summary` under
+      `convention`: "detectron2", as ESC-Net reports, or "mmseg").
     - As masks: the IoU of each (image, class present in the image) row's SAM mask with that
-      class's pixels (ignored pixels left out), averaged over rows ("mask_miou").
+      class's pixels (ignored pixels left out), averaged over rows ("mask_miou"; None when no
+      scored image holds a class of the list).
     """
     model.eval()
     matrix = ConfusionMatrix(len(classes), ignore_index=IGNORE)
@@ -116,5 +118,5 @@ def evaluate_classes(model: PromptedSam, items: Iterable[dict[str, Any]], classe
         for k in np.unique(label[valid]):
             if k < len(classes):
                 ious.append(binary_mask_iou((logits[0, k] > 0).cpu().numpy(), label == k, ignore=~valid))
-    return {**matrix.summary(classes), "mask_miou": float(np.mean(ious)) if ious else float("nan"),
+    return {**matrix.summary(classes, convention), "mask_miou": float(np.mean(ious)) if ious else None,
             "mask_rows": len(ious)}

@@ -118,7 +118,7 @@ class ESCNetMethod(Method):
         items = (dataset[i] for i in range(count))
         matrix = evaluate_semantic(model_predictor(model, window), items, dataset.classes, batch_size=1,
                                    device=model.image_proj.weight.device)
-        summary = matrix.summary(dataset.classes)
+        summary = matrix.summary(dataset.classes, request.options.miou_convention)
         print(format_iou_table(summary["per_class_iou"]))
         return summary
 

@@ -39,6 +39,11 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
         raise ImageFormatError(f"gt is {gt.shape}, expected the session image's H x W "
                                f"{(session.height, session.width)}")
     session.reset()
+    if not (gt & ~np.asarray(ignore, dtype=bool)).any() if ignore is not None else not gt.any():
+        # RITM: an object with no pixel outside the ignore region has no IoU (0 / 0): it fails.
+        undefined = float("nan")
+        return ObjectRun(ious=[undefined], sam_ious=[undefined],
+                         start_iou=None if session.start is None else undefined)
     run = ObjectRun(start_iou=None if session.start is None else binary_mask_iou(session.mask, gt, ignore))
     limit = max_clicks if clicks is None else min(max_clicks, len(clicks))
     for k in range(limit):
@@ -52,9 +57,9 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
         run.sam_ious.append(binary_mask_iou(step.sam_mask, gt, ignore))
         run.decoder_seconds.append(step.decoder_seconds)
         run.refiner_seconds.append(step.refiner_seconds)
-    if not run.ious:  # an object with nothing to click on (empty ground truth, all ignored)
-        run.ious.append(1.0)
-        run.sam_ious.append(1.0)
+    if not run.ious:  # the mask the session started from was already perfect: nothing to click
+        run.ious.append(run.start_iou if run.start_iou is not None else 1.0)
+        run.sam_ious.append(run.ious[-1])
     return run
 
 

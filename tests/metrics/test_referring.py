@@ -27,3 +27,19 @@ def test_shapes_must_match():
         ReferringScores().add(np.zeros((4, 4)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match="no predictions"):
         ReferringScores().summary()
+
+
+def test_precision_counts_an_iou_equal_to_the_threshold_and_empty_on_empty_scores_zero():
+    """LAVT's bookkeeping: `this_iou >= eval_seg_iou`, and `this_iou = 0` when U == 0."""
+    scores = ReferringScores()
+    pred, true = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    pred[0, :2] = True
+    true[0, :4] = True
+    assert scores.add(pred, true) == 0.5                                     # exactly at the threshold
+    assert scores.add(np.zeros((4, 4), bool), np.zeros((4, 4), bool)) == 0.0  # U = 0
+    summary = scores.summary()
+    assert summary["prec@0.5"] == 0.5 and summary["prec@0.6"] == 0.0
+    assert summary["miou"] == pytest.approx(0.25) and summary["oiou"] == pytest.approx(2 / 4)
+    only_empty = ReferringScores()
+    only_empty.add(np.zeros((2, 2)), np.zeros((2, 2)))
+    assert only_empty.summary()["oiou"] == 0.0 and only_empty.summary()["miou"] == 0.0

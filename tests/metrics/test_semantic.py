@@ -31,6 +31,21 @@ def test_confusion_matrix_and_scores_by_hand():
     assert table[0].startswith("road") and table[-1].startswith("boat") and table[-1].endswith("-")
 
 
+def test_the_two_mean_iou_conventions_by_name():
+    """Prediction [0, 0, 1, 2] vs labels [0, 0, 1, 1] over 3 classes: detectron2's evaluator leaves
+    class 2 (predicted, never labelled) out of the mean, mmsegmentation scores it 0."""
+    matrix = ConfusionMatrix(3)
+    matrix.add(np.array([0, 0, 1, 2]), np.array([0, 0, 1, 1]))
+    detectron2, mmseg = matrix.summary(), matrix.summary(convention="mmseg")
+    assert detectron2["miou"] == pytest.approx(0.75) and detectron2["convention"] == "detectron2"
+    assert mmseg["miou"] == pytest.approx(0.5) and mmseg["convention"] == "mmseg"
+    assert detectron2["per_class_iou"]["2"] is None and mmseg["per_class_iou"]["2"] == 0.0
+    assert detectron2["macc"] == pytest.approx((1 + 0.5) / 2) == mmseg["macc"]
+    assert detectron2["fwiou"] == pytest.approx(2 / 4 * 1 + 2 / 4 * 0.5)
+    with pytest.raises(ValueError, match="convention must be one of"):
+        matrix.summary(convention="ade")
+
+
 def test_bad_inputs_are_named():
     matrix = ConfusionMatrix(3)
     with pytest.raises(ValueError, match="differ in size"):
