@@ -36,7 +36,7 @@ from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigErr
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
 from samprompt.tuning.lora import lora_tensor_name, remove_lora, rename_lora
-from samprompt.utils.files import atomic_directory
+from samprompt.utils.files import atomic_directory, recover_leftovers
 from samprompt.version import __version__
 
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -149,6 +149,8 @@ def save(model: nn.Module, directory: str | Path, metadata: Mapping[str, Any] | 
 def read_saved_config(directory: str | Path) -> dict[str, Any]:
     """The config of a saved folder, in the current format (0.1.0 folders are converted)."""
     directory = Path(directory)
+    if not directory.exists():
+        recover_leftovers(directory)         # a save killed between its two renames
     config_path = directory / CONFIG_FILE
     if not config_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise CheckpointNotFoundError(f"{str(directory)!r} is not a trained-weights directory: "

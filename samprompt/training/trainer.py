@@ -26,7 +26,7 @@ from samprompt.errors import ConfigError
 from samprompt.methods.saving import load_trained, save_trained
 from samprompt.training.task import Step, TrainingTask, as_task
 from samprompt.utils.dataclass_config import from_dict
-from samprompt.utils.files import atomic_directory
+from samprompt.utils.files import atomic_directory, recover_leftovers
 
 LossFn = Callable[[nn.Module, list[dict[str, Any]]], Tensor]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -305,8 +305,13 @@ class Trainer:
         return self.checkpoint_dir
 
     def resume(self) -> int:
-        """Continue from `output_dir/checkpoint` if it exists; returns the step resumed from."""
+        """Continue from `output_dir/checkpoint` if it exists; returns the step resumed from. What a
+        kill during a checkpoint write left behind is repaired first (`recover_leftovers`): the
+        previous checkpoint is found again if the new one was not complete."""
         directory = self.checkpoint_dir
+        if self.accelerator.is_main_process:
+            recover_leftovers(directory)
+        self.accelerator.wait_for_everyone()
         if not (directory / STATE_FILE).is_file():
             return 0
         load_trained(self.unwrapped, directory / "model")

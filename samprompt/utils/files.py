@@ -1,9 +1,17 @@
-"""Writing files so that a failure never leaves a half-written result behind."""
+"""Writing files so that a failure never leaves a half-written result behind.
+
+Guarantee: a process killed at any instant while `atomic_directory` replaces a folder leaves
+either the previous or the new version, found under the folder's own name once
+`recover_leftovers` has run (every `atomic_directory`, `Trainer.resume` and `samprompt.load`
+runs it first). Staging and retired folders carry the writer's PID and a random suffix, so a
+restarted process with the same PID never collides with a dead one's leftovers.
+"""
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,17 +24,86 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames inside `directory` durable (a no-op where directories cannot be opened)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _writer_is_gone(leftover: Path, kind_and_pid: re.Match[str]) -> bool:
+    """True when the process that named `leftover` no longer runs (or the name has no PID: an
+    older layout). A leftover carrying this process's own PID is a dead predecessor's: this
+    process is not writing it (containers reuse PIDs across restarts)."""
+    pid = kind_and_pid.group(2)
+    if pid is None or int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def recover_leftovers(target: str | Path) -> Path | None:
+    """Repair what a killed `atomic_directory` or `atomic_file` left beside `target`; returns
+    `target` if it exists.
+
+    - `target` missing and a retired `.<name>.old-*` of a dead writer present: the kill fell
+      between the two renames, and the retired folder is the complete previous version: it is
+      renamed back.
+    - Staging (`.<name>.tmp-*`) and retired folders of dead writers: removed.
+    Folders of live writers (another running process) are left alone.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(tmp|old)-(?:(\d+)-)?")
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return target if target.exists() else None
+    leftovers = [(p, m) for p in siblings if (m := pattern.match(p.name)) and _writer_is_gone(p, m)]
+    retired = sorted((p for p, m in leftovers if m.group(1) == "old"), key=lambda p: p.stat().st_mtime)
+    changed = False
+    if not target.exists() and retired:
+        os.replace(retired[-1], target)
+        changed = True
+    for leftover, _ in leftovers:
+        if leftover.exists() and leftover != target:
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            changed = True
+    if changed:
+        _fsync_directory(target.parent)
+    return target if target.exists() else None
+
+
+def _sibling_name(target: Path, kind: str) -> Path:
+    return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+
+
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory beside `target`; on success it replaces `target`.
 
     If the body raises, the temporary directory is deleted and `target` (if it existed) is
     left exactly as it was. Files written inside get the permissions a plain open() would give
-    (safetensors, for one, creates its files readable by their owner only).
+    (safetensors, for one, creates its files readable by their owner only) and are fsynced
+    before the swap; the parent folder is fsynced after it. A kill at any instant leaves the
+    old or the new version (module docstring).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    recover_leftovers(target)
+    staging = _sibling_name(target, "tmp")
+    staging.mkdir(mode=0o700)
     os.chmod(staging, _default_mode(directory=True))
     try:
         yield staging
@@ -39,29 +116,35 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _fsync_directory(staging)
     previous = None
     if target.exists():
-        previous = target.with_name(f".{target.name}.old-{os.getpid()}")
+        previous = _sibling_name(target, "old")
         os.replace(target, previous)
     os.replace(staging, target)
+    _fsync_directory(target.parent)
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
 
 
 @contextmanager
 def atomic_file(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it is renamed onto `target`."""
+    """Yield a temporary path beside `target`; on success it is renamed onto `target` with the
+    permissions a plain open() would give (whatever the writer created it with), fsynced, and the
+    parent folder fsynced after the rename."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(handle)
-    staging = Path(name)
+    recover_leftovers(target)
+    staging = _sibling_name(target, "tmp")
+    os.close(os.open(staging, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     os.chmod(staging, _default_mode(directory=False))
     try:
         yield staging
+        os.chmod(staging, _default_mode(directory=False) | (staging.stat().st_mode & 0o111))
         with open(staging, "rb") as written:
             os.fsync(written.fileno())
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
     os.replace(staging, target)
+    _fsync_directory(target.parent)
