@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from samprompt.errors import SamPromptError
 
 
@@ -184,9 +182,8 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def command_predict(args: argparse.Namespace) -> dict[str, Any]:
-    from PIL import Image, UnidentifiedImageError
-
     from samprompt.core.notices import shipped_model_notice
+    from samprompt.data.files import read_rgb
     from samprompt.methods import PredictRequest, available_methods, get_method
 
     given = {name: value for name, value in (("points", args.points), ("box", args.box), ("text", args.text),
@@ -201,13 +198,7 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
                             for m in (get_method(n) for n in available_methods()) if m.predict_inputs)
         raise SamPromptError(f"no method takes {' and '.join('--' + k for k in given)} together; what each method "
                              f"takes ({offered})")
-    path = Path(args.image)
-    if not path.is_file():
-        raise SamPromptError(f"image {str(path)!r} does not exist")
-    try:
-        image = np.array(Image.open(path).convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise SamPromptError(f"{str(path)!r} is not a readable image: {error}") from None
+    image = read_rgb(args.image, "--image")
     wanted = None if args.weights else takers[0].name
     method, model = _model(args, wanted, f"--{' --'.join(given)}")
     notice = shipped_model_notice(method.core_info(model))

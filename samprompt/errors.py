@@ -39,3 +39,7 @@ class ConfigError(SamPromptError, ValueError):
 
 class DatasetError(SamPromptError, ValueError):
     """Dataset files that are malformed or do not pair up (missing folders raise FileNotFoundError)."""
+
+
+class DataFileNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset or input file or folder that does not exist."""

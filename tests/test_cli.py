@@ -63,6 +63,14 @@ def test_predict_refuses_bad_input(tmp_path, picture, capsys):
     assert main(["predict", "--image", str(picture), "--box", "1", "2", "nan", "9", "--variant", "micro",
                  "--out", str(tmp_path / "b")]) == 2
     assert "box" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    (tmp_path / "cut.png").write_bytes(picture.read_bytes()[:80])
+    assert main(["predict", "--image", str(tmp_path / "cut.png"), "--points", "1,1", "--variant", "micro"]) == 2
+    assert "--image" in capsys.readouterr().err
+    assert main(["predict", "--image", str(tmp_path), "--points", "1,1", "--variant", "micro"]) == 2
+    assert "is a folder, expected a file" in capsys.readouterr().err
+    Image.fromarray(np.zeros((1, 4000, 3), np.uint8)).save(tmp_path / "thin.png")
+    assert main(["predict", "--image", str(tmp_path / "thin.png"), "--points", "1,0", "--variant", "micro"]) == 2
+    assert "4000 x 1 (W x H)" in capsys.readouterr().err
     assert main(["predict", "--image", str(picture), "--points", "1,1", "--variant", "vit_q"]) == 2
     assert "unknown SAM variant" in capsys.readouterr().err
 
@@ -322,3 +330,26 @@ def test_text_and_clicks_train_and_predict_together(tmp_path, picture, capsys):
     assert main(["predict", "--image", str(picture), "--text", "the red square", "--points", "30,30",
                  "--variant", "micro"]) == 2
     assert "refsam_clicks" in capsys.readouterr().err
+
+
+def test_predict_reads_16_bit_and_refuses_a_decompression_bomb(tmp_path, capsys, monkeypatch):
+    ramp = np.tile(np.linspace(0, 65535, 64), (48, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    assert main(["predict", "--image", str(tmp_path / "g16.png"), "--points", "30,20",
+                 "--out", str(tmp_path / "o")]) == 0
+    eight = np.round(ramp / 257).astype(np.uint8)
+    Image.fromarray(np.stack([eight] * 3, -1)).save(tmp_path / "g8.png")
+    assert main(["predict", "--image", str(tmp_path / "g8.png"), "--points", "30,20",
+                 "--out", str(tmp_path / "o8")]) == 0
+    Image.fromarray(np.full((48, 64, 3), 255, np.uint8)).save(tmp_path / "white.png")
+    assert main(["predict", "--image", str(tmp_path / "white.png"), "--points", "30,20",
+                 "--out", str(tmp_path / "w")]) == 0
+    # the same picture at 16 and at 8 bits gives the same mask (clipped to white, it would not)
+    masks = {name: np.asarray(Image.open(tmp_path / name / "mask.png")) for name in ("o", "o8", "w")}
+    assert np.array_equal(masks["o"], masks["o8"]) and not np.array_equal(masks["o"], masks["w"])
+    capsys.readouterr()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    assert main(["predict", "--image", str(tmp_path / "g16.png"), "--points", "30,20",
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "too large to decode safely" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -42,7 +42,9 @@ def image_array(image: ImageLike, where: str) -> np.ndarray:
 
 
 def check_image_tensor(images: Tensor) -> Tensor:
-    """A 3 x H x W or B x 3 x H x W uint8 / float tensor as B x 3 x H x W, checked."""
+    """A 3 x H x W or B x 3 x H x W uint8 / float tensor as B x 3 x H x W, checked: float values
+    must be finite and on SAM's [0, 255] scale (a [0, 1] tensor from torchvision's `ToTensor`, or
+    a mean/std-normalised one, is refused with the conversion to make)."""
     if images.ndim == 3:
         images = images.unsqueeze(0)
     if images.ndim != 4 or images.shape[1] != 3:
@@ -52,7 +54,31 @@ def check_image_tensor(images: Tensor) -> Tensor:
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
         raise ImageFormatError(f"expected a uint8 or floating image tensor with values in [0, 255], "
                                f"got dtype {images.dtype}")
+    if images.is_floating_point():
+        check_pixel_range(images)
     return images
+
+
+def check_pixel_range(images: Tensor) -> None:
+    """Float pixels: finite, within [0, 255], and not the [0, 1] scale (fractional values <= 1)."""
+    if not bool(torch.isfinite(images).all()):
+        raise ImageFormatError("image tensor holds NaN or infinite values; expected pixel values in [0, 255]")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 255:
+        raise ImageFormatError(f"image tensor values span [{low:.3g}, {high:.3g}]; expected [0, 255] pixel values "
+                               "(an ImageNet-normalised tensor? SAM normalises itself: pass the raw pixels)")
+    if high <= 1.0 and bool((images != images.round()).any()):
+        raise ImageFormatError(f"image tensor values span [{low:.3g}, {high:.3g}], the [0, 1] scale of torchvision's "
+                               "ToTensor; expected [0, 255] (multiply by 255)")
+
+
+def check_resizable(height: int, width: int, target: int, where: str) -> None:
+    """The image keeps at least one pixel on its shorter side when its longer side becomes `target`."""
+    short, long = sorted((height, width))
+    if int(short * target / long + 0.5) < 1:
+        raise ImageFormatError(f"{where}: a {width} x {height} (W x H) image loses its shorter side when its longer "
+                               f"side is resized to the encoder's {target} px; expected a side ratio of at most "
+                               f"{2 * target}:1")
 
 
 def resize_images(images: Images, transform: ResizeLongestSide, device: torch.device
@@ -69,6 +95,7 @@ def resize_images(images: Images, transform: ResizeLongestSide, device: torch.de
     if isinstance(images, Tensor):
         batch = check_image_tensor(images).to(device)
         sizes = [tuple(batch.shape[-2:])] * batch.shape[0]
+        check_resizable(*sizes[0], transform.target_length, "images")
         resized = transform.apply_image_torch(batch.float())
         return list(resized), sizes
     if isinstance(images, (np.ndarray, Image.Image)):
@@ -82,10 +109,12 @@ def resize_images(images: Images, transform: ResizeLongestSide, device: torch.de
             if tensor.shape[0] != 1:
                 raise ImageFormatError(f"image {i}: a tensor inside a list must be 3 x H x W, got {tuple(image.shape)}")
             sizes.append(tuple(tensor.shape[-2:]))
+            check_resizable(*sizes[-1], transform.target_length, f"image {i}")
             resized.append(transform.apply_image_torch(tensor.to(device).float())[0])
             continue
         array = image_array(image, f"image {i}")
         sizes.append(array.shape[:2])
+        check_resizable(*sizes[-1], transform.target_length, f"image {i}")
         out = torch.as_tensor(transform.apply_image(array), device=device)
         resized.append(out.permute(2, 0, 1).float())
     return resized, sizes

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.files import open_image
 from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.semantic import read_image
 from samprompt.errors import DatasetError, UnknownNameError
@@ -31,8 +31,8 @@ MaskReader = Callable[[Path], tuple[np.ndarray, np.ndarray | None]]
 
 
 def _grey(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("L") if image.mode not in ("L", "P", "1") else image).astype(np.int32)
+    image = open_image(path, "mask")
+    return np.asarray(image.convert("L") if image.mode not in ("L", "P", "1") else image).astype(np.int32)
 
 
 def read_trimap_mask(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -48,8 +48,8 @@ def read_binary_mask(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def read_any_channel_mask(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """DAVIS: any non-zero value in any channel is object."""
-    with Image.open(path) as image:
-        values = np.asarray(image.convert("RGB") if image.mode not in ("L", "1") else image)
+    image = open_image(path, "mask")
+    values = np.asarray(image.convert("RGB") if image.mode not in ("L", "1") else image)
     return (values.reshape(*values.shape[:2], -1) > 0).any(-1), None
 
 

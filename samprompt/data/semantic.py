@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.files import open_image, read_rgb
 from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.errors import ConfigError, DatasetError, UnknownNameError
 
@@ -47,16 +47,16 @@ def class_list(name: str) -> tuple[str, ...]:
 
 def read_label(path: Path) -> np.ndarray:
     """A single-channel (L or palette) label PNG as H x W uint8 class indexes."""
-    with Image.open(path) as image:
-        if image.mode not in ("L", "P"):
-            raise DatasetError(f"{str(path)!r}: label maps must be single-channel (L or P) PNGs, got mode "
-                               f"{image.mode!r}")
-        return np.asarray(image, dtype=np.uint8).copy()
+    image = open_image(path, "label map")
+    if image.mode not in ("L", "P"):
+        raise DatasetError(f"{str(path)!r}: label maps must be single-channel (L or P) PNGs, got mode "
+                           f"{image.mode!r}")
+    return np.asarray(image, dtype=np.uint8).copy()
 
 
 def read_image(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    """H x W x 3 uint8 (`samprompt.data.files.read_rgb`: errors name the file)."""
+    return read_rgb(path)
 
 
 class SemanticFolder(Dataset):

@@ -21,18 +21,17 @@ with `iter_frames`).
 """
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from samprompt.data.files import open_image, read_json, read_rgb
 from samprompt.data.registry import DatasetSpec, register_dataset
-from samprompt.errors import ConfigError, DatasetError
+from samprompt.errors import ConfigError, DataFileNotFoundError, DatasetError
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,16 @@ class VideoExpression:
 
 
 def read_frame(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise FileNotFoundError(f"frame {str(path)!r} not found")
-    return np.asarray(Image.open(path).convert("RGB"))
+    return read_rgb(path, "frame")
 
 
 def read_object_mask(path: Path, object_id: int) -> np.ndarray:
     """H x W bool: the pixels of `object_id` in a palette (or grey) annotation PNG."""
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation {str(path)!r} not found")
-    with Image.open(path) as annotation:
-        if annotation.mode not in ("P", "L"):
-            raise DatasetError(f"annotation {str(path)!r} has mode {annotation.mode}; object ids need a palette "
-                               "(P) or grey (L) PNG")
-        return np.asarray(annotation) == object_id
+    annotation = open_image(path, "annotation")
+    if annotation.mode not in ("P", "L"):
+        raise DatasetError(f"annotation {str(path)!r} has mode {annotation.mode}; object ids need a palette "
+                           "(P) or grey (L) PNG")
+    return np.asarray(annotation) == object_id
 
 
 class _VideoReferring(Dataset):
@@ -117,6 +112,34 @@ class _VideoReferring(Dataset):
                          for name in self.frame_names(index)])
 
 
+def meta_expressions(meta: Any, path: Path) -> list[VideoExpression]:
+    """The expressions of a parsed meta_expressions.json, its structure checked (module docstring):
+    a `DatasetError` names the file and the first entry that does not fit."""
+    videos = meta.get("videos") if isinstance(meta, dict) else None
+    if not isinstance(videos, dict):
+        raise DatasetError(f"{str(path)!r} must hold {{\"videos\": {{video: ...}}}}")
+    expressions = []
+    for video, entry in sorted(videos.items()):
+        where = f"{str(path)!r}: video {video!r}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("expressions"), dict) \
+                or not isinstance(entry.get("frames"), list) or not all(isinstance(f, str) for f in entry["frames"]):
+            raise DatasetError(f"{where} must have an 'expressions' object and a 'frames' list of names")
+        try:
+            ordered = sorted(entry["expressions"].items(), key=lambda kv: int(kv[0]))
+        except ValueError:
+            raise DatasetError(f"{where}: expression ids must be integers, got "
+                               f"{sorted(entry['expressions'])}") from None
+        for exp_id, expression in ordered:
+            if not isinstance(expression, dict) or not isinstance(expression.get("exp"), str):
+                raise DatasetError(f"{where}: expression {exp_id} must have an 'exp' text")
+            object_id = expression.get("obj_id")
+            if object_id is not None and not str(object_id).isdigit():
+                raise DatasetError(f"{where}: expression {exp_id} has obj_id {object_id!r}, expected an integer")
+            expressions.append(VideoExpression(video, str(exp_id), expression["exp"],
+                                               None if object_id is None else int(object_id), tuple(entry["frames"])))
+    return expressions
+
+
 class RefYouTubeVOS(_VideoReferring):
     """One item per (video, expression) of a Ref-YouTube-VOS split ("train", "valid", "test")."""
 
@@ -126,15 +149,9 @@ class RefYouTubeVOS(_VideoReferring):
         self.root, self.split = Path(root), split
         meta_file = self.root / "meta_expressions" / split / "meta_expressions.json"
         if not meta_file.is_file():
-            raise FileNotFoundError(f"{str(meta_file)!r} not found: expected the Ref-YouTube-VOS layout "
-                                    "<root>/meta_expressions/<split>/meta_expressions.json")
-        videos = json.loads(meta_file.read_text())["videos"]
-        self.expressions = [
-            VideoExpression(video, str(exp_id), entry["exp"],
-                            int(entry["obj_id"]) if "obj_id" in entry else None, tuple(meta["frames"]))
-            for video, meta in sorted(videos.items())
-            for exp_id, entry in sorted(meta["expressions"].items(), key=lambda kv: int(kv[0]))
-        ]
+            raise DataFileNotFoundError(f"{str(meta_file)!r} not found: expected the Ref-YouTube-VOS layout "
+                                        "<root>/meta_expressions/<split>/meta_expressions.json")
+        self.expressions = meta_expressions(read_json(meta_file, "meta_expressions file"), meta_file)
         self.annotated = (self.root / split / "Annotations").is_dir()
 
     def frame_path(self, video: str, frame: str) -> Path:

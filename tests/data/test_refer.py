@@ -10,6 +10,8 @@ from PIL import Image
 
 from samprompt.data import RefCOCO
 from samprompt.data.coco_masks import decode_rle_counts, rle_to_mask
+from samprompt.data.files import load_plain_pickle
+from samprompt.errors import DatasetError
 
 
 def mask_runs(mask: np.ndarray) -> list[int]:
@@ -97,3 +99,57 @@ def test_refcoco_clear_errors(refer_root, tmp_path):
     dataset = RefCOCO(root, "refcoco", "val", image_dir=tmp_path / "elsewhere")
     with pytest.raises(FileNotFoundError, match="image_dir"):
         dataset[0]
+
+
+class _Payload:
+    """What a crafted refs file carries: unpickling it would call `touch <marker>`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_refs_file_is_refused_without_running_its_code(refer_root, tmp_path):
+    root, _ = refer_root
+    marker = tmp_path / "pwned"
+    with open(root / "refcoco" / "refs(unc).p", "wb") as f:
+        pickle.dump([{"ref_id": 0, "payload": _Payload(marker)}], f)
+    with pytest.raises(DatasetError, match=r"refs\(unc\)\.p.*refuses to load (posix|os)\.system"):
+        RefCOCO(root, "refcoco", "val")
+    assert not marker.exists()
+
+
+def test_python2_protocol_refs_load_and_wrong_structures_are_named(refer_root):
+    root, _ = refer_root
+    refs_file = root / "refcoco" / "refs(unc).p"
+    refs = load_plain_pickle(refs_file)
+    refs_file.write_bytes(pickle.dumps(refs, protocol=2))       # REFER's files were written by Python 2
+    assert len(RefCOCO(root, "refcoco", "val")) == 4
+    for bad, expected in (({"refs": refs}, "holds a dict"), ([refs[0], 5], r"ref #1 is a int"),
+                          ([{**refs[0], "split": None}], r"ref #0 lacks or mistypes \['split'\]"),
+                          ([{**refs[0], "sentences": [{"raw": "x"}]}], "sentences without a 'sent'")):
+        refs_file.write_bytes(pickle.dumps(bad, protocol=2))
+        with pytest.raises(DatasetError, match=expected):
+            RefCOCO(root, "refcoco", "val")
+    refs_file.write_bytes(b"\x80\x02}q\x00(X")                   # cut short
+    with pytest.raises(DatasetError, match="not a readable pickle"):
+        RefCOCO(root, "refcoco", "val")
+    refs_file.write_bytes(pickle.dumps(refs, protocol=2))
+    instances = root / "refcoco" / "instances.json"
+    for text, expected in (("[1, 2]", "holds a list"), ('{"images": {}}', "'images' must be a list"),
+                           ('{"images": [], "annotations": [{"id": 1}]}', r"annotations\[0\] must be an object"),
+                           ("{not json", "not valid JSON")):
+        instances.write_text(text)
+        with pytest.raises(DatasetError, match=expected):
+            RefCOCO(root, "refcoco", "val")
+
+
+def test_a_truncated_image_is_named(refer_root):
+    root, _ = refer_root
+    image = root / "images" / "mscoco" / "images" / "train2014" / "COCO_train2014_000000000002.jpg"
+    image.write_bytes(image.read_bytes()[:200])
+    with pytest.raises(DatasetError, match="COCO_train2014_000000000002.jpg.*cannot be read"):
+        RefCOCO(root, "refcoco", "val")[0]

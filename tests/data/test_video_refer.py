@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from samprompt.data import RefDAVIS17, RefYouTubeVOS
+from samprompt.errors import DatasetError
 from tests.video_fixtures import object_ids
 
 
@@ -33,6 +34,34 @@ def test_ref_youtube_vos_errors(ytvos_root, tmp_path):
         RefYouTubeVOS(tmp_path, "train")
     (ytvos_root / "train" / "JPEGImages" / "abc123" / "00010.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="00010.jpg"):
+        RefYouTubeVOS(ytvos_root, "train")[0]
+
+
+@pytest.mark.parametrize("meta, expected", [
+    ("[1]", "must hold"),
+    ('{"videos": {"v": {"expressions": {}}}}', r"video 'v' must have an 'expressions' object and a 'frames'"),
+    ('{"videos": {"v": {"expressions": {"a": {"exp": "x"}}, "frames": []}}}', "expression ids must be integers"),
+    ('{"videos": {"v": {"expressions": {"0": {"text": "x"}}, "frames": []}}}', "expression 0 must have an 'exp'"),
+    ('{"videos": {"v": {"expressions": {"0": {"exp": "x", "obj_id": "one"}}, "frames": []}}}', "obj_id 'one'"),
+    ("{broken", "not valid JSON"),
+])
+def test_a_wrongly_structured_meta_expressions_file_is_named(ytvos_root, meta, expected):
+    path = ytvos_root / "meta_expressions" / "train" / "meta_expressions.json"
+    path.write_text(meta)
+    with pytest.raises(DatasetError, match=expected) as error:
+        RefYouTubeVOS(ytvos_root, "train")
+    assert "meta_expressions.json" in str(error.value)
+
+
+def test_a_folder_for_an_annotation_and_a_truncated_frame_are_named(ytvos_root):
+    annotation = ytvos_root / "train" / "Annotations" / "abc123" / "00000.png"
+    annotation.unlink()
+    annotation.mkdir()
+    with pytest.raises(DatasetError, match="00000.png' is a folder, expected a file"):
+        RefYouTubeVOS(ytvos_root, "train")[0]
+    frame = ytvos_root / "train" / "JPEGImages" / "abc123" / "00005.jpg"
+    frame.write_bytes(frame.read_bytes()[:100])
+    with pytest.raises(DatasetError, match="frame .*00005.jpg.* cannot be read"):
         RefYouTubeVOS(ytvos_root, "train")[0]
 
 
