@@ -43,3 +43,8 @@ class DatasetError(SamPromptError, ValueError):
 
 class DataFileNotFoundError(DatasetError, FileNotFoundError):
     """A dataset or input file or folder that does not exist."""
+
+
+class UsageError(SamPromptError, RuntimeError):
+    """A call made in the wrong order, e.g. predicting before an image is set (a RuntimeError, as
+    segment-anything raises there)."""

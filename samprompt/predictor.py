@@ -11,10 +11,46 @@ from samprompt.core.images import Images
 from samprompt.core.notices import warn_once_about_shipped_models
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures
-from samprompt.errors import ConfigError, ImageFormatError, PromptError
+from samprompt.errors import ConfigError, ImageFormatError, PromptError, UsageError
 from samprompt.prompts.native import NativePrompts, check_in_range
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _shape(value: object) -> tuple[int, ...]:
+    return tuple(value.shape) if isinstance(value, (np.ndarray, Tensor)) else tuple(np.shape(value))
+
+
+def _values(value: object) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
+
+
+def check_point_arrays(coords: object, labels: object, coords_name: str, labels_name: str, *, rows: bool) -> None:
+    """Clicks as `SamPredictor` takes them, checked before any reshape: N x 2 coordinates and N
+    labels (with `rows`, K x N x 2 and K x N), labels exactly 1, 0 or -1, coordinates finite."""
+    shape, label_shape = _shape(coords), _shape(labels)
+    wanted = "K x N x 2" if rows else "N x 2"
+    if len(shape) != (3 if rows else 2) or shape[-1] != 2:
+        raise PromptError(f"{coords_name} must be {wanted} (x, y) pixels, got shape {shape}")
+    if label_shape != shape[:-1]:
+        raise PromptError(f"{labels_name} must have shape {shape[:-1]} (one label per point of {coords_name}), "
+                          f"got {label_shape}")
+    values = _values(labels)
+    bad = ~np.isin(values, (1, 0, -1))
+    if bad.any():
+        raise PromptError(f"{labels_name} must be 1, 0 or -1 (foreground, background, padding), got "
+                          f"{sorted(set(values[bad].tolist()))[:5]}")
+    if not np.isfinite(_values(coords).astype(np.float64)).all():
+        raise PromptError(f"{coords_name} holds NaN or infinite coordinates")
+
+
+def check_box_array(box: object, name: str, *, rows: bool) -> None:
+    """A box as `SamPredictor` takes it: 4 numbers x0, y0, x1, y1 (with `rows`, K x 4), finite."""
+    shape = _shape(box)
+    if (rows and (len(shape) != 2 or shape[-1] != 4)) or (not rows and shape not in ((4,), (1, 4))):
+        raise PromptError(f"{name} must be {'K x 4' if rows else '4'} numbers (x0, y0, x1, y1), got shape {shape}")
+    if not np.isfinite(_values(box).astype(np.float64)).all():
+        raise PromptError(f"{name} holds NaN or infinite coordinates")
 
 
 class Predictor:
@@ -93,7 +129,7 @@ class Predictor:
 
     def _require_image(self) -> ImageFeatures:
         if not self.is_image_set or self.image_features is None:
-            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+            raise UsageError("An image must be set with .set_image(...) before mask prediction.")
         return self.image_features
 
     # ---------------------------------------------------------------- predict
@@ -111,6 +147,7 @@ class Predictor:
         if point_coords is not None:
             if point_labels is None:
                 raise PromptError("point_labels must be supplied if point_coords is supplied.")
+            check_point_arrays(point_coords, point_labels, "point_coords", "point_labels", rows=False)
             # Checked here so that errors quote the caller's (original-frame) coordinates.
             check_in_range(torch.as_tensor(np.asarray(point_coords), dtype=torch.float).reshape(1, -1, 2), size,
                            "point", ignore=torch.as_tensor(np.asarray(point_labels)).reshape(1, -1) == -1)
@@ -118,10 +155,15 @@ class Predictor:
                                      dtype=torch.float, device=self.device)[None]
             labels = torch.as_tensor(point_labels, dtype=torch.int, device=self.device)[None]
         if box is not None:
+            check_box_array(box, "box", rows=False)
             check_in_range(torch.as_tensor(np.asarray(box), dtype=torch.float).reshape(1, -1, 2), size, "box corner")
             box = self.transform.apply_boxes(np.asarray(box), original)
             boxes = torch.as_tensor(box, dtype=torch.float, device=self.device)[None].reshape(1, 4)
         if mask_input is not None:
+            expected = (1, *self.core.mask_input_size)
+            if tuple(np.shape(mask_input)) != expected:
+                raise PromptError(f"mask_input must be 1 x H x W logits of shape {expected} (a previous "
+                                  f"low-res output), got {tuple(np.shape(mask_input))}")
             masks = torch.as_tensor(mask_input, dtype=torch.float, device=self.device)[None]
         out = self.predict_torch(coords, labels, boxes, masks, multimask_output, return_logits)
         out = (t[0].detach().cpu() for t in out)
@@ -139,7 +181,8 @@ class Predictor:
         """
         features = self._require_image()
         if len(features) != 1:
-            raise RuntimeError("predict_torch works on one image; after set_images use predict_batch")
+            raise PromptError(f"predict_torch works on one image, {len(features)} are set; after set_images "
+                              "use predict_batch")
         prompts = self._input_frame(self.core, features, points=point_coords, labels=point_labels,
                                     boxes=boxes, masks=mask_input)
         prediction = self.core.decode(features, prompts, multimask_output=multimask_output)
@@ -175,6 +218,18 @@ class Predictor:
         def as_tensor(value: np.ndarray | Tensor | None, dtype: torch.dtype) -> Tensor | None:
             return None if value is None else torch.as_tensor(value, dtype=dtype, device=self.device)
 
+        for i in range(count):
+            coords_i = point_coords[i] if point_coords is not None else None
+            labels_i = point_labels[i] if point_labels is not None else None
+            if coords_i is not None:
+                if labels_i is None:
+                    raise PromptError(f"point_labels[{i}] must be supplied since point_coords[{i}] is")
+                check_point_arrays(coords_i, labels_i, f"point_coords[{i}]", f"point_labels[{i}]", rows=True)
+            if boxes is not None and boxes[i] is not None:
+                check_box_array(boxes[i], f"boxes[{i}]", rows=True)
+                if coords_i is not None and len(boxes[i]) != len(coords_i):
+                    raise PromptError(f"image {i} has {len(coords_i)} point rows and {len(boxes[i])} boxes; with both, "
+                                      "give one box per point row")
         point_rows = [as_tensor(p, torch.float) for p in point_coords] if point_coords is not None else None
         label_rows = [as_tensor(p, torch.int) for p in point_labels] if point_labels is not None else None
         box_rows = [as_tensor(b, torch.float) for b in boxes] if boxes is not None else None

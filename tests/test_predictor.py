@@ -108,3 +108,39 @@ def test_a_shipped_core_warns_once_that_it_knows_only_shapes_world(image):
         warnings.simplefilter("error")
         predictor.set_image(image)  # said once per process
         samprompt.Predictor(samprompt.build_sam("micro")).set_image(image)
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    ({"box": np.array([1, 2, 3])}, r"box must be 4 numbers .* got shape \(3,\)"),
+    ({"point_coords": np.array([[5, 5]]), "point_labels": np.array([1, 1, 1])}, r"point_labels must have shape \(1,\)"),
+    ({"point_coords": np.array([[5, 5]]), "point_labels": np.array([0.5])}, r"got \[0.5\]"),
+    ({"point_coords": np.array([5, 5]), "point_labels": np.array([1])}, r"point_coords must be N x 2"),
+    ({"point_coords": np.array([[np.nan, 5]]), "point_labels": np.array([1])}, "NaN or infinite"),
+    ({"box": np.array([1, 2, np.inf, 9])}, "box holds NaN or infinite"),
+    ({"point_coords": np.array([[5, 5]]), "point_labels": np.array([1]), "mask_input": np.zeros((64, 64))},
+     r"mask_input must be 1 x H x W"),
+])
+def test_malformed_prompts_are_refused_before_any_reshape(pair, prompt, expected):
+    _, ours = pair
+    with pytest.raises(PromptError, match=expected):
+        ours.predict(**prompt)
+
+
+def test_non_finite_mask_input_and_malformed_batches_are_refused(core, image):
+    predictor = samprompt.Predictor(core)
+    predictor.set_image(image)
+    mask = np.full((1, *core.mask_input_size), np.nan, np.float32)
+    with pytest.raises(PromptError, match="NaN or infinite"):
+        predictor.predict(point_coords=np.array([[5, 5]]), point_labels=np.array([1]), mask_input=mask)
+    predictor.set_images([image, image])
+    with pytest.raises(PromptError, match="point_coords\\[0\\] must be K x N x 2"):
+        predictor.predict_batch(point_coords=[np.zeros((3, 2)), np.zeros((1, 1, 2))],
+                                point_labels=[np.ones(3), np.ones((1, 1))])
+    with pytest.raises(PromptError, match="point_labels\\[1\\] must have shape \\(1, 1\\)"):
+        predictor.predict_batch(point_coords=[np.zeros((1, 1, 2)), np.zeros((1, 1, 2))],
+                                point_labels=[np.ones((1, 1)), np.ones((1, 2))])
+    with pytest.raises(PromptError, match="image 0 has 2 point rows and 1 boxes"):
+        predictor.predict_batch(point_coords=[np.zeros((2, 1, 2)), None], point_labels=[np.ones((2, 1)), None],
+                                boxes=[np.array([[0, 0, 5, 5]]), np.array([[0, 0, 5, 5]])])
+    with pytest.raises(PromptError, match="predict_torch works on one image, 2 are set"):
+        predictor.predict_torch(torch.zeros(1, 1, 2), torch.ones(1, 1, dtype=torch.int))

@@ -74,6 +74,11 @@ class NativePrompts(PromptGenerator):
         """
         if points is None and boxes is None and masks is None:
             raise PromptError("give at least one of points, boxes or masks")
+        for name, tensor, ndim, shape in (("points", points, 3, "P x N x 2"), ("boxes", boxes, 2, "P x 4"),
+                                          ("masks", masks, 4, "P x 1 x H x W")):
+            if tensor is not None and (not isinstance(tensor, Tensor) or tensor.ndim != ndim):
+                got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+                raise PromptError(f"{name} must be a {shape} tensor, got {got}")
         rows = next(t.shape[0] for t in (points, boxes, masks) if t is not None)
         for name, tensor in (("boxes", boxes), ("masks", masks)):
             if tensor is not None and tensor.shape[0] != rows:
@@ -92,6 +97,9 @@ class NativePrompts(PromptGenerator):
             expected = (rows, 1, *core.mask_input_size)
             if tuple(masks.shape) != expected:
                 raise PromptError(f"mask prompts must have shape {expected}, got {tuple(masks.shape)}")
+            if not masks.is_floating_point() or not bool(torch.isfinite(masks).all()):
+                raise PromptError(f"mask prompts must be finite float logits, got dtype {masks.dtype}"
+                                  + ("" if not masks.is_floating_point() else " with NaN or infinite values"))
         sparse, dense = core.embed_prompts(point_pair, box_tensor, masks)
 
         padding = None

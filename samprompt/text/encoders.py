@@ -9,6 +9,7 @@ Encoders stay in eval mode and never train: `train()` is a no-op for them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -56,6 +57,8 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     """The texts as a list; raises `PromptError` for a non-string or empty text."""
     if isinstance(texts, str):
         texts = [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise PromptError(f"text must be a string or a list of strings, got {type(texts).__name__}")
     texts = list(texts)
     if not texts:
         raise PromptError("no text given: pass one or more referring expressions")
@@ -67,10 +70,24 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+class TextTruncatedWarning(UserWarning):
+    """A text longer than the encoder's context was cut to it."""
+
+
 class TextEncoder(nn.Module):
     """Base class: `forward(texts) -> TextFeatures`; `dim` is the feature width D."""
 
     dim: int
+    _warned_truncation = False
+
+    def warn_truncated(self, texts: Sequence[str], lengths: Sequence[int], limit: int) -> None:
+        """Warn once per encoder that texts of more than `limit` tokens were cut to `limit`."""
+        cut = [i for i, n in enumerate(lengths) if n > limit]
+        if cut and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(f"text {cut[0]} ({lengths[cut[0]]} tokens: {texts[cut[0]][:60]!r}...) is longer than the "
+                          f"{limit} tokens {getattr(self, 'name', 'the text encoder')!r} reads and was cut to them "
+                          "(said once per encoder)", TextTruncatedWarning, stacklevel=3)
 
     def train(self, mode: bool = True) -> "TextEncoder":
         return super().train(False)
@@ -118,7 +135,11 @@ class OpenClipTextEncoder(TextEncoder):
 
     @torch.no_grad()
     def forward(self, texts: Sequence[str]) -> TextFeatures:
-        ids = self.tokenizer(check_texts(texts)).to(self.device)
+        texts = check_texts(texts)
+        ids = self.tokenizer(texts).to(self.device)
+        encode = getattr(self.tokenizer, "encode", None)
+        if encode is not None and bool((ids[:, -1] != 0).any()):   # a text fills the context: was it cut?
+            self.warn_truncated(texts, [len(encode(t)) + 2 for t in texts], ids.shape[1])
         output = self.clip.forward_intermediates(text=ids, text_indices=1, normalize_intermediates=True,
                                                  normalize=False)
         tokens = output["text_intermediates"][-1] @ self.clip.text_projection
@@ -153,8 +174,11 @@ class HuggingFaceTextEncoder(TextEncoder):
 
     @torch.no_grad()
     def forward(self, texts: Sequence[str]) -> TextFeatures:
-        batch = self.tokenizer(check_texts(texts), padding=True, truncation=True, max_length=self.max_length,
+        texts = check_texts(texts)
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt").to(self.device)
+        if batch["input_ids"].shape[1] == self.max_length:
+            self.warn_truncated(texts, [len(ids) for ids in self.tokenizer(texts)["input_ids"]], self.max_length)
         tokens = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         keep = batch["attention_mask"].bool()
         weights = keep.unsqueeze(-1).to(tokens.dtype)

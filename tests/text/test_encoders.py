@@ -71,6 +71,9 @@ def test_empty_text_and_missing_directory_are_refused(tmp_path):
         encoder(["the circle", "  "])
     with pytest.raises(PromptError, match="no text"):
         encoder([])
+    for bad in (None, 5, {"text": "x"}):
+        with pytest.raises(PromptError, match="text must be a string or a list of strings"):
+            encoder(bad)
     with pytest.raises(CheckpointNotFoundError, match="config.json"):
         HuggingFaceTextEncoder(tmp_path)
     with pytest.raises(CheckpointNotFoundError, match="nowhere.*does not exist"):
@@ -79,3 +82,19 @@ def test_empty_text_and_missing_directory_are_refused(tmp_path):
         load_text_encoder(f"hf:{tmp_path / 'nowhere'}")
     with pytest.raises(UnknownNameError, match="unknown text encoder 'bert:base'"):
         load_text_encoder("bert:base")
+
+
+def test_a_text_longer_than_the_context_is_cut_with_one_warning():
+    import warnings
+
+    from samprompt.text.encoders import TextTruncatedWarning
+
+    encoder = OpenClipTextEncoder.load("shapes")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoder(["a red circle"])
+        assert not caught
+        long = encoder(["the red circle " * 20, "a star"])
+        encoder(["the red circle " * 20])
+    assert [w.category for w in caught] == [TextTruncatedWarning]
+    assert "longer than the 16 tokens" in str(caught[0].message) and long.tokens.shape[1] == 16
