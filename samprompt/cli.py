@@ -9,12 +9,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from samprompt.errors import SamPromptError
+from samprompt.utils.files import atomic_file, writable_directory
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -107,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image", required=True, help="an image file (converted to RGB)")
     predict.add_argument("--points", type=_point, nargs="+", metavar="X,Y[,LABEL]",
                          help="clicks in pixels; LABEL 1 foreground (default), 0 background")
-    predict.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
+    predict.add_argument("--box", type=_finite, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="a box in pixels")
     predict.add_argument("--text", help="a referring expression (with --weights of a method that takes text)")
     predict.add_argument("--classes", nargs="+", help="class names (with --weights of a method that takes classes)")
     predict.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
@@ -169,6 +180,10 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.data import get_dataset
     from samprompt.methods import EvalRequest
 
+    if args.out:
+        writable_directory(Path(args.out).parent, "the folder of --out")
+        if Path(args.out).is_dir():
+            raise SamPromptError(f"--out {args.out!r} is a folder; give the JSON file to write")
     method, model = _model(args, args.method, "evaluating")
     if args.dataset != "shapes":
         get_dataset(args.dataset, method.data_kind)  # names the datasets this method can use
@@ -176,8 +191,8 @@ def command_eval(args: argparse.Namespace) -> dict[str, Any]:
     metrics = method.evaluate(model, request)
     print(json.dumps(metrics, indent=2))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(metrics, indent=2))
+        with atomic_file(args.out) as staging:
+            staging.write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -199,6 +214,7 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise SamPromptError(f"no method takes {' and '.join('--' + k for k in given)} together; what each method "
                              f"takes ({offered})")
     image = read_rgb(args.image, "--image")
+    writable_directory(args.out, "--out")
     wanted = None if args.weights else takers[0].name
     method, model = _model(args, wanted, f"--{' --'.join(given)}")
     notice = shipped_model_notice(method.core_info(model))
@@ -221,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except (SamPromptError, FileNotFoundError, ValueError) as error:
         print(f"samprompt {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:   # a full disk, no permission, a file where a folder belongs: one line
+        where = f": {error.filename!r}" if error.filename else ""
+        print(f"samprompt {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
     return 0
 

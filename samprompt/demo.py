@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from samprompt.data import ShapesConfig
 from samprompt.errors import ConfigError
 from samprompt.methods.registry import Method, available_methods, get_method
-from samprompt.utils.files import atomic_file
+from samprompt.utils.files import atomic_file, writable_directory
 from samprompt.version import __version__
 
 # The world the native and SAM-REF sections fine-tune and score on: noisier, smaller objects.
@@ -86,8 +86,7 @@ def format_table(metrics: dict[str, Any]) -> str:
 
 
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_directory(out, "--out")
     started = time.time()
     metrics: dict[str, Any] = {"samprompt": __version__, "core": "tiny (shipped)",
                                "preset": "full" if settings.full else "quick",

@@ -35,6 +35,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from samprompt.core.gradient_checkpointing import use_gradient_checkpointing
 from samprompt.core.registry import build_sam
 from samprompt.data.registry import get_dataset
+from samprompt.data.shapes import ShapesConfig
 from samprompt.errors import ConfigError
 from samprompt.methods.registry import Method, get_method
 from samprompt.methods.saving import save
@@ -44,8 +45,8 @@ from samprompt.training.trainer import EvalFn, LossFn
 from samprompt.tuning.adapters import require_adapters
 from samprompt.tuning.settings import BottleneckSettings, LoraSettings
 from samprompt.tuning.state import AdapterRequest
-from samprompt.utils.dataclass_config import from_dict
-from samprompt.utils.files import atomic_file
+from samprompt.utils.dataclass_config import check_types, from_dict
+from samprompt.utils.files import atomic_file, writable_directory
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class Recipe:
         kind = get_method(self.method).data_kind
         for entry in self.data:
             get_dataset(entry.dataset, kind).check_options(entry.options)
+            if entry.shapes_world is not None:
+                from_dict(ShapesConfig, dict(entry.shapes_world), "shapes world")
 
     @property
     def adapters(self) -> AdapterRequest:
@@ -155,6 +158,7 @@ class Recipe:
                               f"{sorted(common | own | {'method'})}")
         plain = {key: data[key] for key in ("variant", "checkpoint", "gradient_checkpointing", "eval_items")
                  if key in data}
+        check_types(cls, plain, "config")
         for key, settings in (("lora", LoraSettings), ("bottleneck", BottleneckSettings)):
             if data.get(key):
                 plain[key] = from_dict(settings, data[key], key)
@@ -188,6 +192,7 @@ def run_training(recipe: Recipe) -> dict[str, Any]:
     """Build the core and the method's model, train, save, write metrics.json; returns the metrics."""
     if not recipe.train.output_dir:
         raise ConfigError("train.output_dir is required")
+    writable_directory(recipe.train.output_dir, "train.output_dir")
     core = build_sam(recipe.variant, checkpoint=recipe.checkpoint)
     require_adapters(core, recipe.adapters, owner="the training config")
     if recipe.gradient_checkpointing:

@@ -60,9 +60,10 @@ def test_predict_refuses_bad_input(tmp_path, picture, capsys):
         with pytest.raises(SystemExit):
             main(["predict", "--image", str(picture), "--points", point])
         assert point in capsys.readouterr().err
-    assert main(["predict", "--image", str(picture), "--box", "1", "2", "nan", "9", "--variant", "micro",
-                 "--out", str(tmp_path / "b")]) == 2
-    assert "box" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    with pytest.raises(SystemExit):
+        main(["predict", "--image", str(picture), "--box", "1", "2", "nan", "9", "--variant", "micro",
+              "--out", str(tmp_path / "b")])
+    assert "--box" in capsys.readouterr().err and not (tmp_path / "b" / "mask.png").exists()
     (tmp_path / "cut.png").write_bytes(picture.read_bytes()[:80])
     assert main(["predict", "--image", str(tmp_path / "cut.png"), "--points", "1,1", "--variant", "micro"]) == 2
     assert "--image" in capsys.readouterr().err
@@ -353,3 +354,38 @@ def test_predict_reads_16_bit_and_refuses_a_decompression_bomb(tmp_path, capsys,
                  "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "too large to decode safely" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_outputs_under_a_file_fail_at_once_in_one_line(tmp_path, picture, capsys):
+    (tmp_path / "file").write_text("x")
+    config = {"variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2},
+              "data": {"size": 4, "shapes": {"image_size": 64}}, "eval_items": 0,
+              "train": {"steps": 2, "batch_size": 2, "output_dir": str(tmp_path / "file" / "run"), "progress": False}}
+    assert train(tmp_path, config) == 2
+    assert "train.output_dir" in capsys.readouterr().err
+    assert main(["predict", "--image", str(picture), "--points", "5,5", "--variant", "micro",
+                 "--out", str(tmp_path / "file" / "p")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["eval", "--method", "native", "--variant", "micro", "--items", "2",
+                 "--out", str(tmp_path / "file" / "e.json")]) == 2
+    err = capsys.readouterr().err
+    assert "the folder of --out" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"train": {"steps": "three"}}, "training option 'steps' must be an integer, got 'three'"),
+    ({"eval_items": "2"}, "config option 'eval_items' must be an integer"),
+    ({"variant": 5}, "config option 'variant' must be a string"),
+    ({"lora": {"targets": "decoder.attn", "rank": 2}}, "lora option 'targets' must be a list of strings"),
+    ({"data": {"size": "4"}}, "dataset 'shapes' option 'size' must be an integer"),
+    ({"data": {"shapes": {"image_size": "64"}}}, "shapes world option 'image_size' must be an integer"),
+])
+def test_config_values_are_type_checked_before_anything_runs(tmp_path, capsys, config, expected):
+    base = {"variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2},
+            "train": {"steps": 1, "output_dir": str(tmp_path / "run"), "progress": False}}
+    for key, value in config.items():
+        base[key] = {**base[key], **value} if key == "train" else value
+    assert train(tmp_path, base) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

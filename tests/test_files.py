@@ -51,3 +51,24 @@ def test_files_written_in_an_atomic_directory_get_normal_permissions(tmp_path):
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "weights" / "model.safetensors").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "weights" / "run.sh").stat().st_mode) == 0o744     # its execute bit kept
+
+
+def test_writable_directory_is_proven_before_any_work(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from samprompt.errors import ConfigError
+    from samprompt.utils.files import writable_directory
+
+    assert writable_directory(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"'.*file/run' cannot be created: '.*file' is a file"):
+        writable_directory(tmp_path / "file" / "run", "train.output_dir")
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(ConfigError, match="--out '.*c' is not writable: No space left on device"):
+        writable_directory(tmp_path / "c", "--out")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == []          # no probe left behind

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 from torch.utils.data import Dataset
 
 from samprompt.errors import ConfigError, UnknownNameError
+from samprompt.utils.dataclass_config import check_types
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class DatasetSpec:
                               f"({self.kind}); it takes {sorted(known)}")
         if self.needs_root and not options.get("root"):
             raise ConfigError(f"dataset {self.name!r} needs 'root', the folder of its files")
+        check_types(self.build, dict(options), f"dataset {self.name!r}")
 
     def __call__(self, **options: Any) -> Dataset:
         self.check_options(options)

@@ -16,6 +16,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from samprompt.data.registry import DatasetSpec, register_dataset
 from samprompt.data.shapes import Scene, ShapesConfig, ShapesWorld
 from samprompt.errors import ConfigError
+from samprompt.utils.dataclass_config import from_dict
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 _SPLIT_STRIDE = 10**9  # seeds of different splits never meet
@@ -112,7 +113,7 @@ class ShapesVideo(_ShapesDataset):
 
 
 def _world(shapes: Mapping[str, Any] | None) -> ShapesConfig:
-    return ShapesConfig(**dict(shapes or {}))
+    return from_dict(ShapesConfig, dict(shapes or {}), "shapes world")
 
 
 def shapes_interactive(split: str = "train", size: int = 1000, shapes: Mapping[str, Any] | None = None) -> Dataset:

@@ -26,7 +26,7 @@ from samprompt.errors import ConfigError
 from samprompt.methods.saving import load_trained, save_trained
 from samprompt.training.task import Step, TrainingTask, as_task
 from samprompt.utils.dataclass_config import from_dict
-from samprompt.utils.files import atomic_directory, recover_leftovers
+from samprompt.utils.files import atomic_directory, recover_leftovers, writable_directory
 
 LossFn = Callable[[nn.Module, list[dict[str, Any]]], Tensor]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -187,6 +187,8 @@ class Trainer:
     def __init__(self, model: nn.Module, task: TrainingTask | LossFn, dataset: Dataset, config: TrainConfig,
                  eval_fn: EvalFn | None = None, accelerator: Accelerator | None = None) -> None:
         self.config = config
+        if config.output_dir:   # proven writable now, not after the last step
+            writable_directory(config.output_dir, "train.output_dir")
         self.task = as_task(task)
         self.dataset = dataset
         self.eval_fn = eval_fn

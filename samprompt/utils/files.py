@@ -148,3 +148,25 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
         raise
     os.replace(staging, target)
     _fsync_directory(target.parent)
+
+
+def writable_directory(path: str | Path, what: str = "output folder") -> Path:
+    """Create `path` (with its parents) and prove it writable now, before any work whose result
+    would be lost; a `ConfigError` names the folder and why (a file in the way, no permission, a
+    full or read-only disk)."""
+    from samprompt.errors import ConfigError
+
+    path = Path(path)
+    for ancestor in (path, *path.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ConfigError(f"{what} {str(path)!r} cannot be created: {str(ancestor)!r} is a file")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = _sibling_name(path / "probe", "write-test")
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"{what} {str(path)!r} is not writable: {error.strerror or error}") from None
+    return path
