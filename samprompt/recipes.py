@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
@@ -193,7 +194,10 @@ def run_training(recipe: Recipe) -> dict[str, Any]:
     if not recipe.train.output_dir:
         raise ConfigError("train.output_dir is required")
     writable_directory(recipe.train.output_dir, "train.output_dir")
-    core = build_sam(recipe.variant, checkpoint=recipe.checkpoint)
+    # The seed reaches construction too (a random-init core, LoRA matrices, prompt modules), so that
+    # two runs of one config give the same weights, and a random-init core is rebuilt on load.
+    core = build_sam(recipe.variant, checkpoint=recipe.checkpoint, seed=recipe.train.seed)
+    torch.manual_seed(recipe.train.seed)
     require_adapters(core, recipe.adapters, owner="the training config")
     if recipe.gradient_checkpointing:
         use_gradient_checkpointing(core)

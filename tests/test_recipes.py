@@ -56,3 +56,46 @@ def test_recipes_are_typed_and_refuse_unknown_keys_and_names():
         Recipe.from_dict({"method": "escnet", "data": {"dataset": "ade20k-150", "split": "validation"}})
     with pytest.raises(ConfigError, match="max_extra_clicks must be >= 0"):
         Recipe.from_dict({"method": "samref", "max_extra_clicks": -1})
+
+
+def _random_core_config(output_dir) -> dict:
+    return {"variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2}, "eval_items": 0,
+            "data": {"size": 4, "shapes": {"image_size": 64}},
+            "train": {"steps": 2, "batch_size": 2, "lr": 1e-2, "seed": 3, "output_dir": str(output_dir),
+                      "progress": False}}
+
+
+def test_one_config_and_seed_give_the_same_weights_in_two_processes_and_the_core_is_rebuilt(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from samprompt.methods.saving import WEIGHTS_FILE
+    from tests.training.test_kill import ROOT
+
+    run_training_config(_random_core_config(tmp_path / "a"))
+    run_training_config(_random_core_config(tmp_path / "b"))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_random_core_config(tmp_path / "c")))
+    done = subprocess.run([sys.executable, "-m", "samprompt.cli", "train", "--config", str(path)], cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},   # same sums
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    weights = [load_file(str(tmp_path / run / "trained" / WEIGHTS_FILE)) for run in "abc"]
+    assert weights[0] and all(set(w) == set(weights[0]) for w in weights)
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]) and torch.equal(weights[0][key], weights[2][key]), key
+    model = samprompt.load(tmp_path / "c" / "trained")          # its random-init core, rebuilt from the seed
+    assert model.core.describe().weights == "random:seed=3"
+    same = samprompt.build_sam("micro", pretrained=False, seed=3)
+    plain = same.sam.state_dict()
+    loaded = {name.replace(".base_layer", ""): value for name, value in model.core.sam.state_dict().items()
+              if "lora_" not in name}
+    assert set(loaded) == set(plain)
+    for name, value in loaded.items():
+        assert torch.equal(value, plain[name]), name
+    state = torch.get_rng_state()
+    samprompt.build_sam("micro", pretrained=False, seed=3)
+    assert torch.equal(state, torch.get_rng_state())            # the caller's random state is left alone

@@ -164,7 +164,7 @@ class CoreInfo:
         variant: the registered variant name, or "custom".
         architecture: `describe_sam` of the model (compared on load).
         weights: where the core's weights came from: "shipped" (the package's file for the
-            variant), "random" (random init), a checkpoint path, or None (a `Sam` handed to
+            variant), "random" (random init), "random:seed=N" (random init from seed N: rebuildable), a checkpoint path, or None (a `Sam` handed to
             `SamCore` directly).
     """
 

@@ -47,8 +47,11 @@ def shipped_weights_path(config: SamConfig) -> Path | None:
     return path if path.is_file() else None
 
 
+RANDOM_SEED_PREFIX = "random:seed="
+
+
 def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *, pretrained: bool = True,
-              frozen: bool = True, fast_attention: bool = True) -> "SamCore":
+              frozen: bool = True, fast_attention: bool = True, seed: int | None = None) -> "SamCore":
     """Build a `SamCore` of a registered variant (or an explicit `SamConfig`).
 
     Args:
@@ -62,13 +65,23 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
         frozen: freeze the core's parameters (the default).
         fast_attention: run the encoder's attention through fused scaled-dot-product
             attention (`samprompt.core.fast_attention`; same outputs to float tolerance).
+        seed: draw random-init weights from this seed (without touching the caller's random
+            state); recorded as weights "random:seed=<seed>", so that a model trained on this
+            core and saved can rebuild the very same core in another process.
     """
+    import torch
+
     from samprompt.core.sam_core import SamCore
     from samprompt.core.weights import load_sam_checkpoint
 
     config = variant if isinstance(variant, SamConfig) else get_variant(variant)
-    sam = config.build()
-    weights = "random"
+    if seed is None:
+        sam = config.build()
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            sam = config.build()
+    weights = "random" if seed is None else f"{RANDOM_SEED_PREFIX}{seed}"
     if checkpoint is None and pretrained and shipped_weights_path(config) is not None:
         checkpoint, weights = shipped_weights_path(config), "shipped"
     if checkpoint is not None:

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from samprompt.core.config import CoreInfo
-from samprompt.core.registry import build_sam, get_variant
+from samprompt.core.registry import RANDOM_SEED_PREFIX, build_sam, get_variant
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
@@ -281,6 +281,8 @@ def core_for(saved_core: Mapping[str, Any], source: str) -> SamCore:
     get_variant(info.variant)  # UnknownVariantError for "custom" or an unregistered name
     if info.weights == "shipped":
         return build_sam(info.variant)
+    if info.weights and info.weights.startswith(RANDOM_SEED_PREFIX):
+        return build_sam(info.variant, pretrained=False, seed=int(info.weights[len(RANDOM_SEED_PREFIX):]))
     if info.weights in (None, "random"):
         what = "random-init" if info.weights == "random" else "unrecorded"
         raise CheckpointError(f"{source} was trained on a {info.variant!r} core with {what} weights, which "
