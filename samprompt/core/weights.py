@@ -20,6 +20,9 @@ def read_state_dict(path: str | Path, *, variant: str = "?") -> dict[str, torch.
     Checkpoints that wrap the state dict under `model` or `state_dict` are unwrapped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} for SAM variant {variant!r} is a folder; expected the "
+                              "checkpoint file (e.g. sam_vit_b_01ec64.pth)")
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint file {str(path)!r} for SAM variant {variant!r} does not exist")
     try:
@@ -41,7 +44,18 @@ def read_state_dict(path: str | Path, *, variant: str = "?") -> dict[str, torch.
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint file {str(path)!r} for SAM variant {variant!r} does not hold a "
                               "state dict of tensors")
+    check_weight_values(state, f"checkpoint file {str(path)!r}")
     return dict(state)
+
+
+def check_weight_values(state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Weights must be floating point and finite: an integer tensor would be cast silently and a
+    NaN would turn every mask into NaN. Raises `CheckpointError` naming the first bad tensor."""
+    for key, value in state.items():
+        if not value.is_floating_point():
+            raise CheckpointError(f"{source}: tensor {key!r} has dtype {value.dtype}; weights must be floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{source}: tensor {key!r} holds NaN or infinite values")
 
 
 def guess_architecture(state: Mapping[str, torch.Tensor]) -> str:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from samprompt.core.config import CoreInfo
 from samprompt.core.registry import RANDOM_SEED_PREFIX, build_sam, get_variant
 from samprompt.core.sam_core import SamCore
+from samprompt.core.weights import check_weight_values
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
@@ -162,10 +163,41 @@ def read_saved_config(directory: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise CheckpointError(f"{str(config_path)!r} does not hold a JSON object")
     if config.get("format") == LEGACY_FORMAT:
-        return _from_legacy(config, config_path)
+        return check_saved_config(_from_legacy(config, config_path), config_path)
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{str(config_path)!r} has format {config.get('format')!r}, expected {FORMAT!r} "
                               f"(or {LEGACY_FORMAT!r})")
+    return check_saved_config(config, config_path)
+
+
+def check_saved_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The saved config's structure, checked before any field is used: a `CheckpointError` names the
+    file and the field instead of a bare KeyError or TypeError later."""
+    def bad(field: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"{str(path)!r}: {field} must be {expected}")
+
+    core = config.get("core")
+    if not isinstance(core, dict) or not isinstance(core.get("variant"), str) \
+            or not isinstance(core.get("architecture"), dict):
+        raise bad("'core'", "an object with a 'variant' string and an 'architecture' object")
+    method = config.get("method")
+    if method is not None and (not isinstance(method, dict) or not isinstance(method.get("name"), str)):
+        raise bad("'method'", "null or an object with a 'name' string")
+    if method is not None and not isinstance(config.get("method_config"), dict):
+        raise bad("'method_config'", "an object")
+    adapters = config.get("adapters")
+    if adapters is not None:
+        if not isinstance(adapters, dict):
+            raise bad("'adapters'", "null or an object")
+        if not isinstance(adapters.get("lora") or {}, dict) or not all(
+                isinstance(v, dict) for v in (adapters.get("lora") or {}).values()):
+            raise bad("'adapters.lora'", "an object of adapter name -> settings object")
+        if adapters.get("active_lora") is not None and not isinstance(adapters["active_lora"], (str, list)):
+            raise bad("'adapters.active_lora'", "null, a name or a list of names")
+        if adapters.get("bottleneck") is not None and not isinstance(adapters["bottleneck"], dict):
+            raise bad("'adapters.bottleneck'", "null or a settings object")
+    if not isinstance(config.get("tensors", []), list):
+        raise bad("'tensors'", "a list")
     return config
 
 
@@ -201,10 +233,12 @@ def _from_legacy(config: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _read_tensors(directory: Path) -> dict[str, Tensor]:
     try:
-        return load_file(str(directory / WEIGHTS_FILE), device="cpu")
+        tensors = load_file(str(directory / WEIGHTS_FILE), device="cpu")
     except Exception as error:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{str(directory / WEIGHTS_FILE)!r} could not be read (truncated or corrupt): "
                               f"{error}") from error
+    check_weight_values(tensors, repr(str(directory / WEIGHTS_FILE)))
+    return tensors
 
 
 def check_core(saved: Mapping[str, Any], info: CoreInfo, source: str) -> None:

@@ -94,6 +94,43 @@ def test_corrupt_weights_are_reported(tmp_path):
         load_trained(fresh_model(), tmp_path / "run")
 
 
+def test_nan_or_integer_weights_in_a_saved_folder_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    save_trained(trained_model(), tmp_path / "run")
+    weights = tmp_path / "run" / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    key = sorted(tensors)[0]
+    for value, expected in ((torch.full_like(tensors[key], float("nan")), "NaN or infinite"),
+                            (tensors[key].round().to(torch.int32), "dtype torch.int32")):
+        save_file({**tensors, key: value}, str(weights))
+        with pytest.raises(CheckpointError, match=f"tensor '{key}'.*{expected}"):
+            load_trained(fresh_model(), tmp_path / "run")
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda c: c.pop("core"), "'core' must be an object"),
+    (lambda c: c.update(core={"variant": 3, "architecture": {}}), "'core' must be an object"),
+    (lambda c: c.update(method="native"), "'method' must be null or an object"),
+    (lambda c: c.update(adapters=[1]), "'adapters' must be null or an object"),
+    (lambda c: c["adapters"].update(lora={"default": 4}), "'adapters.lora' must be"),
+    (lambda c: c.update(tensors="all"), "'tensors' must be a list"),
+])
+def test_a_wrongly_structured_adapter_config_is_named(tmp_path, change, expected):
+    save_trained(trained_model(), tmp_path / "run")
+    path = tmp_path / "run" / "adapter_config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"adapter_config.json'?: {expected}"):
+        load_trained(fresh_model(), tmp_path / "run")
+
+
+def test_a_folder_given_as_a_sam_checkpoint_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder; expected the checkpoint file"):
+        samprompt.build_sam("micro", checkpoint=tmp_path)
+
+
 def write_0_1_0_folder(model, directory, metadata: dict) -> None:
     """`model`'s trained tensors in the layout samprompt 0.1.0 wrote (format 1: adapters at the top
     level, the method's config as JSON inside the metadata)."""
