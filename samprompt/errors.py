@@ -48,3 +48,7 @@ class DataFileNotFoundError(DatasetError, FileNotFoundError):
 class UsageError(SamPromptError, RuntimeError):
     """A call made in the wrong order, e.g. predicting before an image is set (a RuntimeError, as
     segment-anything raises there)."""
+
+
+class EmptyHistoryError(UsageError, IndexError):
+    """Undo with nothing to undo (an IndexError, as popping an empty list)."""

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import ConfigError, PromptError
+from samprompt.errors import ConfigError, EmptyHistoryError, PromptError
 from samprompt.interactive.clicks import Click, click_tensors
 from samprompt.model import PromptedSam
 from samprompt.prompts.base import PromptGenerator
@@ -161,7 +161,7 @@ class InteractiveSession:
     def undo(self) -> np.ndarray:
         """Forget the last click; returns the mask as it was before it (the start's before the first)."""
         if not self.steps:
-            raise IndexError("nothing to undo: no click yet")
+            raise EmptyHistoryError("nothing to undo: no click yet")
         self.steps.pop()
         return self.mask
 
@@ -181,9 +181,11 @@ class InteractiveSession:
     # ------------------------------------------------------------------ click
     def click(self, x: float, y: float, positive: bool = True) -> np.ndarray:
         """Add a click at pixel (x = column, y = row) of the original image; returns the H x W boolean mask."""
-        if not (0 <= x < self.width and 0 <= y < self.height):
+        if not (0 <= x < self.width and 0 <= y < self.height):   # NaN fails every comparison: refused too
             raise PromptError(f"click at (x={x:g}, y={y:g}) lies outside the {self.width} x {self.height} "
                               "(W x H) image")
+        if positive not in (True, False):   # 0.5 would silently become a positive click
+            raise PromptError(f"positive must be True / False (or 1 / 0), got {positive!r}")
         click = Click(int(x), int(y), bool(positive))
         clicks = self.clicks + [click]
         previous = self.steps[-1] if self.steps else None

@@ -70,6 +70,10 @@ def test_clicks_outside_the_image_and_empty_undo_are_refused(core, image):
         session.click(70, 10)
     with pytest.raises(PromptError, match="outside"):
         session.click(-1, 10)
+    with pytest.raises(PromptError, match=r"x=nan"):
+        session.click(float("nan"), 10)
+    with pytest.raises(PromptError, match="positive must be True / False .* got 0.5"):
+        session.click(5, 5, 0.5)
     with pytest.raises(IndexError, match="nothing to undo"):
         session.undo()
     assert not session.mask.any()
