@@ -247,8 +247,9 @@ def resolve_batch_index(batch_index: Tensor | Sequence[int] | None, rows: int, n
             return torch.arange(rows, device=device)
         if num_images == 1:
             return torch.zeros(rows, dtype=torch.long, device=device)
-        raise PromptError(f"{rows} prompt rows for {num_images} images: give a batch_index "
-                          "saying which image each row belongs to")
+        raise PromptError(f"{rows} prompt rows (texts, click rows, boxes or class lists) for {num_images} "
+                          f"images: give one per image, or several with batch_index=[...] saying which of the "
+                          f"{num_images} images each row belongs to")
     index = torch.as_tensor(batch_index, device=device).long()
     if index.shape != (rows,):
         raise PromptError(f"batch_index must have shape ({rows},), got {tuple(index.shape)}")

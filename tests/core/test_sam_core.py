@@ -105,7 +105,7 @@ def test_extra_tokens_change_the_result_and_are_validated(core, image):
 def test_ragged_rows_need_a_batch_index(core, rng):
     features = core.encode([random_image(rng, 30, 30), random_image(rng, 30, 30)])
     prompts = Prompts(torch.randn(3, 2, core.prompt_dim))
-    with pytest.raises(PromptError, match="3 prompt rows for 2 images"):
+    with pytest.raises(PromptError, match=r"3 prompt rows \(texts, click rows, boxes or class lists\) for 2 images: give one per image"):
         core.decode(features, prompts)
     with pytest.raises(PromptError, match=r"batch_index values must be in \[0, 2\)"):
         core.decode(features, Prompts(torch.randn(3, 2, core.prompt_dim), batch_index=torch.tensor([0, 1, 2])))
