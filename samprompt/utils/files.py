@@ -38,8 +38,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
-def _writer_is_gone(leftover: Path, kind_and_pid: re.Match[str]) -> bool:
-    """True when the process that named `leftover` no longer runs (or the name has no PID: an
+def _writer_is_gone(kind_and_pid: re.Match[str]) -> bool:
+    """True when the process that named a leftover no longer runs (or the name has no PID: an
     older layout). A leftover carrying this process's own PID is a dead predecessor's: this
     process is not writing it (containers reuse PIDs across restarts)."""
     pid = kind_and_pid.group(2)
@@ -70,7 +70,7 @@ def recover_leftovers(target: str | Path) -> Path | None:
         siblings = list(target.parent.iterdir())
     except OSError:
         return target if target.exists() else None
-    leftovers = [(p, m) for p in siblings if (m := pattern.match(p.name)) and _writer_is_gone(p, m)]
+    leftovers = [(p, m) for p in siblings if (m := pattern.match(p.name)) and _writer_is_gone(m)]
     retired = sorted((p for p, m in leftovers if m.group(1) == "old"), key=lambda p: p.stat().st_mtime)
     changed = False
     if not target.exists() and retired:
