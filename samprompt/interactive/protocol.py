@@ -39,8 +39,8 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
         raise ImageFormatError(f"gt is {gt.shape}, expected the session image's H x W "
                                f"{(session.height, session.width)}")
     session.reset()
-    if not (gt & ~np.asarray(ignore, dtype=bool)).any() if ignore is not None else not gt.any():
-        # RITM: an object with no pixel outside the ignore region has no IoU (0 / 0): it fails.
+    visible = gt if ignore is None else gt & ~np.asarray(ignore, dtype=bool)
+    if not visible.any():  # RITM: an object with no pixel outside the ignore region has no IoU (0 / 0): it fails
         undefined = float("nan")
         return ObjectRun(ious=[undefined], sam_ious=[undefined],
                          start_iou=None if session.start is None else undefined)

@@ -117,7 +117,7 @@ class NativePrompts(PromptGenerator):
             raise PromptError("points need labels (1 foreground, 0 background)")
         points = torch.as_tensor(points, device=core.device, dtype=torch.float32)
         labels = torch.as_tensor(labels, device=core.device)
-        if points.ndim != 3 or points.shape[-1] != 2:
+        if points.shape[-1] != 2:  # the rank is checked in forward
             raise PromptError(f"points must be P x N x 2, got shape {tuple(points.shape)}")
         if labels.shape != points.shape[:2]:
             raise PromptError(f"labels must have shape {tuple(points.shape[:2])}, got {tuple(labels.shape)}")
@@ -132,7 +132,7 @@ class NativePrompts(PromptGenerator):
     def _boxes(self, core: "SamCore", boxes: Tensor, sizes: Tensor, index: Tensor,
                features: "ImageFeatures") -> Tensor:
         boxes = torch.as_tensor(boxes, device=core.device, dtype=torch.float32)
-        if boxes.ndim != 2 or boxes.shape[-1] != 4:
+        if boxes.shape[-1] != 4:  # the rank is checked in forward
             raise PromptError(f"boxes must be P x 4 (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
         if bool((boxes[:, 2:] < boxes[:, :2]).any()):
             raise PromptError("boxes must have x0 <= x1 and y0 <= y1")
