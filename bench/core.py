@@ -8,8 +8,10 @@ rounds is reported):
 - `segment_anything`: `SamPredictor.set_image` / `.predict` on a plain `Sam` (its own attention);
 - `samprompt_reference`: `samprompt.Predictor` on a core built with `fast_attention=False`;
 - `samprompt`: `samprompt.Predictor` on the default core (fused scaled-dot-product attention);
-- `samprompt_bf16`: the default core under bfloat16 autocast (where the device supports it).
-All four hold the same weights (random init for the official variants: no checkpoint is
+- `samprompt_bf16`: the default core under bfloat16 autocast (where the device supports it);
+- with `--compile`, `samprompt_compiled` / `samprompt_bf16_compiled`: the default core with its
+  image encoder compiled in place (`nn.Module.compile`; compilation happens in the warm-up round).
+All hold the same weights (random init for the official variants: no checkpoint is
 downloadable here; speed does not depend on the values). Reports time ratios to
 segment-anything and the largest difference of the low-res mask logits and the embeddings.
 """
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--decodes", type=int, default=20, help="prompt decodes timed per round")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--compile", action="store_true", help="also time the encoder under torch.compile")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -66,6 +69,13 @@ def main() -> None:
     }
     if bf16:
         paths["samprompt_bf16"] = (samprompt.Predictor(fast), True)
+    if args.compile:
+        compiled = samprompt.build_sam(args.variant, pretrained=False).to(device)
+        compiled.load_state_dict(fast.state_dict())
+        compiled.sam.image_encoder.compile()
+        paths["samprompt_compiled"] = (samprompt.Predictor(compiled), False)
+        if bf16:
+            paths["samprompt_bf16_compiled"] = (samprompt.Predictor(compiled), True)
     encode: dict[str, list[float]] = {name: [] for name in paths}
     decode: dict[str, list[float]] = {name: [] for name in paths}
     outputs: dict[str, tuple[torch.Tensor, np.ndarray]] = {}
@@ -89,6 +99,7 @@ def main() -> None:
         "variant": args.variant, "image_size": side, "rounds": args.rounds, "decodes_per_round": args.decodes,
         "device": machine(device),
         "torch": torch.__version__,
+        "parameters": sum(p.numel() for p in fast.parameters()),
         "encoder_seconds": {k: statistics.median(v) for k, v in encode.items()},
         "decode_seconds": {k: statistics.median(v) for k, v in decode.items()},
     }
@@ -101,11 +112,11 @@ def main() -> None:
         for k, (e, logits) in outputs.items()}
     write_json(args.out, result)
     print(f"{args.variant} at {side} px on {result['device']} (median of {args.rounds} interleaved rounds)")
-    print(f"{'path':<22}{'encoder s':>11}{'x SA':>7}{'decode ms':>11}{'x SA':>7}{'max |d emb|':>13}"
+    print(f"{'path':<26}{'encoder s':>11}{'x SA':>7}{'decode ms':>11}{'x SA':>7}{'max |d emb|':>13}"
           f"{'max |d logit|':>15}")
     for name in paths:
         diff = result["max_abs_difference"][name]
-        print(f"{name:<22}{result['encoder_seconds'][name]:>11.4f}"
+        print(f"{name:<26}{result['encoder_seconds'][name]:>11.4f}"
               f"{result['encoder_speedup_vs_segment_anything'][name]:>7.2f}"
               f"{1000 * result['decode_seconds'][name]:>11.2f}"
               f"{result['decode_speedup_vs_segment_anything'][name]:>7.2f}"

@@ -35,7 +35,7 @@ MODES = ("frozen_cached", "encoder_lora", "encoder_lora_checkpointed")
 
 
 def measure(variant: str, method: str, mode: str, steps: int, batch: int, workers: int = 0,
-            image_size: int | None = None, frames: int = 1) -> dict[str, float]:
+            image_size: int | None = None, frames: int = 1, mixed_precision: str = "no") -> dict[str, float]:
     import samprompt
     from samprompt.core.gradient_checkpointing import use_gradient_checkpointing
     from samprompt.data import ShapesConfig, ShapesInteractive, ShapesReferring
@@ -68,7 +68,8 @@ def measure(variant: str, method: str, mode: str, steps: int, batch: int, worker
         model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0) if variant == "tiny" else SAMRefConfig())
         cache = FeatureCache(core, keep_intermediate=False, keep_images=True)
         task, data = SAMRefTask(cache=cache, max_extra_clicks=2), ShapesInteractive("train", images, world)
-    config = TrainConfig(steps=steps + 2, batch_size=batch, progress=False, num_workers=workers)
+    config = TrainConfig(steps=steps + 2, batch_size=batch, progress=False, num_workers=workers,
+                         mixed_precision=mixed_precision)
     trainer = Trainer(model, task, data, config)
     trainer.fit(until=2)
     start = time.perf_counter()
@@ -77,6 +78,8 @@ def measure(variant: str, method: str, mode: str, steps: int, batch: int, worker
     return {"method": method, "mode": mode, "workers": workers, "image_size": world.image_size, "frames": frames,
             "steps_per_second": 1 / seconds, "seconds_per_step": seconds,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+            "mixed_precision": mixed_precision,
             "trainable_parameters": parameter_report(model).trainable}
 
 
@@ -93,13 +96,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1, help="RefSAM clip length (pseudo-clips of stills)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every case, interleaved")
     parser.add_argument("--threads", type=int, help="torch threads of the training process (default: torch's)")
+    parser.add_argument("--mixed-precision", default="no", choices=("no", "bf16", "fp16"))
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.one:
         print(json.dumps(measure(args.variant, *args.one, args.steps, args.batch, args.workers[0], args.image_size,
-                                 args.frames)))
+                                 args.frames, args.mixed_precision)))
         return
     rows = []
     for round_index in range(args.rounds):
@@ -110,12 +114,17 @@ def main() -> None:
                     extra += ["--threads", str(args.threads)] if args.threads else []
                     rows.append(run_in_fresh_process(
                         __file__, "--one", method, mode, "--steps", str(args.steps), "--batch", str(args.batch),
-                        "--variant", args.variant, "--workers", str(workers), "--frames", str(args.frames), *extra))
+                        "--variant", args.variant, "--workers", str(workers), "--frames", str(args.frames),
+                        "--mixed-precision", args.mixed_precision, *extra))
                     r = {**rows[-1], "round": round_index}
                     rows[-1] = r
+                    gpu_memory = f"{r['peak_gpu_mb']:>8.0f} MB GPU" if r["peak_gpu_mb"] else ""
                     print(f"{method:<8}{mode:<28}{workers:>2} workers{r['steps_per_second']:>8.3g} steps/s"
-                          f"{r['peak_rss_mb']:>9.0f} MB peak{r['trainable_parameters']:>10} trainable", flush=True)
-    write_json(args.out, {"machine": machine(), "torch": torch.__version__, "core": args.variant,
+                          f"{r['peak_rss_mb']:>9.0f} MB peak{gpu_memory}{r['trainable_parameters']:>10} trainable",
+                          flush=True)
+    gpu = torch.device("cuda") if torch.cuda.is_available() else None
+    write_json(args.out, {"machine": machine(gpu), "torch": torch.__version__, "core": args.variant,
+                          "mixed_precision": args.mixed_precision,
                           "batch": args.batch, "threads": torch.get_num_threads(), "rows": rows})
 
 
