@@ -99,14 +99,33 @@ class MaskFolder(Dataset):
 
 
 def read_sbd_instances(path: Path) -> np.ndarray:
-    """The instance map (`GTinst.Segmentation`) of an SBD `.mat` file as H x W int."""
+    """The instance map (`GTinst.Segmentation`) of an SBD `.mat` file as H x W int64.
+
+    SBD releases MATLAB v5 files; scipy's reader builds only arrays and structs from them (no
+    code runs). Anything else (another struct, a map that is not 2-D integers in 0..255, a v7.3
+    / HDF5 file) is a `DatasetError` naming the file.
+    """
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
+    def refuse(why: str) -> DatasetError:
+        return DatasetError(f"{str(path)!r} is not an SBD instance file (GTinst.Segmentation): {why}")
+
     try:
-        return np.asarray(loadmat(str(path))["GTinst"]["Segmentation"][0][0], dtype=np.int64)
-    except (MatReadError, KeyError, ValueError, IndexError, OSError) as error:
-        raise DatasetError(f"{str(path)!r} is not an SBD instance file (GTinst.Segmentation): {error}") from None
+        segmentation = loadmat(str(path))["GTinst"]["Segmentation"][0][0]
+    except NotImplementedError:
+        raise refuse("a MATLAB v7.3 (HDF5) file; SBD's files are MATLAB v5") from None
+    except (MatReadError, KeyError, ValueError, IndexError, TypeError, OSError) as error:
+        raise refuse(str(error) or type(error).__name__) from None
+    segmentation = np.asarray(segmentation)
+    if segmentation.ndim != 2 or segmentation.dtype.kind not in "uif" or segmentation.size == 0:
+        raise refuse(f"the map is {segmentation.dtype} of shape {segmentation.shape}, expected H x W integers")
+    if segmentation.dtype.kind == "f" and not (np.isfinite(segmentation).all()
+                                               and (segmentation == np.round(segmentation)).all()):
+        raise refuse("the map holds non-integer or non-finite values")
+    if segmentation.min() < 0 or segmentation.max() > 255:
+        raise refuse(f"instance ids range over {segmentation.min()}..{segmentation.max()}, expected 0..255")
+    return segmentation.astype(np.int64)
 
 
 class SBD(Dataset):
@@ -118,8 +137,14 @@ class SBD(Dataset):
         if not listing.is_file():
             raise FileNotFoundError(f"SBD split list {str(listing)!r} does not exist")
         self.images, self.instances = _folder(root / "img", "image"), _folder(root / "inst", "instance")
+        try:
+            stems = listing.read_text(encoding="utf-8").split()
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"SBD split list {str(listing)!r} is not a UTF-8 text file: {error}") from None
+        if not stems:
+            raise DatasetError(f"SBD split list {str(listing)!r} lists no images (one file stem per line)")
         self.objects: list[tuple[str, int]] = []
-        for stem in listing.read_text().split():
+        for stem in stems:
             path = self.instances / f"{stem}.mat"
             if not path.is_file():
                 raise DatasetError(f"{str(listing)!r} lists {stem!r} but {str(path)!r} does not exist")

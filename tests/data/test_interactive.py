@@ -7,7 +7,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from samprompt.data.interactive import interactive_dataset
-from samprompt.errors import DatasetError, UnknownNameError
+from samprompt.errors import DataFileNotFoundError, DatasetError, UnknownNameError
 
 
 def write_image(path: Path, height: int = 12, width: int = 16, seed: int = 0) -> np.ndarray:
@@ -98,3 +98,48 @@ def test_bad_folders_are_named(tmp_path):
     (tmp_path / "inst" / "missing.mat").write_bytes(b"not a mat file")
     with pytest.raises(DatasetError, match="not an SBD instance file"):
         interactive_dataset("sbd", tmp_path)
+
+
+@pytest.mark.parametrize("content, why", [
+    ({"GTinst": {"Boundaries": np.zeros((2, 2))}}, "Segmentation"),
+    ({"GTcls": {"Segmentation": np.zeros((4, 4))}}, "GTinst"),
+    ({"GTinst": np.zeros((4, 4))}, "GTinst.Segmentation"),
+    ({"GTinst": {"Segmentation": np.zeros((4, 4, 2), np.uint8)}}, r"shape \(4, 4, 2\)"),
+    ({"GTinst": {"Segmentation": np.array(["ab", "cd"])}}, "expected H x W integers"),
+    ({"GTinst": {"Segmentation": np.full((4, 4), 0.5)}}, "non-integer"),
+    ({"GTinst": {"Segmentation": np.full((4, 4), np.nan)}}, "non-finite"),
+    ({"GTinst": {"Segmentation": np.full((4, 4), -1, np.int16)}}, r"-1\.\.-1"),
+    ({"GTinst": {"Segmentation": np.full((4, 4), 300, np.int16)}}, "300"),
+])
+def test_sbd_instance_files_of_another_structure_are_named(tmp_path, content, why):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "inst").mkdir()
+    savemat(tmp_path / "inst" / "a.mat", content)
+    (tmp_path / "val.txt").write_text("a\n")
+    with pytest.raises(DatasetError, match="a.mat' is not an SBD instance file") as caught:
+        interactive_dataset("sbd", tmp_path)
+    assert caught.match(why)
+
+
+def test_sbd_lists_and_files_that_cannot_be_read_are_named(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "inst").mkdir()
+    (tmp_path / "val.txt").write_text("\n  \n")
+    with pytest.raises(DatasetError, match="lists no images"):
+        interactive_dataset("sbd", tmp_path)
+    (tmp_path / "val.txt").write_bytes(b"\xff\xfe\x00a")
+    with pytest.raises(DatasetError, match="not a UTF-8 text file"):
+        interactive_dataset("sbd", tmp_path)
+    # a MATLAB v7.3 file is HDF5 behind a v7.3 text header; scipy refuses it
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+    (tmp_path / "inst" / "b.mat").write_bytes(header.ljust(116) + b"\x00" * 8 + b"\x00\x02IM" + b"\x00" * 512)
+    (tmp_path / "val.txt").write_text("b\n")
+    with pytest.raises(DatasetError, match="v7.3"):
+        interactive_dataset("sbd", tmp_path)
+    savemat(tmp_path / "inst" / "b.mat", {"GTinst": {"Segmentation": np.ones((12, 16), np.uint8)}})
+    dataset = interactive_dataset("sbd", tmp_path)
+    with pytest.raises(DataFileNotFoundError, match="b.jpg"):   # listed, but its image is missing
+        dataset[0]
+    (tmp_path / "img" / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(DatasetError, match="b.jpg"):
+        dataset[0]
