@@ -9,8 +9,10 @@ them per name, so a new class list only encodes the names not seen before.
 """
 from __future__ import annotations
 
+import reprlib
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -150,7 +152,7 @@ class DenseClip(nn.Module):
     @torch.no_grad()
     def encode_classes(self, classes: Sequence[str]) -> Tensor:
         """K class names -> K x E L2-normalised embeddings (template average); cached per name."""
-        check_classes(classes)
+        classes = check_classes(classes)
         missing = [c for c in dict.fromkeys(classes) if c not in self._text_cache]
         device = self.clip.visual.proj.device
         if missing:
@@ -172,16 +174,25 @@ class DenseClip(nn.Module):
         return super()._apply(fn, recurse)
 
 
-def check_classes(classes: Sequence[str]) -> None:
-    """Class lists must be non-empty, of non-empty strings, without repeats."""
-    if isinstance(classes, str) or not classes:
-        raise PromptError(f"classes must be a non-empty list of names, got {classes!r}")
+def check_classes(classes: Sequence[str]) -> list[str]:
+    """The class names as a list of `str`; a `PromptError` unless `classes` is a non-empty list,
+    tuple or 1-D array of non-empty, unique strings (a single string, a set, whose order would be
+    arbitrary, or a generator, which would be consumed, is refused)."""
+    if isinstance(classes, np.ndarray) and classes.ndim == 1:
+        classes = classes.tolist()
+    if not isinstance(classes, (list, tuple)):
+        raise PromptError(f"classes must be a non-empty list of names, got {type(classes).__name__} "
+                          f"{reprlib.repr(classes)}")
+    if not classes:
+        raise PromptError("classes must be a non-empty list of names, got an empty list")
     bad = [c for c in classes if not isinstance(c, str) or not c.strip()]
     if bad:
         raise PromptError(f"class names must be non-empty strings, got {bad!r}")
-    repeated = sorted({c for c in classes if list(classes).count(c) > 1})
+    names = [str(c) for c in classes]
+    repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
         raise PromptError(f"class names must be unique, repeated: {repeated}")
+    return names
 
 
 def correlation(dense: Tensor, text: Tensor) -> Tensor:

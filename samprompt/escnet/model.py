@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from samprompt.clip.dense import DenseClip, correlation
+from samprompt.clip.dense import DenseClip, check_classes, correlation
 from samprompt.clip.models import ClipBundle
 from samprompt.core.images import check_image_tensor, image_array
 from samprompt.core.sam_core import SamCore
-from samprompt.errors import ImageFormatError
+from samprompt.errors import ConfigError, ImageFormatError
 from samprompt.escnet.config import ESCNetConfig
 from samprompt.escnet.layers import ESCBlock, UpsamplingDecoder
 from samprompt.prompts.pseudo import PseudoPrompts, pseudo_prompts
@@ -118,6 +118,10 @@ class ESCNet(nn.Module):
 
         `class_chunk` (default: the config's) bounds how many classes are processed at once.
         """
+        classes = check_classes(classes)
+        if class_chunk is not None and (isinstance(class_chunk, bool) or not isinstance(class_chunk, int)
+                                        or class_chunk <= 0):
+            raise ConfigError(f"class_chunk must be a positive int or None, got {class_chunk!r}")
         batch = as_image_batch(images).to(self.image_proj.weight.device)
         chunk = class_chunk or self.config.class_chunk
         text = self.clip.encode_classes(classes)                                         # K x E

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from samprompt.clip.dense import DenseClip, check_classes, correlation
 from samprompt.clip.models import load_clip
-from samprompt.errors import ConfigError, ImageFormatError
+from samprompt.errors import ConfigError, ImageFormatError, PromptError
 
 
 def test_dense_features_have_the_grid_of_the_chosen_input_size():
@@ -61,11 +62,24 @@ def test_correlation_is_the_cosine_of_patch_and_class():
     assert torch.allclose(corr[1, 3, 2, 1], torch.dot(dense[1, :, 2, 1], text[3]))
 
 
-@pytest.mark.parametrize("classes, problem", [([], "non-empty list"), ("cat", "non-empty list"),
-                                              (["cat", " "], "non-empty strings"), (["cat", "cat"], "unique")])
+BAD_CLASS_LISTS = [
+    ([], "got an empty list"), ("cat", "got str 'cat'"), (None, "got NoneType None"), ({"cat", "dog"}, "got set"),
+    ((c for c in ["cat"]), "got generator"), ({"cat": 0}, "got dict"), (3, "got int 3"),
+    (np.array([["cat"]]), "got ndarray"), (["cat", " "], "non-empty strings"), (["cat", None], r"\[None\]"),
+    (["cat", 3], r"\[3\]"), ([b"cat"], "non-empty strings"), (["cat", "cat"], "unique"),
+]
+
+
+@pytest.mark.parametrize("classes, problem", BAD_CLASS_LISTS)
 def test_bad_class_lists_are_refused(classes, problem):
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(PromptError, match=problem):
         check_classes(classes)
+
+
+def test_class_lists_come_back_as_lists_of_str():
+    assert check_classes(("cat", "dog")) == ["cat", "dog"]
+    names = check_classes(np.array(["cat", "dog"]))
+    assert names == ["cat", "dog"] and all(type(n) is str for n in names)
 
 
 def test_bad_settings_and_images_are_refused():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from samprompt.clip.models import load_clip
-from samprompt.errors import CheckpointError, ImageFormatError
+from samprompt.errors import CheckpointError, ConfigError, ImageFormatError, PromptError
 from samprompt.escnet import ESCNet, ESCNetConfig
 from samprompt.methods import load, load_trained, save
 from tests.escnet_fixtures import CLASSES, SMALL
@@ -55,8 +55,12 @@ def test_arrays_are_accepted_and_bad_inputs_named(escnet, images):
         escnet([np.zeros((32, 32, 3), np.float32)], CLASSES)
     with pytest.raises(ImageFormatError, match="share a size"):
         escnet([np.zeros((32, 32, 3), np.uint8), np.zeros((32, 40, 3), np.uint8)], CLASSES)
-    with pytest.raises(ValueError, match="non-empty"):
-        escnet(images, [])
+    for bad in ([], None, "circle", ["circle", None], ["circle", "circle"], {"circle", "square"}):
+        with pytest.raises(PromptError, match="class"):
+            escnet(images, bad)
+    for chunk in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match=f"class_chunk must be a positive int or None, got {chunk!r}"):
+            escnet(images, CLASSES, class_chunk=chunk)
 
 
 def test_gradients_reach_escnet_and_sam_blocks_but_not_the_frozen_parts(escnet, images):

@@ -135,8 +135,9 @@ def test_combined_with_clicks_per_row_equals_the_sum_of_its_parts(core, generato
 
 def test_bad_class_lists_are_refused(core, generator, pictures):
     features = core.encode(pictures, keep_images=True)
-    for bad in ([], "circle", ["circle", "circle"], ["circle", ""]):
-        with pytest.raises(PromptError):
+    for bad in ([], "circle", ["circle", "circle"], ["circle", ""], None, ["circle", 1], {"circle"},
+                (name for name in CLASSES)):
+        with pytest.raises(PromptError, match="class"):
             generator(core, features, classes=bad)
     with pytest.raises(ConfigError, match="prompt_dim"):
         ClassPrompts(load_clip(), 0)
