@@ -91,8 +91,11 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
     metrics: dict[str, Any] = {"samprompt": __version__, "core": "tiny (shipped)",
                                "preset": "full" if settings.full else "quick",
                                "settings": asdict(settings), "modules": {}}
+    metrics["section_seconds"] = {}
     for method in demo_methods(settings.only):
+        section_started = time.time()
         metrics["modules"][method.demo_key] = method.demo(out, settings.steps_of(method), settings)
+        metrics["section_seconds"][method.demo_key] = round(time.time() - section_started, 1)
     metrics["seconds"] = round(time.time() - started, 1)
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))

@@ -280,6 +280,8 @@ def test_demo_runs_only_the_sections_asked_for(tmp_path, capsys):
                  "--train-images", "2", "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["modules"]) == {"native_points_boxes"}
+    section = metrics["section_seconds"]["native_points_boxes"]
+    assert set(metrics["section_seconds"]) == {"native_points_boxes"} and 0 < section <= metrics["seconds"]
     assert metrics["settings"]["steps"]["native"] == 1 and metrics["settings"]["only"] == ["native"]
     assert metrics["modules"]["native_points_boxes"]["training"]["steps"] == 1
     assert "box mIoU" in capsys.readouterr().out
