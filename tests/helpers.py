@@ -1,6 +1,11 @@
-"""Small trainable pieces used by several tests."""
+"""Small trainable pieces and conditions used by several tests."""
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
 import torch
 from torch import nn
 
@@ -82,3 +87,17 @@ def randomize_lora_b(module: nn.Module, std: float = 1.0) -> None:
         for name, parameter in module.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(std=std)
+
+
+@contextmanager
+def file_size_limit(limit_bytes: int) -> Iterator[None]:
+    """The kernel refuses writes past `limit_bytes` (EFBIG) in this process while inside."""
+    resource = pytest.importorskip("resource")
+    previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, previous_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+        signal.signal(signal.SIGXFSZ, previous_handler)

@@ -1,9 +1,11 @@
+import errno
 import os
 import stat
 
 import pytest
 
 from samprompt.utils.files import atomic_directory, atomic_file
+from tests.helpers import file_size_limit
 
 
 def test_atomic_file_replaces_only_on_success_with_normal_permissions(tmp_path):
@@ -54,7 +56,6 @@ def test_files_written_in_an_atomic_directory_get_normal_permissions(tmp_path):
 
 
 def test_writable_directory_is_proven_before_any_work(tmp_path, monkeypatch):
-    import errno
     from pathlib import Path
 
     from samprompt.errors import ConfigError
@@ -72,3 +73,25 @@ def test_writable_directory_is_proven_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="--out '.*c' is not writable: No space left on device"):
         writable_directory(tmp_path / "c", "--out")
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == []          # no probe left behind
+
+
+def test_writes_the_disk_refuses_are_os_errors_naming_the_file_and_leave_nothing_behind(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from samprompt.errors import ConfigError
+    from samprompt.utils.files import save_state, save_tensors, writable_directory
+
+    big = {"weight": torch.zeros(4096)}
+    with file_size_limit(1024):
+        with pytest.raises(ConfigError, match="'.*out' is not writable: File too large"):
+            writable_directory(tmp_path / "out")
+        assert list((tmp_path / "out").iterdir()) == []            # the cut-short probe is removed too
+        for save, name in ((save_tensors, "w.safetensors"), (save_state, "state.pt")):
+            with pytest.raises(OSError, match="File too large") as caught:
+                save(big, tmp_path / name)
+            assert caught.value.errno == errno.EFBIG and caught.value.filename == str(tmp_path / name)
+    save_tensors(big, tmp_path / "w.safetensors", metadata={"format": "x"})
+    save_state({"step": 3, "t": big["weight"]}, tmp_path / "state.pt")
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 3
+    assert torch.equal(load_file(tmp_path / "w.safetensors")["weight"], big["weight"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from samprompt.core.config import CoreInfo
@@ -37,7 +37,7 @@ from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigErr
 from samprompt.methods.registry import Method, available_methods, get_method, method_of
 from samprompt.tuning.adapters import adapter_config, apply_adapter_config
 from samprompt.tuning.lora import lora_tensor_name, remove_lora, rename_lora
-from samprompt.utils.files import atomic_directory, recover_leftovers
+from samprompt.utils.files import atomic_directory, recover_leftovers, save_tensors
 from samprompt.version import __version__
 
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -133,7 +133,7 @@ def save_trained(model: nn.Module, directory: str | Path, metadata: Mapping[str,
         "metadata": dict(metadata or {}),
     }
     with atomic_directory(directory) as staging:
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
+        save_tensors(tensors, staging / WEIGHTS_FILE, metadata={"format": FORMAT})
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
     return Path(directory)
 

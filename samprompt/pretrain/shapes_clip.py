@@ -36,7 +36,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from samprompt.clip.dense import DenseClip, correlation, last_block_patches, resized_positional_embedding
@@ -45,7 +45,7 @@ from samprompt.data.shapes import COLOURS, SHAPE_CLASSES, ShapesWorld, size_word
 from samprompt.data.shapes_datasets import ShapesSemantic, split_seed
 from samprompt.metrics.semantic import ConfusionMatrix
 from samprompt.pretrain import earlier_record
-from samprompt.utils.files import atomic_directory
+from samprompt.utils.files import atomic_directory, save_tensors
 
 TEMPLATES = ("a {}", "a photo of a {}", "a {} in the scene", "the {}")
 SCENE_CLASSES = ("background",) + SHAPE_CLASSES
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = Path(args.out)
     with atomic_directory(out) as staging:
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(staging / "open_clip_model.safetensors"))
+        save_tensors(state, staging / "open_clip_model.safetensors")
         (staging / "open_clip_config.json").write_text(json.dumps({
             "model_cfg": config,
             "preprocess_cfg": {"mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD)},

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 import samprompt
 from samprompt import NativePrompts, PromptedSam
@@ -30,7 +29,7 @@ from samprompt.native.interactive import InteractiveTask
 from samprompt.native.task import NativeTask
 from samprompt.pretrain import earlier_record
 from samprompt.training import TrainConfig, Trainer
-from samprompt.utils.files import atomic_file
+from samprompt.utils.files import atomic_file, save_tensors
 
 WEIGHTS_NAME = "sam_tiny.safetensors"
 
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / WEIGHTS_NAME) as staging:
-        save_file(state, str(staging), metadata={"variant": "tiny", "format": "segment-anything state dict"})
+        save_tensors(state, staging, metadata={"variant": "tiny", "format": "segment-anything state dict"})
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.tiny_sam {command}",
               "args": vars(args), "init_record": init_record(args.init), "metrics": metrics,

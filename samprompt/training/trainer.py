@@ -26,7 +26,7 @@ from samprompt.errors import ConfigError
 from samprompt.methods.saving import load_trained, save_trained
 from samprompt.training.task import Step, TrainingTask, as_task
 from samprompt.utils.dataclass_config import from_dict
-from samprompt.utils.files import atomic_directory, recover_leftovers, writable_directory
+from samprompt.utils.files import atomic_directory, recover_leftovers, save_state, writable_directory
 
 LossFn = Callable[[nn.Module, list[dict[str, Any]]], Tensor]
 EvalFn = Callable[[nn.Module], dict[str, float]]
@@ -300,7 +300,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             with atomic_directory(self.checkpoint_dir) as staging:
                 save_trained(self.unwrapped, staging / "model", metadata={"step": self.step})
-                torch.save({"step": self.step, "losses": self.losses, "evaluations": self.evaluations,
+                save_state({"step": self.step, "losses": self.losses, "evaluations": self.evaluations,
                             "optimizer": self.optimizer.state_dict()}, staging / STATE_FILE)
                 (staging / "train_config.json").write_text(json.dumps(asdict(self.config), indent=2))
         self.accelerator.wait_for_everyone()

@@ -5,16 +5,21 @@ either the previous or the new version, found under the folder's own name once
 `recover_leftovers` has run (every `atomic_directory`, `Trainer.resume` and `samprompt.load`
 runs it first). Staging and retired folders carry the writer's PID and a random suffix, so a
 restarted process with the same PID never collides with a dead one's leftovers.
+
+Tensors and states are serialised in memory and written by `write_bytes`, so that a disk that
+refuses the write (full, over a file-size limit, an I/O error) raises an `OSError` naming the
+file, where safetensors' and `torch.save`'s own writers raise their own error types.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 
 def _default_mode(directory: bool) -> int:
@@ -162,11 +167,39 @@ def writable_directory(path: str | Path, what: str = "output folder") -> Path:
             if not ancestor.is_dir():
                 raise ConfigError(f"{what} {str(path)!r} cannot be created: {str(ancestor)!r} is a file")
             break
+    probe = None
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = _sibling_name(path / "probe", "write-test")
         probe.write_bytes(b"\0" * 4096)
-        probe.unlink()
     except OSError as error:
         raise ConfigError(f"{what} {str(path)!r} is not writable: {error.strerror or error}") from None
+    finally:
+        if probe is not None:   # a probe the disk cut short is removed too
+            probe.unlink(missing_ok=True)
     return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path`; a failure is an `OSError` with its errno and the file's name."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+
+
+def save_tensors(tensors: Mapping[str, Any], path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """`tensors` as a safetensors file at `path` (write failures as in `write_bytes`)."""
+    from safetensors.torch import save
+
+    write_bytes(path, save(dict(tensors), metadata=None if metadata is None else dict(metadata)))
+
+
+def save_state(state: Any, path: str | Path) -> None:
+    """`torch.save(state)` to `path` (write failures as in `write_bytes`)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getvalue())

@@ -1,4 +1,5 @@
-"""A training process killed at any instant of a checkpoint write loses nothing it had saved.
+"""A training process killed at any instant of a checkpoint write loses nothing it had saved,
+and one whose disk refuses a write says so in one line and keeps the checkpoint it had.
 
 The child below is a real training run (micro core, LoRA, checkpoint after every step) that
 SIGKILLs itself just before its N-th file-system event of the checkpoint writer (a file or
@@ -7,6 +8,7 @@ including the instant between its two renames. The parent then resumes in this p
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -118,3 +120,38 @@ def test_a_live_writers_folders_are_left_alone(tmp_path):
     live.mkdir()
     assert recover_leftovers(tmp_path / "checkpoint") is None
     assert live.is_dir()
+
+
+def test_a_disk_that_refuses_the_checkpoint_write_keeps_the_previous_checkpoint_and_says_so(tmp_path):
+    """A real write failure, not a mock: the second run's file-size limit (RLIMIT_FSIZE, what
+    the kernel enforces like a full disk) lets small files through and cuts the checkpoint's."""
+    resource = pytest.importorskip("resource")
+    run = tmp_path / "run"
+    config = {"variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2}, "eval_items": 2,
+              "data": {"size": 4, "shapes": {"image_size": 64, "max_objects": 2}},
+              "train": {"steps": 1, "batch_size": 2, "lr": 1e-3, "output_dir": str(run), "progress": False,
+                        "checkpoint_every": 1}}
+
+    def train(steps: int, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
+        path = tmp_path / f"config{steps}.json"
+        path.write_text(json.dumps({**config, "train": {**config["train"], "steps": steps}}))
+
+        def limit() -> None:
+            if limit_bytes is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # the write fails with EFBIG instead of a signal
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
+        return subprocess.run([sys.executable, "-m", "samprompt.cli", "train", "--config", str(path)], cwd=ROOT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=limit, capture_output=True,
+                              text=True, timeout=300)
+
+    assert train(1).returncode == 0
+    state = (run / CHECKPOINT_DIR / STATE_FILE).read_bytes()
+    refused = train(3, limit_bytes=8192)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-2000:]
+    assert lines[0].startswith("samprompt train: error: File too large: ") and "Traceback" not in refused.stderr
+    assert (run / CHECKPOINT_DIR / STATE_FILE).read_bytes() == state           # the step-1 checkpoint, untouched
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []   # no staging left behind
+    resumed = train(3)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(run / CHECKPOINT_DIR / STATE_FILE, weights_only=True)["step"] == 3
