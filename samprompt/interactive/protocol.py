@@ -11,7 +11,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.errors import ImageFormatError
 from samprompt.interactive.clicks import Click, next_click
 from samprompt.interactive.session import InteractiveSession
-from samprompt.metrics.interactive import DEFAULT_THRESHOLDS, summarize
+from samprompt.metrics.interactive import DEFAULT_THRESHOLDS, check_protocol, summarize
 from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
 
@@ -34,6 +34,7 @@ def run_object(session: InteractiveSession, gt: np.ndarray, *, ignore: np.ndarra
                max_clicks: int = 20, clicks: Sequence[Click] | None = None) -> ObjectRun:
     """Click until `max_clicks` (or until the mask is perfect), each click placed by `next_click`
     on the current mask's errors, or replaying the given `clicks` (to compare models on the same clicks)."""
+    check_protocol(max_clicks)
     gt = np.asarray(gt, dtype=bool)
     if gt.shape != (session.height, session.width):
         raise ImageFormatError(f"gt is {gt.shape}, expected the session image's H x W "
@@ -92,6 +93,7 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
         the summary (NoC@t, NoF@t, 5-mIoU, mean IoU per click, seconds per click for the decoder
         and the refiner) and the per-object runs.
     """
+    check_protocol(max_clicks, thresholds)
     runs = []
     for i, item in enumerate(tqdm(items, desc="clicks", disable=not progress)):
         start = {} if start_with is None else {
@@ -123,6 +125,7 @@ def compare_refiner(model: PromptedSam, items: Iterable[dict[str, Any]], *, max_
     clicks) and, with `same_clicks`, "refined_on_sam_clicks" (on, replaying SAM alone's clicks):
     what `evaluate_interactive` gives with `refine=False`, `refine=True` and `replay=`.
     """
+    check_protocol(max_clicks, thresholds)
     names = ("sam_alone", "refined") + (("refined_on_sam_clicks",) if same_clicks else ())
     runs: dict[str, list[ObjectRun]] = {name: [] for name in names}
     for item in tqdm(items, desc="clicks", disable=not progress):

@@ -105,6 +105,19 @@ class InteractiveSession:
     def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True,
                  start_with: PromptedSam | None = None, start_inputs: Mapping[str, Any] | None = None,
                  start_row: int = 0, keep_start: bool = False) -> None:
+        for name, value in (("refine", refine), ("keep_start", keep_start)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{name} must be True or False, got {value!r}")
+        if isinstance(start_row, (bool, np.bool_)) or not isinstance(start_row, (int, np.integer)):
+            raise PromptError(f"start_row must be an int (a row of the start model's prediction), got {start_row!r}")
+        if start_inputs is not None and not isinstance(start_inputs, Mapping):
+            raise ConfigError(f"start_inputs must be a mapping of the start model's inputs (e.g. {{'text': ...}}), "
+                              f"got {type(start_inputs).__name__}")
+        if not isinstance(model, (SamCore, PromptedSam)):
+            raise ConfigError(f"model must be a SamCore or a PromptedSam, got {type(model).__name__}")
+        if start_with is not None and not isinstance(start_with, PromptedSam):
+            raise ConfigError("start_with must be a PromptedSam on the session's core, got "
+                              f"{type(start_with).__name__}")
         if isinstance(model, SamCore):
             model = PromptedSam(model, NativePrompts())
         clicks = click_part(model.generator)

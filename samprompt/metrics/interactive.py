@@ -24,6 +24,19 @@ from samprompt.errors import ConfigError, DatasetError
 DEFAULT_THRESHOLDS = (0.85, 0.90, 0.95)
 
 
+def check_protocol(max_clicks: int, thresholds: Sequence[float] = DEFAULT_THRESHOLDS, miou_at: int = 5) -> None:
+    """A `ConfigError` naming the setting unless `max_clicks` and `miou_at` are positive ints and
+    every threshold is a number in (0, 1] (a `miou_at` past the budget reads the last click)."""
+    for name, value in (("max_clicks", max_clicks), ("miou_at", miou_at)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Sequence) or not thresholds:
+        raise ConfigError(f"thresholds must be a non-empty list of IoUs in (0, 1], got {thresholds!r}")
+    for t in thresholds:
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating)) or not 0 < t <= 1:
+            raise ConfigError(f"thresholds must be IoUs in (0, 1], got {t!r} in {list(thresholds)!r}")
+
+
 def number_of_clicks(ious: Sequence[float], threshold: float, max_clicks: int = 20,
                      start_iou: float | None = None) -> int:
     """NoC: the 1-based index of the first click whose IoU is >= `threshold` (`max_clicks` if none
@@ -57,6 +70,7 @@ def summarize(curves: Sequence[Sequence[float]], thresholds: Sequence[float] = D
     prompt's, before any click), an object already at t counts 0 clicks, and "start_miou" is
     their mean: clicks are counted after the first prompt.
     """
+    check_protocol(max_clicks, thresholds, miou_at)
     if not curves:
         raise ConfigError("curves must hold at least one object's IoU curve, got none")
     if start_ious is not None and len(start_ious) != len(curves):

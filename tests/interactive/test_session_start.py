@@ -8,7 +8,8 @@ import torch
 from samprompt import PromptedSam, build_sam
 from samprompt.clip.models import load_clip
 from samprompt.errors import ConfigError, PromptError
-from samprompt.interactive import evaluate_interactive
+from samprompt.interactive import InteractiveSession, evaluate_interactive
+from samprompt.metrics.interactive import summarize
 from samprompt.prompts import ClassPrompts, NativePrompts
 from samprompt.refsam import RefSAM, RefSAMConfig
 from samprompt.samref import SAMRef, SAMRefConfig
@@ -103,3 +104,47 @@ def test_a_text_and_click_model_keeps_its_text_in_every_click(core, text_encoder
         from samprompt.interactive import InteractiveSession
 
         InteractiveSession(core, image, start_with=model, start_inputs={"text": ["a"]}, keep_start=True)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"refine": "yes"}, ConfigError, "refine must be True or False, got 'yes'"),
+    ({"keep_start": 1}, ConfigError, "keep_start must be True or False, got 1"),
+    ({"start_row": "0"}, PromptError, "start_row must be an int .* got '0'"),
+    ({"start_row": 0.5}, PromptError, "start_row must be an int .* got 0.5"),
+    ({"start_row": True}, PromptError, "start_row must be an int .* got True"),
+    ({"start_inputs": ["the red circle"]}, ConfigError, "start_inputs must be a mapping .* got list"),
+    ({"start_with": "text"}, ConfigError, "start_with must be a PromptedSam .* got str"),
+])
+def test_session_options_of_the_wrong_kind_are_named(core, text_model, image, options, error, message):
+    if "start_inputs" in options or "start_row" in options:
+        options = {"start_with": text_model, **options}
+    with pytest.raises(error, match=message):
+        InteractiveSession(core, image, **options)
+
+
+def test_a_session_model_of_the_wrong_kind_is_named(image):
+    with pytest.raises(ConfigError, match="model must be a SamCore or a PromptedSam, got str"):
+        InteractiveSession("vit_b", image)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_clicks": 0}, "max_clicks must be a positive int, got 0"),
+    ({"max_clicks": 2.5}, "max_clicks must be a positive int, got 2.5"),
+    ({"max_clicks": True}, "max_clicks must be a positive int, got True"),
+    ({"thresholds": ()}, "thresholds must be a non-empty list"),
+    ({"thresholds": "0.9"}, "thresholds must be a non-empty list"),
+    ({"thresholds": (0.85, 1.5)}, r"IoUs in \(0, 1\], got 1.5"),
+    ({"thresholds": (0.0,)}, r"IoUs in \(0, 1\], got 0.0"),
+    ({"thresholds": (float("nan"),)}, r"IoUs in \(0, 1\], got nan"),
+    ({"max_clicks": 3, "thresholds": (0.9,), "miou_at": 0}, "miou_at must be a positive int, got 0"),
+])
+def test_protocol_settings_are_checked_before_any_click(core, image, settings, message):
+    mask = np.zeros(image.shape[:2], dtype=bool)
+    mask[10:30, 20:40] = True
+    encoder_calls = counting(core.sam.image_encoder)
+    with pytest.raises(ConfigError, match=message):
+        if "miou_at" in settings:
+            summarize([[0.5, 0.9, 0.95]], **settings)
+        else:
+            evaluate_interactive(core, [{"image": image, "mask": mask}], **settings)
+    assert encoder_calls[0] == 0
