@@ -30,12 +30,17 @@ def registered_variants() -> dict[str, SamConfig]:
     return dict(_VARIANTS)
 
 
+# SAM 2.1 architectures, built by `samprompt.core.sam2_core` with Meta's `sam2` package (an extra).
+SAM2_VARIANT_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
+
+
 def get_variant(name: str) -> SamConfig:
     try:
         return _VARIANTS[name]
     except KeyError:
         raise UnknownVariantError(
-            f"unknown SAM variant {name!r}; available variants: {', '.join(available_variants())}"
+            f"unknown SAM variant {name!r}; available variants: {', '.join(available_variants())} "
+            f"(SAM 2.1: {', '.join(SAM2_VARIANT_NAMES)})"
         ) from None
 
 
@@ -57,9 +62,12 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
     Args:
         variant: `vit_b`, `vit_l`, `vit_h` (official architectures), `tiny` (a small
             architecture for CPU work), `micro` (a random-init test size), any registered
-            name, or a `SamConfig`.
+            name, or a `SamConfig`; or a SAM 2.1 architecture (`SAM2_VARIANT_NAMES`), which
+            gives a `Sam2Core` (`samprompt.core.sam2_core`; `pretrained` and `fast_attention`
+            do not apply: no SAM 2 weights ship with the package).
         checkpoint: a local official checkpoint (`sam_vit_b_01ec64.pth` format: a plain
-            `torch.save` state dict) or a `.safetensors` file. None gives the weights the
+            `torch.save` state dict; `sam2.1_hiera_tiny.pt` for SAM 2.1: the state dict under
+            "model") or a `.safetensors` file. None gives the weights the
             package ships for the variant (`tiny`), or random init for the others.
         pretrained: with `checkpoint=None`, load the shipped weights (False: random init).
         frozen: freeze the core's parameters (the default).
@@ -70,6 +78,14 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
             core and saved can rebuild the very same core in another process.
     """
     import torch
+
+    if isinstance(variant, str) and variant in SAM2_VARIANT_NAMES:
+        try:
+            from samprompt.core.sam2_core import build_sam2_core
+        except ImportError as error:
+            raise ConfigError(f"SAM 2.1 variant {variant!r} needs Meta's sam2 package: pip install "
+                              f"'samprompt[sam2]' ({error})") from None
+        return build_sam2_core(variant, checkpoint, frozen=frozen, seed=seed)
 
     from samprompt.core.sam_core import SamCore
     from samprompt.core.weights import load_sam_checkpoint

@@ -26,6 +26,8 @@ class ImageFeatures:
         original_sizes: (H, W) of each image as given.
         images: B x 3 x S x S normalised, padded encoder input, kept only on request
             (refiners that look at pixels again use it).
+        high_res: SAM 2 only: the mask decoder's high-resolution feature maps, finest first
+            (B x C/8 x 4h x 4w, B x C/4 x 2h x 2w); empty for SAM 1.
     """
 
     embeddings: Tensor
@@ -34,6 +36,7 @@ class ImageFeatures:
     intermediate: tuple[Tensor, ...] = ()
     intermediate_blocks: tuple[int, ...] = ()
     images: Tensor | None = None
+    high_res: tuple[Tensor, ...] = ()
 
     def __post_init__(self) -> None:
         batch = self.embeddings.shape[0]
@@ -58,6 +61,7 @@ class ImageFeatures:
             intermediate=tuple(t.index_select(0, idx) for t in self.intermediate),
             intermediate_blocks=self.intermediate_blocks,
             images=None if self.images is None else self.images.index_select(0, idx),
+            high_res=tuple(t.index_select(0, idx) for t in self.high_res),
         )
 
     @staticmethod
@@ -77,6 +81,7 @@ class ImageFeatures:
             intermediate=tuple(torch.cat([p.intermediate[i] for p in parts]) for i in range(len(blocks))),
             intermediate_blocks=blocks,
             images=torch.cat([p.images for p in parts]) if all(with_images) else None,
+            high_res=tuple(torch.cat([p.high_res[i] for p in parts]) for i in range(len(parts[0].high_res))),
         )
 
     def to(self, *args, **kwargs) -> "ImageFeatures":
@@ -85,6 +90,7 @@ class ImageFeatures:
             embeddings=self.embeddings.to(*args, **kwargs),
             intermediate=tuple(t.to(*args, **kwargs) for t in self.intermediate),
             images=None if self.images is None else self.images.to(*args, **kwargs),
+            high_res=tuple(t.to(*args, **kwargs) for t in self.high_res),
         )
 
     def detach(self) -> "ImageFeatures":
@@ -93,6 +99,7 @@ class ImageFeatures:
             embeddings=self.embeddings.detach(),
             intermediate=tuple(t.detach() for t in self.intermediate),
             images=None if self.images is None else self.images.detach(),
+            high_res=tuple(t.detach() for t in self.high_res),
         )
 
 

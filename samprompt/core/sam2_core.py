@@ -1,0 +1,343 @@
+"""`Sam2Core`: a frozen SAM 2 / SAM 2.1 image model (Meta's `sam2` package) behind the core contract.
+
+The same `encode` / `decode` interface as `SamCore`, over SAM 2's own modules (Hiera image
+encoder with its FPN neck, prompt encoder, mask decoder); nothing of SAM 2 is re-implemented.
+What differs from SAM 1, and follows `sam2.sam2_image_predictor.SAM2ImagePredictor`:
+
+- images are resized to the encoder's square input (no longest-side resize, no padding) by
+  SAM 2's own `SAM2Transforms` ([0, 1] scale, ImageNet mean / std), so a point (x, y) of an
+  H x W image lies at (x / W * S, y / H * S) in the input frame;
+- `encode` also keeps the decoder's two high-resolution feature maps (`ImageFeatures.high_res`,
+  already projected by the decoder's `conv_s0` / `conv_s1`) and adds `no_mem_embed` to the
+  embedding, as the image predictor does;
+- boxes enter the prompt encoder as two labelled corner points (labels 2 and 3) before the
+  clicks, as in the image predictor;
+- the decoder's object-score token comes first among the output tokens; a single-mask answer
+  falls back to the best multimask output when the single mask is unstable
+  (`MaskDecoder._dynamic_multimask_via_stability`, the official image-mode post-processing);
+- masks are upscaled to the original size by one bilinear interpolation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from sam2.modeling.sam2_base import SAM2Base
+from sam2.utils.transforms import SAM2Transforms
+from torch import Tensor, nn
+
+from samprompt.core.config import CoreInfo
+from samprompt.core.images import Images, check_image_tensor, image_array
+from samprompt.core.prompt_encoding import SamPromptEncoding
+from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
+from samprompt.core.two_way import two_way_transformer
+from samprompt.errors import ConfigError, ImageFormatError, PromptError
+from samprompt.tuning.state import AdapterState
+
+
+def describe_sam2(model: SAM2Base) -> dict[str, Any]:
+    """The architecture facts that tell SAM 2 variants apart (saved with trained models)."""
+    trunk = model.image_encoder.trunk
+    return {"image_size": model.image_size, "trunk_embed_dim": trunk.blocks[0].dim,
+            "trunk_depth": len(trunk.blocks), "stage_ends": list(trunk.stage_ends),
+            "prompt_embed_dim": model.sam_prompt_embed_dim}
+
+
+class Sam2Core(nn.Module):
+    """Wraps a `sam2.modeling.sam2_base.SAM2Base`; frozen by default (module docstring)."""
+
+    family = "sam2"
+
+    def __init__(self, model: SAM2Base, *, frozen: bool = True, variant: str | None = None,
+                 weights: str | None = None) -> None:
+        super().__init__()
+        if not isinstance(model, SAM2Base):
+            raise ConfigError(f"Sam2Core wraps a sam2.modeling.sam2_base.SAM2Base, got {type(model).__name__}")
+        self.model = model
+        object.__setattr__(self, "_prompt_encoding", SamPromptEncoding(model.sam_prompt_encoder))
+        self.variant = variant or "custom"
+        self.weights = weights
+        self.transforms = SAM2Transforms(resolution=model.image_size, mask_threshold=0.0)
+        self.adapters = AdapterState()
+        if frozen:
+            self.freeze()
+
+    def describe(self) -> CoreInfo:
+        return CoreInfo(self.family, self.variant, describe_sam2(self.model), self.weights)
+
+    def freeze(self) -> "Sam2Core":
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.model.eval()
+        return self
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Sam2Core":
+        super()._apply(fn, recurse)
+        self.prompt_encoding.keep_fourier_matrix_float32()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.sam_mask_decoder.iou_token.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.sam_mask_decoder.iou_token.weight.dtype
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square encoder input (1024 for the official checkpoints)."""
+        return self.model.image_size
+
+    @property
+    def prompt_dim(self) -> int:
+        return self.model.sam_prompt_embed_dim
+
+    @property
+    def embedding_size(self) -> tuple[int, int]:
+        return tuple(self.model.sam_prompt_encoder.image_embedding_size)
+
+    @property
+    def mask_input_size(self) -> tuple[int, int]:
+        return tuple(self.model.sam_prompt_encoder.mask_input_size)
+
+    @property
+    def num_mask_tokens(self) -> int:
+        return self.model.sam_mask_decoder.num_mask_tokens
+
+    @property
+    def prompt_encoding(self) -> SamPromptEncoding:
+        return self._prompt_encoding
+
+    # ----------------------------------------------------------------------- encode
+    def input_coords(self, xy: Tensor, original_size: tuple[int, int]) -> Tensor:
+        """... x 2 (x, y) pixel coordinates of an image of `original_size` (H, W) -> the encoder's
+        input frame (SAM2Transforms.transform_coords with normalize=True)."""
+        h, w = original_size
+        scale = torch.tensor([self.image_size / w, self.image_size / h], dtype=xy.dtype, device=xy.device)
+        return xy * scale
+
+    def preprocess(self, images: Images) -> tuple[Tensor, tuple, tuple]:
+        """Images -> B x 3 x S x S normalised input (SAM 2's transforms), input and original sizes.
+
+        Args:
+            images: H x W x 3 uint8 arrays or RGB PIL images (any sizes), or a B x 3 x H x W
+                uint8 / float tensor with values in [0, 255].
+        """
+        if isinstance(images, Tensor):
+            batch = check_image_tensor(images).to(self.device).float() / 255.0
+            tensors, sizes = [self.transforms.transforms(batch)], [tuple(batch.shape[-2:])] * batch.shape[0]
+        else:
+            if isinstance(images, (np.ndarray, Image.Image)):
+                images = [images]
+            if len(images) == 0:
+                raise ImageFormatError("no images were given")
+            tensors, sizes = [], []
+            for i, image in enumerate(images):
+                array = image_array(image, f"image {i}")
+                sizes.append(tuple(array.shape[:2]))
+                tensors.append(self.transforms(array).unsqueeze(0).to(self.device))
+        batch = torch.cat(tensors).to(self.dtype)
+        side = (self.image_size, self.image_size)
+        return batch, (side,) * len(sizes), tuple(sizes)
+
+    def encode(self, images: Images, *, keep_intermediate: bool = True, keep_images: bool = False) -> ImageFeatures:
+        """Run the image encoder once on a batch of images.
+
+        Returns `ImageFeatures` with the B x C x h x w embedding (`no_mem_embed` added), the
+        decoder's high-resolution maps (B x C/8 x 4h x 4w and B x C/4 x 2h x 2w) and, with
+        `keep_intermediate`, the Hiera trunk's stage outputs (B x D_i x H_i x W_i, coarsest last).
+        """
+        batch, input_sizes, original_sizes = self.preprocess(images)
+        collected: list[Tensor] = []
+        handle = None
+        if keep_intermediate:
+            handle = self.model.image_encoder.trunk.register_forward_hook(
+                lambda _module, _args, output: collected.extend(output))
+        try:
+            backbone_out = self.model.forward_image(batch)
+        finally:
+            if handle is not None:
+                handle.remove()
+        _, flat, _, sizes = self.model._prepare_backbone_features(backbone_out)
+        if self.model.directly_add_no_mem_embed:
+            flat[-1] = flat[-1] + self.model.no_mem_embed
+        maps = [f.permute(1, 2, 0).reshape(batch.shape[0], -1, *size) for f, size in zip(flat, sizes)]
+        return ImageFeatures(
+            embeddings=maps[-1], input_sizes=input_sizes, original_sizes=original_sizes,
+            intermediate=tuple(collected), intermediate_blocks=tuple(range(len(collected))),
+            images=batch if keep_images else None, high_res=tuple(maps[:-1]),
+        )
+
+    # ---------------------------------------------------------------------- prompts
+    def embed_prompts(self, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
+                      masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """SAM 2's prompt encoder on coordinates in the encoder's input frame.
+
+        Args:
+            points: (P x N x 2 xy, P x N labels: 1 foreground, 0 background, -1 not a point).
+            boxes: P x 4 xyxy, given to the encoder as corner points labelled 2 and 3 before the clicks.
+            masks: P x 1 x 4h x 4w mask logits.
+        Returns:
+            P x N' x C sparse and P x C x h x w dense embeddings in the core's dtype.
+        """
+        if boxes is not None:
+            corners = boxes.reshape(-1, 2, 2)
+            corner_labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(len(corners), 1)
+            if points is None:
+                points = (corners, corner_labels)
+            else:
+                if len(points[0]) != len(corners):
+                    raise PromptError(f"points have {len(points[0])} rows and boxes {len(corners)}; expected one "
+                                      "box per row of points")
+                points = (torch.cat([corners, points[0].to(corners.dtype)], dim=1),
+                          torch.cat([corner_labels, points[1].to(corner_labels.dtype)], dim=1))
+        return self.prompt_encoding.embed(points, None, masks, dtype=self.dtype)
+
+    def dense_positional_encoding(self, grid: tuple[int, int] | None = None) -> Tensor:
+        return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
+
+    def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
+        h, w = grid or self.embedding_size
+        return self.model.sam_prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+
+    # ----------------------------------------------------------------------- decode
+    def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
+               extra_tokens: Tensor | None = None, upscale: bool = True) -> MaskPrediction:
+        """SAM 2's mask decoder for every prompt row in one batch (rows may belong to different
+        images, carry padded tokens and extra tokens), as `SamCore.decode`."""
+        decoder = self.model.sam_mask_decoder
+        if prompts.dim != self.prompt_dim:
+            raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
+        if len(features.high_res) != 2:
+            raise ConfigError("features lack SAM 2's two high-resolution maps: encode them with this Sam2Core")
+        if extra_tokens is not None:
+            prompts = prompts.append_tokens(extra_tokens)
+        batch_index = prompts.resolve_batch_index(len(features))
+        rows = len(prompts)
+        image_embeddings = features.embeddings.index_select(0, batch_index)
+        dtype = image_embeddings.dtype
+        dense = self.no_mask_dense(rows, image_embeddings.shape[-2:]) if prompts.dense is None else prompts.dense
+        if dense.shape[-2:] != image_embeddings.shape[-2:]:
+            raise PromptError(f"dense prompts are {tuple(dense.shape[-2:])}, image embeddings "
+                              f"{tuple(image_embeddings.shape[-2:])}")
+        src = image_embeddings + dense.to(dtype)
+        pos = self.dense_positional_encoding().to(dtype).expand(rows, -1, -1, -1)
+
+        heads = [decoder.iou_token.weight, decoder.mask_tokens.weight]
+        first = 1 if decoder.pred_obj_scores else 0
+        if first:
+            heads.insert(0, decoder.obj_score_token.weight)
+        output_tokens = torch.cat(heads, dim=0).unsqueeze(0).expand(rows, -1, -1)
+        tokens = torch.cat([output_tokens, prompts.sparse.to(output_tokens.dtype)], dim=1)
+        padding = None
+        if prompts.padding_mask is not None:
+            fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
+            padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
+
+        hs, src_out = two_way_transformer(decoder.transformer, src, pos, tokens, padding)
+        iou_token_out = hs[:, first, :]
+        mask_tokens_out = hs[:, first + 1:first + 1 + decoder.num_mask_tokens, :]
+        b, c, h, w = src.shape
+        src_out = src_out.transpose(1, 2).reshape(b, c, h, w)
+        if decoder.use_high_res_features:
+            conv1, norm1, act1, conv2, act2 = decoder.output_upscaling
+            feat_s0, feat_s1 = (f.index_select(0, batch_index).to(dtype) for f in features.high_res)
+            upscaled = act2(conv2(act1(norm1(conv1(src_out) + feat_s1))) + feat_s0)
+        else:
+            upscaled = decoder.output_upscaling(src_out)
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1)
+        low_res = (hyper_in @ upscaled.flatten(2)).view(b, -1, *upscaled.shape[-2:])
+        iou = decoder.iou_prediction_head(iou_token_out)
+
+        if multimask_output:
+            low_res, iou, tokens_out = low_res[:, 1:], iou[:, 1:], mask_tokens_out[:, 1:]
+        else:
+            tokens_out = mask_tokens_out[:, 0:1]
+            if decoder.dynamic_multimask_via_stability and not decoder.training:
+                low_res, iou = decoder._dynamic_multimask_via_stability(low_res, iou)
+            else:
+                low_res, iou = low_res[:, 0:1], iou[:, 0:1]
+        prediction = MaskPrediction(low_res_logits=low_res, iou_predictions=iou, mask_tokens=tokens_out,
+                                    batch_index=batch_index)
+        if upscale:
+            prediction.logits = self.upscale(low_res, batch_index, features)
+        return prediction
+
+    def upscale(self, low_res_logits: Tensor, batch_index: Tensor, features: ImageFeatures) -> list[Tensor]:
+        """Per row, M x H x W logits at its image's original size (SAM 2's bilinear upscaling)."""
+        sizes: Sequence[tuple[int, int]] = features.original_sizes
+        rows: list[Tensor | None] = [None] * low_res_logits.shape[0]
+        for image in torch.unique(batch_index).tolist():
+            members = torch.nonzero(batch_index == image).flatten()
+            logits = F.interpolate(low_res_logits.index_select(0, members).float(), sizes[image], mode="bilinear",
+                                   align_corners=False).to(low_res_logits.dtype)
+            for row, value in zip(members.tolist(), logits):
+                rows[row] = value
+        return rows  # type: ignore[return-value]
+
+    def forward(self, images: Images) -> ImageFeatures:
+        return self.encode(images)
+
+
+SAM2_VARIANTS = {
+    "sam2.1_hiera_t": "sam2.1_hiera_tiny.pt", "sam2.1_hiera_s": "sam2.1_hiera_small.pt",
+    "sam2.1_hiera_b+": "sam2.1_hiera_base_plus.pt", "sam2.1_hiera_l": "sam2.1_hiera_large.pt",
+}
+
+
+def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image_size: int | None = None,
+                    frozen: bool = True, seed: int | None = None) -> Sam2Core:
+    """A `Sam2Core` of an official SAM 2.1 architecture, built by Meta's `sam2.build_sam.build_sam2`
+    from the package's own config (with its image-mode post-processing settings).
+
+    Args:
+        variant: one of `SAM2_VARIANTS` (`sam2.1_hiera_t`, `_s`, `_b+`, `_l`).
+        checkpoint: the official file (`sam2.1_hiera_tiny.pt` etc.: a dict whose `"model"` is
+            the state dict), or a safetensors export; None gives random init.
+        image_size: another square input size (a multiple of 32; e.g. 256 for fast tests); the
+            official checkpoints were trained at 1024, which is the default.
+        seed: draw random-init weights from this seed without touching the caller's random state.
+    """
+    from sam2.build_sam import build_sam2
+
+    from samprompt.core.weights import read_state_dict
+    from samprompt.errors import CheckpointError, UnknownVariantError
+
+    if variant not in SAM2_VARIANTS:
+        raise UnknownVariantError(f"unknown SAM 2 variant {variant!r}; available: {', '.join(SAM2_VARIANTS)}")
+    overrides = []
+    if image_size is not None:
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0 or image_size % 32:
+            raise ConfigError(f"image_size must be a positive multiple of 32, got {image_size!r}")
+        overrides.append(f"++model.image_size={image_size}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = build_sam2(f"configs/sam2.1/{variant}.yaml", ckpt_path=None, device="cpu", mode="eval",
+                           hydra_overrides_extra=overrides)
+    weights = "random" if seed is None else f"random:seed={seed}"
+    if checkpoint is not None:
+        state = read_state_dict(checkpoint, variant=variant)
+        if any(key.startswith("image_encoder.blocks.") for key in state):
+            raise CheckpointError(f"checkpoint {str(checkpoint)!r} is a SAM 1 (ViT) checkpoint, not SAM 2.1 "
+                                  f"{variant!r}: build it with build_sam('vit_b' / 'vit_l' / 'vit_h', checkpoint=...)")
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        reshaped = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                    for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
+        if missing or reshaped or set(state) - set(expected):
+            parts = [f"{len(missing)} tensors missing (e.g. {missing[:2]})"] if missing else []
+            parts += [f"{len(reshaped)} of another shape (e.g. {reshaped[:2]})"] if reshaped else []
+            extra = sorted(set(state) - set(expected))
+            parts += [f"{len(extra)} unexpected (e.g. {extra[:2]})"] if extra else []
+            raise CheckpointError(f"checkpoint {str(checkpoint)!r} does not match SAM 2.1 variant {variant!r} "
+                                  f"(official file: {SAM2_VARIANTS[variant]}): " + ", ".join(parts))
+        model.load_state_dict(state, strict=True)
+        weights = str(checkpoint)
+    return Sam2Core(model, frozen=frozen, variant=variant, weights=weights)

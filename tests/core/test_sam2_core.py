@@ -1,0 +1,154 @@
+"""The SAM 2.1 core against Meta's own `SAM2ImagePredictor` on the same random-init weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sam2")
+from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
+
+from samprompt.core.sam2_core import SAM2_VARIANTS, Sam2Core, build_sam2_core  # noqa: E402
+from samprompt.core.structures import Prompts  # noqa: E402
+from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, UnknownVariantError  # noqa: E402
+
+SIZE = 256   # a 256 px hiera_t: the official architecture at a sixteenth of the pixels
+
+
+@pytest.fixture(scope="module")
+def core() -> Sam2Core:
+    return build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=0)
+
+
+@pytest.fixture(scope="module")
+def official(core, tmp_path_factory):
+    """The core's weights in the official file format: the state dict under "model"."""
+    path = tmp_path_factory.mktemp("checkpoint") / "sam2.1_hiera_tiny.pt"
+    torch.save({"model": core.model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def images() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    first[15:45, 20:50] = (220, 40, 40)
+    return [first, rng.integers(0, 256, (90, 50, 3), dtype=np.uint8)]
+
+
+def reference(core: Sam2Core, image: np.ndarray) -> SAM2ImagePredictor:
+    predictor = SAM2ImagePredictor(core.model)
+    side = core.embedding_size[0]
+    predictor._bb_feat_sizes = [(4 * side, 4 * side), (2 * side, 2 * side), (side, side)]  # it assumes 1024 px
+    predictor.set_image(image)
+    return predictor
+
+
+def ours(core, features, image_index, original, points=None, labels=None, box=None, mask_input=None, multimask=True):
+    as_points = None
+    if points is not None:
+        xy = core.input_coords(torch.tensor(points, dtype=torch.float32)[None], original)
+        as_points = (xy, torch.tensor(labels)[None])
+    boxes = None
+    if box is not None:
+        boxes = core.input_coords(torch.tensor(box, dtype=torch.float32).view(1, 2, 2), original).view(1, 4)
+    masks = None if mask_input is None else torch.as_tensor(mask_input)[None]
+    sparse, dense = core.embed_prompts(as_points, boxes, masks)
+    prompts = Prompts(sparse, dense, batch_index=torch.tensor([image_index]))
+    return core.decode(features, prompts, multimask_output=multimask)
+
+
+CASES = [
+    {"points": [[30.0, 25.0]], "labels": [1], "multimask": True},
+    {"points": [[30.0, 25.0], [70.0, 50.0]], "labels": [1, 0], "multimask": False},
+    {"box": [18.0, 12.0, 52.0, 47.0], "multimask": False},
+    {"box": [18.0, 12.0, 52.0, 47.0], "points": [[40.0, 30.0]], "labels": [0], "multimask": True},
+]
+
+
+def test_encoding_matches_the_image_predictors(core, images):
+    features = core.encode(images)
+    for i, image in enumerate(images):
+        predictor = reference(core, image)
+        torch.testing.assert_close(features.embeddings[i:i + 1], predictor._features["image_embed"])
+        for ours_map, theirs in zip(features.high_res, predictor._features["high_res_feats"]):
+            torch.testing.assert_close(ours_map[i:i + 1], theirs)
+    assert [tuple(m.shape[-2:]) for m in features.intermediate] == [(64, 64), (32, 32), (16, 16), (8, 8)]
+    assert features.original_sizes == ((60, 80), (90, 50))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_decoding_matches_the_image_predictor(core, images, case):
+    features = core.encode(images)
+    for i, image in enumerate(images):
+        original = image.shape[:2]
+        predictor = reference(core, image)
+        masks, scores, low_res = predictor.predict(point_coords=np.array(case["points"]) if "points" in case else None,
+                                                   point_labels=np.array(case["labels"]) if "labels" in case else None,
+                                                   box=np.array(case["box"]) if "box" in case else None,
+                                                   multimask_output=case["multimask"], return_logits=True)
+        prediction = ours(core, features, i, original, case.get("points"), case.get("labels"), case.get("box"),
+                          multimask=case["multimask"])
+        torch.testing.assert_close(prediction.low_res_logits[0].clamp(-32, 32), torch.as_tensor(low_res),
+                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(prediction.iou_predictions[0], torch.as_tensor(scores), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(prediction.logits[0], torch.as_tensor(masks), rtol=1e-4, atol=1e-4)
+        # a second round with the low-res logits as the mask input
+        again = predictor.predict(point_coords=np.array([[35.0, 30.0]]), point_labels=np.array([1]),
+                                  mask_input=low_res[:1], multimask_output=False, return_logits=True)
+        second = ours(core, features, i, original, [[35.0, 30.0]], [1], mask_input=low_res[:1], multimask=False)
+        torch.testing.assert_close(second.logits[0], torch.as_tensor(again[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_rows_of_several_images_decode_in_one_batch(core, images):
+    features = core.encode(images)
+    xy = torch.tensor([[[30.0, 25.0]], [[20.0, 60.0]]])
+    points = torch.cat([core.input_coords(xy[0], images[0].shape[:2]), core.input_coords(xy[1], images[1].shape[:2])])
+    sparse, dense = core.embed_prompts((points[:, None], torch.ones(2, 1, dtype=torch.int)))
+    batched = core.decode(features, Prompts(sparse, dense, batch_index=torch.tensor([0, 1])), multimask_output=False)
+    for row in range(2):
+        alone = core.decode(features, Prompts(sparse[row:row + 1], dense[row:row + 1],
+                                              batch_index=torch.tensor([row])), multimask_output=False)
+        torch.testing.assert_close(batched.low_res_logits[row], alone.low_res_logits[0], rtol=1e-4, atol=1e-5)
+        assert batched.logits[row].shape[-2:] == images[row].shape[:2]
+
+
+def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, official, tmp_path):
+    loaded = build_sam2_core("sam2.1_hiera_t", official, image_size=SIZE)
+    assert loaded.weights == str(official)
+    for key, value in core.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        build_sam2_core("sam2.1_hiera_t", tmp_path / "missing.pt", image_size=SIZE)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(official.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        build_sam2_core("sam2.1_hiera_t", truncated, image_size=SIZE)
+    with pytest.raises(CheckpointError, match=r"does not match SAM 2.1 variant 'sam2.1_hiera_s'.*of another shape"):
+        build_sam2_core("sam2.1_hiera_s", official, image_size=SIZE)
+    sam1 = tmp_path / "sam_vit_b.pth"
+    torch.save({"image_encoder.blocks.0.attn.qkv.weight": torch.zeros(3, 1)}, sam1)
+    with pytest.raises(CheckpointError, match="is a SAM 1 .* build_sam"):
+        build_sam2_core("sam2.1_hiera_t", sam1, image_size=SIZE)
+    with pytest.raises(UnknownVariantError, match="sam2.1_hiera_t"):
+        build_sam2_core("sam2_hiera_huge")
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        build_sam2_core("sam2.1_hiera_t", image_size=100)
+    assert set(SAM2_VARIANTS) == {"sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"}
+
+
+def test_the_core_is_frozen_and_seeded(core):
+    assert not any(p.requires_grad for p in core.parameters())
+    again = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=0)
+    state = again.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in core.model.state_dict().items())
+    assert core.describe().family == "sam2" and core.describe().weights == "random:seed=0"
+
+
+def test_build_sam_gives_a_sam2_core_for_sam2_names(official):
+    from samprompt import build_sam
+
+    built = build_sam("sam2.1_hiera_t", official)
+    assert isinstance(built, Sam2Core) and built.image_size == 1024 and built.weights == str(official)
+    with pytest.raises(UnknownVariantError, match=r"SAM 2.1: sam2.1_hiera_t"):
+        build_sam("sam2.1_hiera_xl")
