@@ -62,11 +62,15 @@ class Predictor:
     """
 
     def __init__(self, core: SamCore) -> None:
-        if not isinstance(core, SamCore):
-            raise ConfigError(f"Predictor needs a SamCore (see samprompt.build_sam), got {type(core).__name__}")
+        if not isinstance(core, SamCore) and getattr(core, "family", None) != "sam2":
+            raise ConfigError(f"Predictor needs a core from samprompt.build_sam (SAM or SAM 2.1), got "
+                              f"{type(core).__name__}")
         self.core = core
-        self.model = core.sam
-        self.transform = core.transform
+        self.model = core.sam if isinstance(core, SamCore) else core.model
+        self.transform = core.transform if isinstance(core, SamCore) else core.transforms
+        # SAM 2 has no image_format / mask_threshold attributes: its image predictor takes RGB and 0.
+        self.image_format = getattr(self.model, "image_format", "RGB")
+        self.mask_threshold = getattr(self.model, "mask_threshold", 0.0)
         self._input_frame = NativePrompts(frame="input")
         self._original_frame = NativePrompts(frame="original")
         self.reset_image()
@@ -88,13 +92,15 @@ class Predictor:
         """Encode one H x W x 3 uint8 image (`image_format` 'RGB' or 'BGR')."""
         if image_format not in ("RGB", "BGR"):
             raise ImageFormatError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
-        if image_format != self.model.image_format and isinstance(image, np.ndarray):
+        if image_format != self.image_format and isinstance(image, np.ndarray):
             image = image[..., ::-1]
         self._set_features(self.core.encode([image], keep_intermediate=False))
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: Tensor, original_image_size: tuple[int, ...]) -> None:
         """Encode a 1 x 3 x H x W image already resized with `self.transform` (as SAM's)."""
+        if not isinstance(self.core, SamCore):
+            raise UsageError("set_torch_image takes SAM 1's resized input; on a SAM 2.1 core use set_image")
         size = self.core.image_size
         if transformed_image.ndim != 4 or transformed_image.shape[1] != 3 or max(transformed_image.shape[2:]) != size:
             raise ImageFormatError(f"set_torch_image needs a B x 3 x H x W tensor with long side {size}, "
@@ -151,14 +157,13 @@ class Predictor:
             # Checked here so that errors quote the caller's (original-frame) coordinates.
             check_in_range(torch.as_tensor(np.asarray(point_coords), dtype=torch.float).reshape(1, -1, 2), size,
                            "point", ignore=torch.as_tensor(np.asarray(point_labels)).reshape(1, -1) == -1)
-            coords = torch.as_tensor(self.transform.apply_coords(np.asarray(point_coords), original),
-                                     dtype=torch.float, device=self.device)[None]
+            coords = self.core.input_coords(np.asarray(point_coords), original).to(self.device)[None]
             labels = torch.as_tensor(point_labels, dtype=torch.int, device=self.device)[None]
         if box is not None:
             check_box_array(box, "box", rows=False)
             check_in_range(torch.as_tensor(np.asarray(box), dtype=torch.float).reshape(1, -1, 2), size, "box corner")
-            box = self.transform.apply_boxes(np.asarray(box), original)
-            boxes = torch.as_tensor(box, dtype=torch.float, device=self.device)[None].reshape(1, 4)
+            corners = self.core.input_coords(np.asarray(box).reshape(-1, 2, 2), original)
+            boxes = corners.to(self.device).reshape(1, 4)
         if mask_input is not None:
             expected = (1, *self.core.mask_input_size)
             if tuple(np.shape(mask_input)) != expected:
@@ -175,7 +180,7 @@ class Predictor:
                       multimask_output: bool = True, return_logits: bool = False
                       ) -> tuple[Tensor, Tensor, Tensor]:
         """As `SamPredictor.predict_torch`: B prompt rows on the current image, coordinates
-        already in the resized input frame (`self.transform.apply_coords_torch`).
+        already in the encoder's input frame (`core.input_coords`).
 
         Returns masks B x C x H x W, IoU B x C, low-res logits B x C x h x w.
         """
@@ -187,7 +192,7 @@ class Predictor:
                                     boxes=boxes, masks=mask_input)
         prediction = self.core.decode(features, prompts, multimask_output=multimask_output)
         logits = torch.stack(prediction.logits)
-        masks = logits if return_logits else logits > self.model.mask_threshold
+        masks = logits if return_logits else logits > self.mask_threshold
         return masks, prediction.iou_predictions, prediction.low_res_logits
 
     @torch.no_grad()
@@ -265,7 +270,7 @@ class Predictor:
             logits = prediction.logits[start:start + rows]
             h, w = features.original_sizes[image]
             stacked = torch.stack(logits) if rows else prediction.low_res_logits.new_zeros(0, 0, h, w)
-            masks = stacked if return_logits else stacked > self.model.mask_threshold
+            masks = stacked if return_logits else stacked > self.mask_threshold
             results.append((masks, prediction.iou_predictions[start:start + rows],
                             prediction.low_res_logits[start:start + rows]))
             start += rows

@@ -15,7 +15,8 @@ What differs from SAM 1, and follows `sam2.sam2_image_predictor.SAM2ImagePredict
 - the decoder's object-score token comes first among the output tokens; a single-mask answer
   falls back to the best multimask output when the single mask is unstable
   (`MaskDecoder._dynamic_multimask_via_stability`, the official image-mode post-processing);
-- masks are upscaled to the original size by one bilinear interpolation.
+- masks are upscaled to the original size by one bilinear interpolation, and the low-res logits
+  returned are clamped to [-32, 32].
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class Sam2Core(nn.Module):
     """Wraps a `sam2.modeling.sam2_base.SAM2Base`; frozen by default (module docstring)."""
 
     family = "sam2"
+    boxes_before_points = True   # a box's two corner tokens come before the clicks (embed_prompts)
 
     def __init__(self, model: SAM2Base, *, frozen: bool = True, variant: str | None = None,
                  weights: str | None = None) -> None:
@@ -114,9 +116,12 @@ class Sam2Core(nn.Module):
         return self._prompt_encoding
 
     # ----------------------------------------------------------------------- encode
-    def input_coords(self, xy: Tensor, original_size: tuple[int, int]) -> Tensor:
+    def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:
         """... x 2 (x, y) pixel coordinates of an image of `original_size` (H, W) -> the encoder's
-        input frame (SAM2Transforms.transform_coords with normalize=True)."""
+        input frame (SAM2Transforms.transform_coords with normalize=True; numpy input becomes
+        float32 first, as in `SAM2ImagePredictor.predict`)."""
+        if not isinstance(xy, Tensor):
+            xy = torch.as_tensor(np.asarray(xy), dtype=torch.float)
         h, w = original_size
         scale = torch.tensor([self.image_size / w, self.image_size / h], dtype=xy.dtype, device=xy.device)
         return xy * scale
@@ -263,8 +268,10 @@ class Sam2Core(nn.Module):
                 low_res, iou = decoder._dynamic_multimask_via_stability(low_res, iou)
             else:
                 low_res, iou = low_res[:, 0:1], iou[:, 0:1]
-        prediction = MaskPrediction(low_res_logits=low_res, iou_predictions=iou, mask_tokens=tokens_out,
-                                    batch_index=batch_index)
+        # As SAM2ImagePredictor: full-size logits from the raw low-res ones, which are then clamped
+        # to [-32, 32] (what goes back in as a mask input).
+        prediction = MaskPrediction(low_res_logits=low_res.clamp(-32.0, 32.0), iou_predictions=iou,
+                                    mask_tokens=tokens_out, batch_index=batch_index)
         if upscale:
             prediction.logits = self.upscale(low_res, batch_index, features)
         return prediction

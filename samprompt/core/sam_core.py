@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
@@ -122,6 +123,14 @@ class SamCore(nn.Module):
         return self.sam.mask_decoder.num_mask_tokens
 
     # ----------------------------------------------------------------------- encode
+    def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:
+        """... x 2 (x, y) pixel coordinates of an image of `original_size` (H, W) -> the encoder's
+        input frame (segment-anything's `ResizeLongestSide.apply_coords`; numpy input goes through
+        its numpy path, as `SamPredictor.predict` does)."""
+        if isinstance(xy, Tensor):
+            return self.transform.apply_coords_torch(xy, tuple(original_size))
+        return torch.as_tensor(self.transform.apply_coords(np.asarray(xy), tuple(original_size)), dtype=torch.float)
+
     def preprocess(self, images: Images) -> tuple[Tensor, tuple, tuple]:
         """Resize (longest side), normalise and pad images into one encoder batch.
 

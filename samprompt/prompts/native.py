@@ -33,11 +33,11 @@ def check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None =
 
 def original_to_input_frame(core: "SamCore", xy: Tensor, index: Tensor, features: "ImageFeatures") -> Tensor:
     """P x K x 2 (x, y) coordinates in original-image pixels of each row's image (`index`, P)
-    -> the resized encoder-input frame (segment-anything's `ResizeLongestSide.apply_coords_torch`)."""
+    -> the encoder-input frame (`core.input_coords`: SAM's longest-side resize, or SAM 2's square one)."""
     out = torch.empty_like(xy)
     for image in torch.unique(index).tolist():
         members = index == image
-        out[members] = core.transform.apply_coords_torch(xy[members], features.original_sizes[image])
+        out[members] = core.input_coords(xy[members], features.original_sizes[image])
     return out
 
 
@@ -104,8 +104,10 @@ class NativePrompts(PromptGenerator):
 
         padding = None
         if point_padding is not None:
+            # SAM puts the box corners after the points, SAM 2 before them (two tokens).
+            start = 2 if box_tensor is not None and getattr(core, "boxes_before_points", False) else 0
             padding = torch.zeros(sparse.shape[:2], dtype=torch.bool, device=sparse.device)
-            padding[:, : point_padding.shape[1]] = point_padding.to(sparse.device)
+            padding[:, start:start + point_padding.shape[1]] = point_padding.to(sparse.device)
         return Prompts(sparse, dense if masks is not None else None, padding, index)
 
     def _to_input_frame(self, core: "SamCore", xy: Tensor, index: Tensor, features: "ImageFeatures") -> Tensor:

@@ -60,9 +60,9 @@ def ours(core, features, image_index, original, points=None, labels=None, box=No
 
 CASES = [
     {"points": [[30.0, 25.0]], "labels": [1], "multimask": True},
-    {"points": [[30.0, 25.0], [70.0, 50.0]], "labels": [1, 0], "multimask": False},
-    {"box": [18.0, 12.0, 52.0, 47.0], "multimask": False},
-    {"box": [18.0, 12.0, 52.0, 47.0], "points": [[40.0, 30.0]], "labels": [0], "multimask": True},
+    {"points": [[30.0, 25.0], [45.0, 50.0]], "labels": [1, 0], "multimask": False},
+    {"box": [18.0, 12.0, 48.0, 47.0], "multimask": False},
+    {"box": [18.0, 12.0, 48.0, 47.0], "points": [[40.0, 30.0]], "labels": [0], "multimask": True},
 ]
 
 
@@ -152,3 +152,53 @@ def test_build_sam_gives_a_sam2_core_for_sam2_names(official):
     assert isinstance(built, Sam2Core) and built.image_size == 1024 and built.weights == str(official)
     with pytest.raises(UnknownVariantError, match=r"SAM 2.1: sam2.1_hiera_t"):
         build_sam("sam2.1_hiera_xl")
+
+
+def test_the_predictor_on_a_sam2_core_matches_the_image_predictor(core, images):
+    from samprompt import Predictor
+
+    ours_predictor = Predictor(core)
+    for image in images:
+        theirs = reference(core, image)
+        ours_predictor.set_image(image)
+        for case in CASES:
+            kwargs = {"point_coords": np.array(case["points"]) if "points" in case else None,
+                      "point_labels": np.array(case["labels"]) if "labels" in case else None,
+                      "box": np.array(case["box"]) if "box" in case else None,
+                      "multimask_output": case["multimask"]}
+            for logits in (True, False):
+                expected = theirs.predict(**kwargs, return_logits=logits)
+                got = ours_predictor.predict(**kwargs, return_logits=logits)
+                for mine, reference_value in zip(got, expected):
+                    if mine.dtype == bool:
+                        assert (mine != reference_value).mean() < 1e-3    # a pixel may sit on the threshold
+                    else:
+                        np.testing.assert_allclose(mine, reference_value, rtol=1e-4, atol=1e-4)
+            low_res = expected[2]
+            again = theirs.predict(point_coords=np.array([[35.0, 30.0]]), point_labels=np.array([1]),
+                                   mask_input=low_res[:1], multimask_output=False)
+            mine = ours_predictor.predict(point_coords=np.array([[35.0, 30.0]]), point_labels=np.array([1]),
+                                          mask_input=low_res[:1], multimask_output=False)
+            np.testing.assert_allclose(mine[1], again[1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match="set_image"):
+        ours_predictor.set_torch_image(torch.zeros(1, 3, SIZE, SIZE), (SIZE, SIZE))
+
+
+def test_predict_batch_on_a_sam2_core_pads_ragged_rows_behind_the_box_tokens(core, images):
+    """Image 1's rows have one click, image 0's two: image 1's are padded, after its box's two tokens."""
+    from samprompt import Predictor
+
+    predictor = Predictor(core)
+    predictor.set_images(images)
+    points = [np.array([[[30.0, 25.0], [60.0, 40.0]], [[10.0, 10.0], [0.0, 0.0]]]), np.array([[[20.0, 60.0]]])]
+    labels = [np.array([[1, 0], [1, -1]]), np.array([[1]])]
+    boxes = [np.array([[18.0, 12.0, 52.0, 47.0], [5.0, 5.0, 30.0, 30.0]]), np.array([[10.0, 40.0, 40.0, 80.0]])]
+    batched = predictor.predict_batch(points, labels, boxes, multimask_output=False, return_logits=True)
+    for i, image in enumerate(images):
+        alone = Predictor(core)
+        alone.set_image(image)
+        for row in range(len(points[i])):
+            masks, scores, low = alone.predict(points[i][row], labels[i][row], boxes[i][row],
+                                               multimask_output=False, return_logits=True)
+            np.testing.assert_allclose(batched[i][1][row].numpy(), scores, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(batched[i][2][row].numpy(), low, rtol=1e-4, atol=1e-4)
