@@ -66,7 +66,7 @@ class Predictor:
             raise ConfigError(f"Predictor needs a core from samprompt.build_sam (SAM or SAM 2.1), got "
                               f"{type(core).__name__}")
         self.core = core
-        self.model = core.sam if isinstance(core, SamCore) else core.model
+        self.model = core.sam
         self.transform = core.transform if isinstance(core, SamCore) else core.transforms
         # SAM 2 has no image_format / mask_threshold attributes: its image predictor takes RGB and 0.
         self.image_format = getattr(self.model, "image_format", "RGB")

@@ -49,7 +49,9 @@ def describe_sam2(model: SAM2Base) -> dict[str, Any]:
 
 
 class Sam2Core(nn.Module):
-    """Wraps a `sam2.modeling.sam2_base.SAM2Base`; frozen by default (module docstring)."""
+    """Wraps a `sam2.modeling.sam2_base.SAM2Base` as `core.sam` (the attribute that holds the
+    official model in both families; its state-dict keys are the official checkpoint's under the
+    prefix `sam.`); frozen by default (module docstring)."""
 
     family = "sam2"
     boxes_before_points = True   # a box's two corner tokens come before the clicks (embed_prompts)
@@ -59,7 +61,7 @@ class Sam2Core(nn.Module):
         super().__init__()
         if not isinstance(model, SAM2Base):
             raise ConfigError(f"Sam2Core wraps a sam2.modeling.sam2_base.SAM2Base, got {type(model).__name__}")
-        self.model = model
+        self.sam = model
         object.__setattr__(self, "_prompt_encoding", SamPromptEncoding(model.sam_prompt_encoder))
         self.variant = variant or "custom"
         self.weights = weights
@@ -69,12 +71,12 @@ class Sam2Core(nn.Module):
             self.freeze()
 
     def describe(self) -> CoreInfo:
-        return CoreInfo(self.family, self.variant, describe_sam2(self.model), self.weights)
+        return CoreInfo(self.family, self.variant, describe_sam2(self.sam), self.weights)
 
     def freeze(self) -> "Sam2Core":
-        for parameter in self.model.parameters():
+        for parameter in self.sam.parameters():
             parameter.requires_grad_(False)
-        self.model.eval()
+        self.sam.eval()
         return self
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Sam2Core":
@@ -84,32 +86,32 @@ class Sam2Core(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.model.sam_mask_decoder.iou_token.weight.device
+        return self.sam.sam_mask_decoder.iou_token.weight.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.sam_mask_decoder.iou_token.weight.dtype
+        return self.sam.sam_mask_decoder.iou_token.weight.dtype
 
     @property
     def image_size(self) -> int:
         """Side of the square encoder input (1024 for the official checkpoints)."""
-        return self.model.image_size
+        return self.sam.image_size
 
     @property
     def prompt_dim(self) -> int:
-        return self.model.sam_prompt_embed_dim
+        return self.sam.sam_prompt_embed_dim
 
     @property
     def embedding_size(self) -> tuple[int, int]:
-        return tuple(self.model.sam_prompt_encoder.image_embedding_size)
+        return tuple(self.sam.sam_prompt_encoder.image_embedding_size)
 
     @property
     def mask_input_size(self) -> tuple[int, int]:
-        return tuple(self.model.sam_prompt_encoder.mask_input_size)
+        return tuple(self.sam.sam_prompt_encoder.mask_input_size)
 
     @property
     def num_mask_tokens(self) -> int:
-        return self.model.sam_mask_decoder.num_mask_tokens
+        return self.sam.sam_mask_decoder.num_mask_tokens
 
     @property
     def prompt_encoding(self) -> SamPromptEncoding:
@@ -161,16 +163,16 @@ class Sam2Core(nn.Module):
         collected: list[Tensor] = []
         handle = None
         if keep_intermediate:
-            handle = self.model.image_encoder.trunk.register_forward_hook(
+            handle = self.sam.image_encoder.trunk.register_forward_hook(
                 lambda _module, _args, output: collected.extend(output))
         try:
-            backbone_out = self.model.forward_image(batch)
+            backbone_out = self.sam.forward_image(batch)
         finally:
             if handle is not None:
                 handle.remove()
-        _, flat, _, sizes = self.model._prepare_backbone_features(backbone_out)
-        if self.model.directly_add_no_mem_embed:
-            flat[-1] = flat[-1] + self.model.no_mem_embed
+        _, flat, _, sizes = self.sam._prepare_backbone_features(backbone_out)
+        if self.sam.directly_add_no_mem_embed:
+            flat[-1] = flat[-1] + self.sam.no_mem_embed
         maps = [f.permute(1, 2, 0).reshape(batch.shape[0], -1, *size) for f, size in zip(flat, sizes)]
         return ImageFeatures(
             embeddings=maps[-1], input_sizes=input_sizes, original_sizes=original_sizes,
@@ -208,14 +210,14 @@ class Sam2Core(nn.Module):
 
     def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
         h, w = grid or self.embedding_size
-        return self.model.sam_prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+        return self.sam.sam_prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
 
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
                extra_tokens: Tensor | None = None, upscale: bool = True) -> MaskPrediction:
         """SAM 2's mask decoder for every prompt row in one batch (rows may belong to different
         images, carry padded tokens and extra tokens), as `SamCore.decode`."""
-        decoder = self.model.sam_mask_decoder
+        decoder = self.sam.sam_mask_decoder
         if prompts.dim != self.prompt_dim:
             raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
         if len(features.high_res) != 2:

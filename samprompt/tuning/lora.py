@@ -11,7 +11,7 @@ from peft.tuners.lora import LoraLayer
 
 from samprompt.errors import ConfigError
 from samprompt.tuning.settings import LoraSettings
-from samprompt.tuning.targets import select_blocks, target_module_names
+from samprompt.tuning.targets import encoder_blocks, select_blocks, target_module_names
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -36,7 +36,7 @@ def add_lora(core: "SamCore", settings: LoraSettings = LoraSettings(), name: str
         raise ConfigError(f"the core already has a LoRA adapter named {name!r}")
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise ConfigError(f"adapter names are letters, digits and underscores, got {name!r}")
-    select_blocks(settings.encoder_blocks, len(core.sam.image_encoder.blocks))
+    select_blocks(settings.encoder_blocks, len(encoder_blocks(core.sam)))
     module_names = target_module_names(core.sam, settings.targets, settings.encoder_blocks)
     flags = {p: p.requires_grad for p in core.parameters()}
     with warnings.catch_warnings():

@@ -1,9 +1,10 @@
-"""Readable names for the linear layers of SAM that adapters can target."""
+"""Readable names for the linear layers of SAM and SAM 2 that adapters can target."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence, Union
 
-from segment_anything.modeling import Sam
+from torch import nn
 
 from samprompt.errors import ConfigError, UnknownNameError
 
@@ -43,20 +44,47 @@ def check_targets(targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(targets)
 
 
-def target_module_names(sam: Sam, targets: Sequence[str], blocks: BlockSelection) -> list[str]:
-    """Full module names (relative to `sam`) of the linear layers that `targets` select."""
+@dataclass(frozen=True)
+class Layout:
+    """Where the targets live in one family's official model (module names relative to it)."""
+
+    encoder_blocks: str      # the encoder's block list: ViT blocks (SAM) or Hiera blocks (SAM 2)
+    decoder: str             # the mask decoder
+    mlp_layers: tuple[str, str]   # the two linear layers of an encoder or decoder-transformer MLP
+
+
+SAM_LAYOUT = Layout("image_encoder.blocks", "mask_decoder", ("lin1", "lin2"))
+SAM2_LAYOUT = Layout("image_encoder.trunk.blocks", "sam_mask_decoder", ("layers.0", "layers.1"))
+
+
+def layout_of(sam: nn.Module) -> Layout:
+    """The layout of segment-anything's `Sam` or SAM 2's `SAM2Base`."""
+    return SAM2_LAYOUT if hasattr(sam, "sam_mask_decoder") else SAM_LAYOUT
+
+
+def encoder_blocks(sam: nn.Module) -> nn.ModuleList:
+    """The image encoder's blocks (ViT blocks for SAM, Hiera blocks for SAM 2)."""
+    return sam.get_submodule(layout_of(sam).encoder_blocks)
+
+
+def target_module_names(sam: nn.Module, targets: Sequence[str], blocks: BlockSelection) -> list[str]:
+    """Full module names (relative to `sam`: SAM's `Sam` or SAM 2's `SAM2Base`) of the linear
+    layers that `targets` select. SAM 2's Hiera blocks have the same `attn.qkv` / `attn.proj`;
+    its MLPs are `mlp.layers.0` / `.1` where SAM's are `mlp.lin1` / `lin2`."""
+    layout = layout_of(sam)
+    mlp = tuple(f"mlp.{name}" for name in layout.mlp_layers)
     names: list[str] = []
-    for index in select_blocks(blocks, len(sam.image_encoder.blocks)):
+    for index in select_blocks(blocks, len(encoder_blocks(sam))):
         for target in targets:
-            for suffix in ENCODER_TARGETS.get(target, ()):
-                names.append(f"image_encoder.blocks.{index}.{suffix}")
-    transformer = sam.mask_decoder.transformer
+            for suffix in (mlp if target == "encoder.mlp" else ENCODER_TARGETS.get(target, ())):
+                names.append(f"{layout.encoder_blocks}.{index}.{suffix}")
+    transformer = f"{layout.decoder}.transformer"
+    depth = len(sam.get_submodule(transformer).layers)
     if "decoder.attn" in targets:
-        attention_names = [f"layers.{i}.{a}" for i in range(len(transformer.layers))
+        attention_names = [f"layers.{i}.{a}" for i in range(depth)
                            for a in ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token")]
         attention_names.append("final_attn_token_to_image")
-        names += [f"mask_decoder.transformer.{a}.{p}" for a in attention_names for p in _ATTENTION_PROJECTIONS]
+        names += [f"{transformer}.{a}.{p}" for a in attention_names for p in _ATTENTION_PROJECTIONS]
     if "decoder.mlp" in targets:
-        names += [f"mask_decoder.transformer.layers.{i}.mlp.{lin}"
-                  for i in range(len(transformer.layers)) for lin in ("lin1", "lin2")]
+        names += [f"{transformer}.layers.{i}.{m}" for i in range(depth) for m in mlp]
     return names

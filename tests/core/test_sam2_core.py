@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 pytest.importorskip("sam2")
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
@@ -24,7 +25,7 @@ def core() -> Sam2Core:
 def official(core, tmp_path_factory):
     """The core's weights in the official file format: the state dict under "model"."""
     path = tmp_path_factory.mktemp("checkpoint") / "sam2.1_hiera_tiny.pt"
-    torch.save({"model": core.model.state_dict()}, path)
+    torch.save({"model": core.sam.state_dict()}, path)
     return path
 
 
@@ -37,7 +38,7 @@ def images() -> list[np.ndarray]:
 
 
 def reference(core: Sam2Core, image: np.ndarray) -> SAM2ImagePredictor:
-    predictor = SAM2ImagePredictor(core.model)
+    predictor = SAM2ImagePredictor(core.sam)
     side = core.embedding_size[0]
     predictor._bb_feat_sizes = [(4 * side, 4 * side), (2 * side, 2 * side), (side, side)]  # it assumes 1024 px
     predictor.set_image(image)
@@ -116,8 +117,8 @@ def test_rows_of_several_images_decode_in_one_batch(core, images):
 def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, official, tmp_path):
     loaded = build_sam2_core("sam2.1_hiera_t", official, image_size=SIZE)
     assert loaded.weights == str(official)
-    for key, value in core.model.state_dict().items():
-        assert torch.equal(loaded.model.state_dict()[key], value), key
+    for key, value in core.sam.state_dict().items():
+        assert torch.equal(loaded.sam.state_dict()[key], value), key
     with pytest.raises(CheckpointNotFoundError, match="does not exist"):
         build_sam2_core("sam2.1_hiera_t", tmp_path / "missing.pt", image_size=SIZE)
     truncated = tmp_path / "truncated.pt"
@@ -140,8 +141,8 @@ def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, 
 def test_the_core_is_frozen_and_seeded(core):
     assert not any(p.requires_grad for p in core.parameters())
     again = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=0)
-    state = again.model.state_dict()
-    assert all(torch.equal(state[k], v) for k, v in core.model.state_dict().items())
+    state = again.sam.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in core.sam.state_dict().items())
     assert core.describe().family == "sam2" and core.describe().weights == "random:seed=0"
 
 
@@ -202,3 +203,39 @@ def test_predict_batch_on_a_sam2_core_pads_ragged_rows_behind_the_box_tokens(cor
                                                multimask_output=False, return_logits=True)
             np.testing.assert_allclose(batched[i][1][row].numpy(), scores, rtol=1e-4, atol=1e-4)
             np.testing.assert_allclose(batched[i][2][row].numpy(), low, rtol=1e-4, atol=1e-4)
+
+
+def test_lora_through_peft_on_hiera_and_sam2s_decoder(images):
+    from samprompt.tuning import LoraSettings, add_lora, use_lora
+
+    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=0)
+    settings = LoraSettings(targets=("encoder.qkv", "encoder.mlp", "decoder.attn", "decoder.mlp"), rank=2,
+                            encoder_blocks="second_half")
+    names = add_lora(core, settings, name="clicks")
+    depth = len(core.sam.image_encoder.trunk.blocks)
+    assert f"image_encoder.trunk.blocks.{depth - 1}.attn.qkv" in names
+    assert f"image_encoder.trunk.blocks.{depth - 1}.mlp.layers.1" in names
+    assert "image_encoder.trunk.blocks.0.attn.qkv" not in names                   # second half only
+    assert "sam_mask_decoder.transformer.final_attn_token_to_image.v_proj" in names
+    assert "sam_mask_decoder.transformer.layers.1.mlp.layers.0" in names
+    trainable = {n for n, p in core.named_parameters() if p.requires_grad}
+    assert trainable and all(".lora_" in n for n in trainable)
+
+    def run() -> Tensor:
+        features = core.encode(images[:1])
+        xy = core.input_coords(torch.tensor([[[30.0, 25.0]]]), images[0].shape[:2])
+        sparse, dense = core.embed_prompts((xy, torch.ones(1, 1, dtype=torch.int)))
+        return core.decode(features, Prompts(sparse, dense), multimask_output=False).low_res_logits
+
+    with torch.no_grad():
+        before = run()                                   # LoRA's B starts at zero: the same function
+        use_lora(core, None)
+        torch.testing.assert_close(run(), before)
+        use_lora(core, "clicks")
+    run().sum().backward()                               # with B at zero, only B's gradients are non-zero
+    lora_b = [p for n, p in core.named_parameters() if ".lora_B" in n]
+    assert all(p.grad is not None for p in lora_b) and any(bool(p.grad.abs().sum() > 0) for p in lora_b)
+    with torch.no_grad():
+        for p in lora_b:
+            p.normal_(0, 0.05)
+        assert not torch.allclose(run(), before)
