@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from samprompt.core.base import Core
 from samprompt.core.images import Images
 from samprompt.core.notices import warn_once_about_shipped_models
 from samprompt.core.sam_core import SamCore
@@ -62,7 +63,7 @@ class Predictor:
     """
 
     def __init__(self, core: SamCore) -> None:
-        if not isinstance(core, SamCore) and getattr(core, "family", None) != "sam2":
+        if not isinstance(core, Core):
             raise ConfigError(f"Predictor needs a core from samprompt.build_sam (SAM or SAM 2.1), got "
                               f"{type(core).__name__}")
         self.core = core

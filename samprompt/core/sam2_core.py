@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from PIL import Image
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.utils.transforms import SAM2Transforms
-from torch import Tensor, nn
+from torch import Tensor
 
+from samprompt.core.base import Core
 from samprompt.core.config import CoreInfo
 from samprompt.core.images import Images, check_image_tensor, image_array
 from samprompt.core.prompt_encoding import SamPromptEncoding
@@ -48,7 +49,7 @@ def describe_sam2(model: SAM2Base) -> dict[str, Any]:
             "prompt_embed_dim": model.sam_prompt_embed_dim}
 
 
-class Sam2Core(nn.Module):
+class Sam2Core(Core):
     """Wraps a `sam2.modeling.sam2_base.SAM2Base` as `core.sam` (the attribute that holds the
     official model in both families; its state-dict keys are the official checkpoint's under the
     prefix `sam.`); frozen by default (module docstring)."""
@@ -348,5 +349,5 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
             raise CheckpointError(f"checkpoint {str(checkpoint)!r} does not match SAM 2.1 variant {variant!r} "
                                   f"(official file: {SAM2_VARIANTS[variant]}): " + ", ".join(parts))
         model.load_state_dict(state, strict=True)
-        weights = str(checkpoint)
+        weights = str(Path(checkpoint).resolve())
     return Sam2Core(model, frozen=frozen, variant=variant, weights=weights)

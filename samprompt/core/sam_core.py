@@ -9,6 +9,7 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
+from samprompt.core.base import Core
 from samprompt.core.config import CoreInfo, describe_sam
 from samprompt.core.fast_attention import use_sdpa_attention
 from samprompt.core.images import Images, resize_images
@@ -20,7 +21,7 @@ from samprompt.errors import ConfigError, PromptError
 from samprompt.tuning.state import AdapterState
 
 
-class SamCore(nn.Module):
+class SamCore(Core):
     """Wraps an existing `segment_anything.modeling.Sam`; frozen by default.
 
     The wrapped model stays a plain `Sam` (its state-dict keys are those of the official
@@ -39,6 +40,8 @@ class SamCore(nn.Module):
     encoder's random Fourier matrix stays float32: segment-anything casts coordinates to
     float32 before multiplying by it, and positional encodings need the precision anyway.
     """
+
+    family = "sam"
 
     def __init__(self, sam: Sam, *, frozen: bool = True, variant: str | None = None,
                  fast_attention: bool = True, weights: str | None = None) -> None:

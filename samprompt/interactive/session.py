@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from samprompt.core.base import Core
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import ConfigError, EmptyHistoryError, PromptError
@@ -113,12 +114,13 @@ class InteractiveSession:
         if start_inputs is not None and not isinstance(start_inputs, Mapping):
             raise ConfigError(f"start_inputs must be a mapping of the start model's inputs (e.g. {{'text': ...}}), "
                               f"got {type(start_inputs).__name__}")
-        if not isinstance(model, (SamCore, PromptedSam)):
-            raise ConfigError(f"model must be a SamCore or a PromptedSam, got {type(model).__name__}")
+        if not isinstance(model, (Core, PromptedSam)):
+            raise ConfigError(f"model must be a core (SamCore, Sam2Core) or a PromptedSam, got "
+                              f"{type(model).__name__}")
         if start_with is not None and not isinstance(start_with, PromptedSam):
             raise ConfigError("start_with must be a PromptedSam on the session's core, got "
                               f"{type(start_with).__name__}")
-        if isinstance(model, SamCore):
+        if isinstance(model, Core):
             model = PromptedSam(model, NativePrompts())
         clicks = click_part(model.generator)
         if clicks is None or clicks.frame != "original":

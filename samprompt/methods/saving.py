@@ -22,15 +22,17 @@ the metadata) load too.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from samprompt.core.base import Core
 from samprompt.core.config import CoreInfo
-from samprompt.core.registry import RANDOM_SEED_PREFIX, build_sam, get_variant
+from samprompt.core.registry import RANDOM_SEED_PREFIX, SAM2_VARIANT_NAMES, build_sam, get_variant
 from samprompt.core.sam_core import SamCore
 from samprompt.core.weights import check_weight_values
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, SamPromptError, UnknownNameError
@@ -47,7 +49,7 @@ LEGACY_FORMAT = "samprompt-trained/1"
 
 
 def _cores(model: nn.Module) -> list[tuple[str, SamCore]]:
-    return [(name, module) for name, module in model.named_modules() if isinstance(module, SamCore)]
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, Core)]
 
 
 def find_core(model: nn.Module) -> tuple[str, SamCore]:
@@ -310,13 +312,22 @@ def _copy_tensors(model: nn.Module, tensors: dict[str, Tensor], source: str, str
 
 
 def core_for(saved_core: Mapping[str, Any], source: str) -> SamCore:
-    """Build the core a saved folder names (its variant, from the weights it records)."""
+    """Build the core a saved folder names (its family and variant, from the weights it records)."""
     info = CoreInfo.from_dict(saved_core)
-    get_variant(info.variant)  # UnknownVariantError for "custom" or an unregistered name
+    build: Callable[..., Core] = partial(build_sam, pretrained=False)
+    if info.family == "sam2":
+        if info.variant not in SAM2_VARIANT_NAMES:
+            raise CheckpointError(f"{source} was trained on an unknown SAM 2 variant {info.variant!r}")
+        from samprompt.core.sam2_core import build_sam2_core
+
+        size = info.architecture.get("image_size")   # a random-init SAM 2 core may run at another size
+        build = partial(build_sam2_core, image_size=size if isinstance(size, int) else None)
+    else:
+        get_variant(info.variant)  # UnknownVariantError for "custom" or an unregistered name
     if info.weights == "shipped":
         return build_sam(info.variant)
     if info.weights and info.weights.startswith(RANDOM_SEED_PREFIX):
-        return build_sam(info.variant, pretrained=False, seed=int(info.weights[len(RANDOM_SEED_PREFIX):]))
+        return build(info.variant, seed=int(info.weights[len(RANDOM_SEED_PREFIX):]))
     if info.weights in (None, "random"):
         what = "random-init" if info.weights == "random" else "unrecorded"
         raise CheckpointError(f"{source} was trained on a {info.variant!r} core with {what} weights, which "
@@ -325,7 +336,7 @@ def core_for(saved_core: Mapping[str, Any], source: str) -> SamCore:
         raise CheckpointNotFoundError(f"{source} was trained on the {info.variant!r} checkpoint {info.weights!r}, "
                                       "which does not exist here: pass core=samprompt.build_sam(variant, "
                                       "checkpoint=...)")
-    return build_sam(info.variant, checkpoint=info.weights)
+    return build(info.variant, checkpoint=info.weights)
 
 
 def load(directory: str | Path, core: SamCore | None = None, *, adapter: str | None = None,

@@ -1,6 +1,8 @@
 """The SAM 2.1 core against Meta's own `SAM2ImagePredictor` on the same random-init weights."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -116,7 +118,7 @@ def test_rows_of_several_images_decode_in_one_batch(core, images):
 
 def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, official, tmp_path):
     loaded = build_sam2_core("sam2.1_hiera_t", official, image_size=SIZE)
-    assert loaded.weights == str(official)
+    assert loaded.weights == str(official.resolve())
     for key, value in core.sam.state_dict().items():
         assert torch.equal(loaded.sam.state_dict()[key], value), key
     with pytest.raises(CheckpointNotFoundError, match="does not exist"):
@@ -150,7 +152,7 @@ def test_build_sam_gives_a_sam2_core_for_sam2_names(official):
     from samprompt import build_sam
 
     built = build_sam("sam2.1_hiera_t", official)
-    assert isinstance(built, Sam2Core) and built.image_size == 1024 and built.weights == str(official)
+    assert isinstance(built, Sam2Core) and built.image_size == 1024 and built.weights == str(official.resolve())
     with pytest.raises(UnknownVariantError, match=r"SAM 2.1: sam2.1_hiera_t"):
         build_sam("sam2.1_hiera_xl")
 
@@ -239,3 +241,46 @@ def test_lora_through_peft_on_hiera_and_sam2s_decoder(images):
         for p in lora_b:
             p.normal_(0, 0.05)
         assert not torch.allclose(run(), before)
+
+
+def test_a_model_on_a_sam2_core_saves_names_its_family_and_loads_only_on_sam2(images, tmp_path):
+    import samprompt
+    from samprompt import NativePrompts, PromptedSam
+    from samprompt.tuning import LoraSettings, add_lora
+
+    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=3)
+    add_lora(core, LoraSettings(targets=("decoder.attn",), rank=2))
+    model = PromptedSam(core, NativePrompts())
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".lora_B" in name:
+                parameter.normal_(0, 0.05)
+    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
+    with torch.no_grad():
+        expected = model(images[:1], **clicks).low_res_logits
+    samprompt.save(model, tmp_path / "clicks")
+    saved = json.loads((tmp_path / "clicks" / "adapter_config.json").read_text())
+    assert saved["core"]["family"] == "sam2" and saved["core"]["weights"] == "random:seed=3"
+    loaded = samprompt.load(tmp_path / "clicks")                  # the core rebuilt from its seed and size
+    assert isinstance(loaded.core, Sam2Core) and loaded.core.image_size == SIZE
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images[:1], **clicks).low_res_logits, expected)
+    with pytest.raises(CheckpointError, match="family: sam2 vs sam"):
+        samprompt.load(tmp_path / "clicks", core=samprompt.build_sam("micro"))
+
+
+def test_the_click_protocol_runs_on_a_sam2_core(core, images):
+    from samprompt import Predictor
+    from samprompt.interactive import InteractiveSession, evaluate_interactive
+
+    image = images[0]
+    mask = np.zeros(image.shape[:2], dtype=bool)
+    mask[15:45, 20:50] = True
+    summary, runs = evaluate_interactive(core, [{"image": image, "mask": mask}], max_clicks=3)
+    assert len(runs[0].ious) == 3 and all(0.0 <= iou <= 1.0 for iou in runs[0].ious)
+    session = InteractiveSession(core, image)
+    first = session.click(35, 30)
+    predictor = Predictor(core)
+    predictor.set_image(image)
+    masks, scores, _ = predictor.predict(point_coords=np.array([[35, 30]]), point_labels=np.array([1]))
+    assert np.array_equal(first, masks[int(np.argmax(scores))])        # SAM's rule for one click

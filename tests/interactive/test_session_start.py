@@ -123,7 +123,7 @@ def test_session_options_of_the_wrong_kind_are_named(core, text_model, image, op
 
 
 def test_a_session_model_of_the_wrong_kind_is_named(image):
-    with pytest.raises(ConfigError, match="model must be a SamCore or a PromptedSam, got str"):
+    with pytest.raises(ConfigError, match=r"model must be a core \(SamCore, Sam2Core\) or a PromptedSam, got str"):
         InteractiveSession("vit_b", image)
 
 
