@@ -11,6 +11,7 @@ interleaved round by round (the median of the rounds is reported; round 0 warms 
 - `segment_anything/<variant>`: `SamPredictor.set_image` / `.predict`;
 - `samprompt/<variant>`: `samprompt.Predictor` on the same weights (default fused attention);
 - `sam2/<size>`: `SAM2ImagePredictor.set_image` / `.predict`;
+- `samprompt_sam2/<size>`: `samprompt.Predictor` on a `Sam2Core` wrapping the very same model;
 - samprompt's and SAM 2's again under bfloat16 autocast (`+bf16`) where the device supports it
   (`SamPredictor.predict` cannot convert bf16 scores to numpy).
 One 4:3 image at the models' 1024 px, one click, single-mask output, numpy masks out (what both
@@ -44,9 +45,13 @@ def build_paths(args: argparse.Namespace, device: torch.device) -> dict[str, tup
         count = sum(p.numel() for p in plain.parameters())
         paths[f"segment_anything/{variant}"] = (SamPredictor(plain), count)
         paths[f"samprompt/{variant}"] = (samprompt.Predictor(core), count)
+    from samprompt.core.sam2_core import Sam2Core
+
     for size in args.sam2:
         model = build_sam2(f"configs/sam2.1/sam2.1_hiera_{size}.yaml", ckpt_path=None, device=str(device))
-        paths[f"sam2/{size}"] = (SAM2ImagePredictor(model), sum(p.numel() for p in model.parameters()))
+        count = sum(p.numel() for p in model.parameters())
+        paths[f"sam2/{size}"] = (SAM2ImagePredictor(model), count)
+        paths[f"samprompt_sam2/{size}"] = (samprompt.Predictor(Sam2Core(model)), count)
     return paths
 
 

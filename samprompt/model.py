@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from samprompt.core.base import require_family
 from samprompt.core.images import Images
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import ImageFeatures, MaskPrediction
@@ -44,6 +45,9 @@ class PromptedSam(nn.Module):
     def __init__(self, core: SamCore, generator: PromptGenerator, refiner: nn.Module | None = None,
                  *, multimask_output: bool = False) -> None:
         super().__init__()
+        require_family(core, getattr(generator, "core_families", ("sam",)), type(generator).__name__)
+        if refiner is not None:
+            require_family(core, getattr(refiner, "core_families", ("sam",)), type(refiner).__name__)
         self.core = core
         self.generator = generator
         self.refiner = refiner

@@ -11,7 +11,11 @@ A core wraps one family's official model as `core.sam`, frozen by default, and o
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from torch import nn
+
+from samprompt.errors import ConfigError
 
 
 class Core(nn.Module):
@@ -19,3 +23,19 @@ class Core(nn.Module):
     of the library recognises a core without naming a family."""
 
     family: str = "?"
+
+
+FAMILY_NAMES = {"sam": "SAM (segment-anything)", "sam2": "SAM 2.1"}
+
+
+def require_family(core: object, families: Sequence[str], what: str) -> None:
+    """A `ConfigError` unless `core` is a core of one of `families` ("sam", "sam2"), naming what
+    needs it, so that a module written for one family fails at construction, not deep inside."""
+    family = getattr(core, "family", None) if isinstance(core, Core) else None
+    if family in families:
+        return
+    wanted = " or ".join(FAMILY_NAMES.get(f, f) for f in families)
+    got = f"a {FAMILY_NAMES.get(family, family)} core ({getattr(core, 'variant', '?')})" if family \
+        else f"a {type(core).__name__}"
+    raise ConfigError(f"{what} runs on {wanted} cores, got {got}"
+                      + ("; SAM 2.1 support for it is not written yet (docs/sam2.md)" if family == "sam2" else ""))

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from samprompt.clip.dense import DenseClip, check_classes, correlation
 from samprompt.clip.models import ClipBundle
+from samprompt.core.base import require_family
 from samprompt.core.images import check_image_tensor, image_array
 from samprompt.core.sam_core import SamCore
 from samprompt.errors import ConfigError, ImageFormatError
@@ -75,6 +76,7 @@ class ESCNet(nn.Module):
     def __init__(self, core: SamCore, clip: ClipBundle, config: ESCNetConfig = ESCNetConfig(),
                  *, clip_spec: dict[str, str] | None = None) -> None:
         super().__init__()
+        require_family(core, ("sam",), "ESC-Net")
         depth = len(clip.model.visual.transformer.resblocks)
         self.config = config
         self.clip_spec = clip_spec or {"name": clip.name}

@@ -28,6 +28,8 @@ class PromptGenerator(nn.Module):
 
     needs_images: bool = False
     prompt_inputs: tuple[str, ...] = ()
+    # The core families ("sam", "sam2") whose parts this generator knows how to use.
+    core_families: tuple[str, ...] = ("sam",)
 
     def given(self, inputs: Mapping[str, Any]) -> bool:
         """Whether `inputs` hold a prompt for this generator: one of its `prompt_inputs` is given

@@ -39,6 +39,10 @@ class CombinedPrompts(PromptGenerator):
     def needs_images(self) -> bool:  # type: ignore[override]
         return any(generator.needs_images for generator in self.generators)
 
+    @property
+    def core_families(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(f for f in ("sam", "sam2") if all(f in g.core_families for g in self.generators))
+
     def forward(self, core: "SamCore", features: "ImageFeatures", *, parts: Tensor | None = None,
                 **inputs: Any) -> Prompts:
         """Every generator whose prompt is given (`PromptGenerator.given`) on the same rows.

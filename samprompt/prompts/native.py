@@ -50,6 +50,7 @@ class NativePrompts(PromptGenerator):
     """
 
     prompt_inputs = ("points", "boxes", "masks")
+    core_families = ("sam", "sam2")   # only the core's prompt encoder and input_coords
 
     def __init__(self, frame: str = "original") -> None:
         super().__init__()

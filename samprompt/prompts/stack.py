@@ -37,6 +37,10 @@ class StackedPrompts(PromptGenerator):
         self.last_kinds: list[str] = []
 
     @property
+    def core_families(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(f for f in ("sam", "sam2") if all(f in g.core_families for g in self.kinds.values()))
+
+    @property
     def needs_images(self) -> bool:  # type: ignore[override]
         return any(generator.needs_images for generator in self.kinds.values())
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from samprompt.core.base import require_family
 from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import MaskPrediction
 from samprompt.model import PromptedSam
@@ -27,6 +28,7 @@ class RefSAM(PromptedSam):
 
     def __init__(self, core: SamCore, text_encoder: TextEncoder, config: RefSAMConfig = RefSAMConfig(),
                  *, text_encoder_spec: str | None = None) -> None:
+        require_family(core, ("sam",), "RefSAM")
         require_adapters(core, config.adapter_request(), owner="the RefSAM config")
         if config.train_decoder:
             for parameter in core.sam.mask_decoder.parameters():

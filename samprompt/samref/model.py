@@ -1,6 +1,7 @@
 """`SAMRef`: SAM's own click prompts on the shared core, followed by the SAM-REF refiner."""
 from __future__ import annotations
 
+from samprompt.core.base import require_family
 from samprompt.core.sam_core import SamCore
 from samprompt.model import PromptedSam
 from samprompt.prompts.native import NativePrompts
@@ -18,5 +19,6 @@ class SAMRef(PromptedSam):
     refiner: SAMRefRefiner
 
     def __init__(self, core: SamCore, config: SAMRefConfig = SAMRefConfig()) -> None:
+        require_family(core, ("sam",), "SAM-REF")
         super().__init__(core, NativePrompts(), SAMRefRefiner(core, config), multimask_output=False)
         self.config = config

@@ -284,3 +284,26 @@ def test_the_click_protocol_runs_on_a_sam2_core(core, images):
     predictor.set_image(image)
     masks, scores, _ = predictor.predict(point_coords=np.array([[35, 30]]), point_labels=np.array([1]))
     assert np.array_equal(first, masks[int(np.argmax(scores))])        # SAM's rule for one click
+
+
+def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core, text_encoder):
+    from samprompt import CombinedPrompts, NativePrompts, PromptedSam
+    from samprompt.clip.models import load_clip
+    from samprompt.escnet import ESCNet
+    from samprompt.prompts import ClassPrompts
+    from samprompt.refsam import RefSAM, RefSAMConfig
+    from samprompt.samref import SAMRef
+
+    builders = {
+        "RefSAM": lambda: RefSAM(core, text_encoder, RefSAMConfig(adapters=None)),
+        "SAM-REF": lambda: SAMRef(core),
+        "ESC-Net": lambda: ESCNet(core, load_clip()),
+        "ClassPrompts": lambda: PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim)),
+        "CombinedPrompts": lambda: PromptedSam(core, CombinedPrompts(
+            ClassPrompts(load_clip(), core.prompt_dim), NativePrompts())),
+    }
+    for what, build in builders.items():
+        with pytest.raises(ConfigError, match=f"{what} runs on SAM \\(segment-anything\\) cores, got a SAM 2.1 core "
+                                              r"\(sam2.1_hiera_t\); SAM 2.1 support for it is not written yet"):
+            build()
+    assert PromptedSam(core, CombinedPrompts(NativePrompts(), NativePrompts())).core is core
