@@ -11,18 +11,56 @@ A core wraps one family's official model as `core.sam`, frozen by default, and o
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
+from samprompt.core.prompt_encoding import SamPromptEncoding
 from samprompt.errors import ConfigError
 
 
 class Core(nn.Module):
     """Base class of the core families (module docstring): `isinstance(x, Core)` is how the rest
-    of the library recognises a core without naming a family."""
+    of the library recognises a core without naming a family. It holds what both families do
+    alike around the official model `self.sam` and its prompt encoder (`self._prompt_encoding`,
+    set by the subclass, kept out of the module tree since the encoder is registered already)."""
 
     family: str = "?"
+    sam: nn.Module
+    _prompt_encoding: SamPromptEncoding
+
+    def freeze(self) -> "Core":
+        """Turn off gradients for every parameter of the wrapped model and set eval mode."""
+        for parameter in self.sam.parameters():
+            parameter.requires_grad_(False)
+        self.sam.eval()
+        return self
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Core":
+        super()._apply(fn, recurse)
+        self.prompt_encoding.keep_fourier_matrix_float32()
+        return self
+
+    @property
+    def prompt_encoding(self) -> SamPromptEncoding:
+        """The prompt encoder with the precision rules (`samprompt.core.prompt_encoding`); a
+        method that needs only the prompt side holds this instead of the whole core."""
+        return self._prompt_encoding
+
+    def dense_positional_encoding(self, grid: tuple[int, int] | None = None) -> Tensor:
+        """1 x C x h x w positional encoding of the image embedding grid, or of any `grid`
+        (computed once per grid and dtype; do not modify it in place)."""
+        return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
+
+    def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
+        """rows x C x h x w: the dense prompt for rows without a mask input (the prompt encoder's
+        `no_mask_embed`, what `decode` adds when `Prompts.dense` is None)."""
+        h, w = grid or self.embedding_size
+        return self.prompt_encoding.encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+
+    def forward(self, images: Any) -> Any:
+        """Same as `encode`."""
+        return self.encode(images)
 
 
 FAMILY_NAMES = {"sam": "SAM (segment-anything)", "sam2": "SAM 2.1"}

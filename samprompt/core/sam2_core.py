@@ -21,7 +21,7 @@ What differs from SAM 1, and follows `sam2.sam2_image_predictor.SAM2ImagePredict
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -74,17 +74,6 @@ class Sam2Core(Core):
     def describe(self) -> CoreInfo:
         return CoreInfo(self.family, self.variant, describe_sam2(self.sam), self.weights)
 
-    def freeze(self) -> "Sam2Core":
-        for parameter in self.sam.parameters():
-            parameter.requires_grad_(False)
-        self.sam.eval()
-        return self
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "Sam2Core":
-        super()._apply(fn, recurse)
-        self.prompt_encoding.keep_fourier_matrix_float32()
-        return self
-
     @property
     def device(self) -> torch.device:
         return self.sam.sam_mask_decoder.iou_token.weight.device
@@ -113,10 +102,6 @@ class Sam2Core(Core):
     @property
     def num_mask_tokens(self) -> int:
         return self.sam.sam_mask_decoder.num_mask_tokens
-
-    @property
-    def prompt_encoding(self) -> SamPromptEncoding:
-        return self._prompt_encoding
 
     # ----------------------------------------------------------------------- encode
     def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:
@@ -206,13 +191,6 @@ class Sam2Core(Core):
                           torch.cat([corner_labels, points[1].to(corner_labels.dtype)], dim=1))
         return self.prompt_encoding.embed(points, None, masks, dtype=self.dtype)
 
-    def dense_positional_encoding(self, grid: tuple[int, int] | None = None) -> Tensor:
-        return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
-
-    def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
-        h, w = grid or self.embedding_size
-        return self.sam.sam_prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
-
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
                extra_tokens: Tensor | None = None, upscale: bool = True) -> MaskPrediction:
@@ -290,9 +268,6 @@ class Sam2Core(Core):
             for row, value in zip(members.tolist(), logits):
                 rows[row] = value
         return rows  # type: ignore[return-value]
-
-    def forward(self, images: Images) -> ImageFeatures:
-        return self.encode(images)
 
 
 SAM2_VARIANTS = {

@@ -1,7 +1,7 @@
 """`SamCore`: a frozen segment-anything model with a batched encode / decode interface."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,18 +76,6 @@ class SamCore(Core):
         return CoreInfo("sam", self.variant, describe_sam(self.sam), self.weights)
 
     # ----------------------------------------------------------------- module state
-    def freeze(self) -> "SamCore":
-        """Turn off gradients for every parameter of the wrapped SAM and set eval mode."""
-        for parameter in self.sam.parameters():
-            parameter.requires_grad_(False)
-        self.sam.eval()
-        return self
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> "SamCore":
-        super()._apply(fn, recurse)
-        self.prompt_encoding.keep_fourier_matrix_float32()
-        return self
-
     @property
     def device(self) -> torch.device:
         return self.sam.image_encoder.patch_embed.proj.weight.device
@@ -191,12 +179,6 @@ class SamCore(Core):
         return [image[:, :h, :w] for image, (h, w) in zip(pixels, features.input_sizes)]
 
     # ---------------------------------------------------------------------- prompts
-    @property
-    def prompt_encoding(self) -> SamPromptEncoding:
-        """SAM's prompt encoder with the precision rules (`samprompt.core.prompt_encoding`); a
-        method that needs only SAM's prompt side holds this instead of the whole core."""
-        return self._prompt_encoding
-
     def embed_prompts(self, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
                       masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """SAM's prompt encoder on coordinates already in the encoder's input frame.
@@ -211,17 +193,6 @@ class SamCore(Core):
             P x N' x C sparse and P x C x h x w dense embeddings in the core's dtype.
         """
         return self.prompt_encoding.embed(points, boxes, masks, dtype=self.dtype)
-
-    def dense_positional_encoding(self, grid: tuple[int, int] | None = None) -> Tensor:
-        """1 x C x h x w positional encoding of the image embedding grid, or of any `grid`
-        (computed once per grid and dtype; do not modify it in place)."""
-        return self.prompt_encoding.positional_encoding(grid, dtype=self.dtype)
-
-    def no_mask_dense(self, rows: int, grid: tuple[int, int] | None = None) -> Tensor:
-        """rows x C x h x w: SAM's dense prompt for rows without a mask input (its `no_mask_embed`,
-        what `decode` adds when `Prompts.dense` is None)."""
-        h, w = grid or self.embedding_size
-        return self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
 
     # ----------------------------------------------------------------------- decode
     def decode(self, features: ImageFeatures, prompts: Prompts, *, multimask_output: bool = True,
@@ -305,7 +276,3 @@ class SamCore(Core):
             for row, value in zip(members.tolist(), logits):
                 rows[row] = value
         return rows  # type: ignore[return-value]
-
-    def forward(self, images: Images) -> ImageFeatures:
-        """Same as `encode`."""
-        return self.encode(images)
