@@ -42,6 +42,16 @@ class Core(nn.Module):
         return self
 
     @property
+    def embedding_size(self) -> tuple[int, int]:
+        """(h, w) of the image embedding (64 x 64 for the official checkpoints of both families)."""
+        return tuple(self.prompt_encoding.encoder.image_embedding_size)
+
+    @property
+    def mask_input_size(self) -> tuple[int, int]:
+        """(H, W) of low-res mask logits and of mask prompts (256 x 256 for the official checkpoints)."""
+        return tuple(self.prompt_encoding.encoder.mask_input_size)
+
+    @property
     def prompt_encoding(self) -> SamPromptEncoding:
         """The prompt encoder with the precision rules (`samprompt.core.prompt_encoding`); a
         method that needs only the prompt side holds this instead of the whole core."""

@@ -92,14 +92,6 @@ class Sam2Core(Core):
         return self.sam.sam_prompt_embed_dim
 
     @property
-    def embedding_size(self) -> tuple[int, int]:
-        return tuple(self.sam.sam_prompt_encoder.image_embedding_size)
-
-    @property
-    def mask_input_size(self) -> tuple[int, int]:
-        return tuple(self.sam.sam_prompt_encoder.mask_input_size)
-
-    @property
     def num_mask_tokens(self) -> int:
         return self.sam.sam_mask_decoder.num_mask_tokens
 

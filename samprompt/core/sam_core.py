@@ -100,16 +100,6 @@ class SamCore(Core):
         return self.sam.image_encoder.patch_embed.proj.out_channels
 
     @property
-    def embedding_size(self) -> tuple[int, int]:
-        """(h, w) of the image embedding (64 x 64 for official SAM)."""
-        return tuple(self.sam.prompt_encoder.image_embedding_size)
-
-    @property
-    def mask_input_size(self) -> tuple[int, int]:
-        """(H, W) of low-res mask logits and of mask prompts (256 x 256 for official SAM)."""
-        return tuple(self.sam.prompt_encoder.mask_input_size)
-
-    @property
     def num_mask_tokens(self) -> int:
         return self.sam.mask_decoder.num_mask_tokens
 
