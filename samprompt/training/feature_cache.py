@@ -29,8 +29,9 @@ def encoder_is_frozen(core: SamCore) -> bool:
 
 
 def feature_bytes(features: ImageFeatures) -> int:
-    """Bytes held by the tensors of `features`: embeddings, intermediate maps and images (if kept)."""
-    tensors = [features.embeddings, *features.intermediate]
+    """Bytes held by the tensors of `features`: embeddings, intermediate and (SAM 2) high-resolution
+    maps, and images (if kept)."""
+    tensors = [features.embeddings, *features.intermediate, *features.high_res]
     if features.images is not None:
         tensors.append(features.images)
     return sum(t.numel() * t.element_size() for t in tensors)

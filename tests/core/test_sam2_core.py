@@ -307,3 +307,24 @@ def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core, text_encod
                                               r"\(sam2.1_hiera_t\); SAM 2.1 support for it is not written yet"):
             build()
     assert PromptedSam(core, CombinedPrompts(NativePrompts(), NativePrompts())).core is core
+
+
+def test_native_clicks_train_with_lora_on_a_sam2_core_from_cached_embeddings():
+    from samprompt import NativePrompts, PromptedSam
+    from samprompt.data import ShapesConfig, ShapesInteractive
+    from samprompt.methods import get_method
+    from samprompt.native.task import NativeTask
+    from samprompt.training import FeatureCache, TrainConfig, Trainer
+    from samprompt.tuning import LoraSettings, add_lora
+
+    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=0)
+    add_lora(core, LoraSettings(targets=("decoder.attn",), rank=4))
+    model = PromptedSam(core, NativePrompts())
+    assert get_method("native").handles(model)
+    cache = FeatureCache(core)
+    task = NativeTask(cache=cache, box_probability=1.0)
+    data = ShapesInteractive("train", size=8, config=ShapesConfig(image_size=64, max_objects=2))
+    config = TrainConfig(steps=30, batch_size=4, lr=1e-2, seed=0, progress=False)
+    losses = Trainer(model, task, data, config).fit().losses
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    assert cache.hits > 0 and len(cache) <= 8 and all(len(f.high_res) == 2 for f, _ in cache._store.values())
