@@ -328,3 +328,16 @@ def test_native_clicks_train_with_lora_on_a_sam2_core_from_cached_embeddings():
     losses = Trainer(model, task, data, config).fit().losses
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
     assert cache.hits > 0 and len(cache) <= 8 and all(len(f.high_res) == 2 for f, _ in cache._store.values())
+
+
+def test_the_cli_predicts_with_an_official_sam2_checkpoint(official, images, tmp_path, capsys):
+    from PIL import Image
+
+    from samprompt.cli import main
+
+    Image.fromarray(images[0]).save(tmp_path / "picture.png")
+    assert main(["predict", "--variant", "sam2.1_hiera_t", "--checkpoint", str(official), "--image",
+                 str(tmp_path / "picture.png"), "--points", "30,25", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    mask = np.asarray(Image.open(result["mask"]))
+    assert mask.shape == images[0].shape[:2] and 0.0 <= result["predicted_iou"]
