@@ -341,3 +341,22 @@ def test_the_cli_predicts_with_an_official_sam2_checkpoint(official, images, tmp
     result = json.loads(capsys.readouterr().out)
     mask = np.asarray(Image.open(result["mask"]))
     assert mask.shape == images[0].shape[:2] and 0.0 <= result["predicted_iou"]
+
+
+def test_the_cli_trains_and_evaluates_native_clicks_on_an_official_sam2_checkpoint(official, tmp_path, capsys):
+    from samprompt.cli import main
+
+    config = {"variant": "sam2.1_hiera_t", "checkpoint": str(official), "eval_items": 1,
+              "lora": {"targets": ["decoder.attn"], "rank": 2},
+              "data": {"size": 2, "shapes": {"image_size": 64, "max_objects": 2}},
+              "train": {"steps": 1, "batch_size": 2, "lr": 1e-3, "output_dir": str(tmp_path / "run"),
+                        "progress": False}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert main(["train", "--config", str(tmp_path / "config.json")]) == 0
+    saved = json.loads((tmp_path / "run" / "trained" / "adapter_config.json").read_text())
+    assert saved["core"]["family"] == "sam2" and saved["core"]["weights"] == str(official.resolve())
+    capsys.readouterr()
+    assert main(["eval", "--variant", "sam2.1_hiera_t", "--weights", str(tmp_path / "run" / "trained"),
+                 "--items", "1", "--out", str(tmp_path / "eval.json")]) == 0
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert 0.0 <= metrics["box_miou"] <= 1.0 and 0.0 <= metrics["point_miou"] <= 1.0
