@@ -1,4 +1,5 @@
-"""Bottleneck adapters in RefSAM's placement, attached to segment-anything's ViT blocks.
+"""Bottleneck adapters in RefSAM's placement, attached to the encoder blocks (segment-anything's
+ViT blocks, or SAM 2's Hiera blocks, each adapter as wide as its block's output).
 
 In each selected block one adapter follows the attention (with its own skip) and one runs
 parallel to the MLP, scaled by `mlp_scale`:
@@ -7,8 +8,8 @@ parallel to the MLP, scaled by `mlp_scale`:
     x = x + MLP(LN2(x)) + s * up'(act(down'(LN2(x))))
 
 They attach through forward hooks on the block's `attn` and `mlp` modules, so the
-segment-anything code is not forked and the base state-dict keys do not change; the
-adapters live at `image_encoder.blocks.<i>.attn_adapter` / `.mlp_adapter`. The up
+official code is not forked and the base state-dict keys do not change; the adapters live at
+`image_encoder.blocks.<i>.attn_adapter` / `.mlp_adapter` (SAM 2: `image_encoder.trunk.blocks.<i>...`). The up
 projections start at zero, so a freshly attached adapter leaves the core's output unchanged.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from samprompt.errors import ConfigError
 from samprompt.tuning.settings import BottleneckSettings
-from samprompt.tuning.targets import select_blocks
+from samprompt.tuning.targets import encoder_blocks, layout_of, select_blocks
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -59,13 +60,13 @@ def add_bottleneck_adapters(core: "SamCore", settings: BottleneckSettings = Bott
     """
     if core.adapters.bottleneck is not None:
         raise ConfigError(f"the core already has {core.adapters.describe()}; remove the bottleneck adapters first")
-    blocks = core.sam.image_encoder.blocks
+    blocks = encoder_blocks(core.sam)
     indexes = select_blocks(settings.blocks, len(blocks))
-    dim = core.encoder_dim
-    hidden = max(1, round(dim * settings.ratio))
     handles = []
     for index in indexes:
         block = blocks[index]
+        dim = getattr(block, "dim_out", None) or core.encoder_dim   # Hiera's widths change by stage
+        hidden = max(1, round(dim * settings.ratio))
         block.attn_adapter = BottleneckAdapter(dim, hidden, skip=True)
         block.mlp_adapter = BottleneckAdapter(dim, hidden, skip=False, scale=settings.mlp_scale)
         block.attn_adapter.to(core.device, core.dtype)
@@ -74,6 +75,7 @@ def add_bottleneck_adapters(core: "SamCore", settings: BottleneckSettings = Bott
         handles.append(block.mlp.register_forward_hook(block.mlp_adapter.beside_mlp))
     core.adapters.bottleneck = settings
     core.adapters.bottleneck_blocks = indexes
+    core.adapters.bottleneck_path = layout_of(core.sam).encoder_blocks
     core.adapters.bottleneck_hooks = handles
     return indexes
 
@@ -85,7 +87,7 @@ def remove_bottleneck_adapters(core: "SamCore") -> None:
         raise ConfigError("the core has no bottleneck adapters")
     for handle in state.bottleneck_hooks:
         handle.remove()
-    for block in core.sam.image_encoder.blocks:
+    for block in encoder_blocks(core.sam):
         for name in ("attn_adapter", "mlp_adapter"):
             if hasattr(block, name):
                 delattr(block, name)

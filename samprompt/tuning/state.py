@@ -25,6 +25,7 @@ class AdapterState:
         lora_modules: adapter name -> the adapted module names (relative to `core.sam`).
         bottleneck: the bottleneck adapters' settings, or None.
         bottleneck_blocks: the encoder blocks that carry them.
+        bottleneck_path: where those blocks are, relative to `core.sam`.
         bottleneck_hooks: the forward hooks that run them (not saved).
     """
 
@@ -32,6 +33,7 @@ class AdapterState:
     lora_modules: dict[str, list[str]] = field(default_factory=dict)
     bottleneck: BottleneckSettings | None = None
     bottleneck_blocks: list[int] = field(default_factory=list)
+    bottleneck_path: str = "image_encoder.blocks"   # the blocks' module path (SAM 2: image_encoder.trunk.blocks)
     bottleneck_hooks: list[RemovableHandle] = field(default_factory=list, repr=False, compare=False)
 
     def parameter_prefixes(self, lora: str | None = None) -> list[str]:
@@ -40,8 +42,8 @@ class AdapterState:
         prefixes = [f"sam.{module}.lora_{kind}.{name}." for name, modules in self.lora_modules.items()
                     if lora is None or name == lora for module in modules for kind in ("A", "B")]
         for block in self.bottleneck_blocks:
-            prefixes += [f"sam.image_encoder.blocks.{block}.attn_adapter.",
-                         f"sam.image_encoder.blocks.{block}.mlp_adapter."]
+            prefixes += [f"sam.{self.bottleneck_path}.{block}.attn_adapter.",
+                         f"sam.{self.bottleneck_path}.{block}.mlp_adapter."]
         return sorted(set(prefixes))
 
     def to_dict(self, active_lora: str | None) -> dict[str, Any]:

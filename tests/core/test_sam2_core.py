@@ -360,3 +360,38 @@ def test_the_cli_trains_and_evaluates_native_clicks_on_an_official_sam2_checkpoi
                  "--items", "1", "--out", str(tmp_path / "eval.json")]) == 0
     metrics = json.loads((tmp_path / "eval.json").read_text())
     assert 0.0 <= metrics["box_miou"] <= 1.0 and 0.0 <= metrics["point_miou"] <= 1.0
+
+
+def test_bottleneck_adapters_on_hiera_blocks_of_every_width(images, tmp_path):
+    import samprompt
+    from samprompt import NativePrompts, PromptedSam
+    from samprompt.tuning import BottleneckSettings, add_bottleneck_adapters, remove_bottleneck_adapters
+
+    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=4)
+    model = PromptedSam(core, NativePrompts())
+    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
+
+    def run() -> Tensor:
+        return model(images[:1], **clicks).low_res_logits
+
+    with torch.no_grad():
+        before = run()
+    blocks = add_bottleneck_adapters(core, BottleneckSettings(blocks="all", ratio=0.25))
+    trunk = core.sam.image_encoder.trunk.blocks
+    assert blocks == list(range(len(trunk)))
+    assert {trunk[i].mlp_adapter.down.in_features for i in blocks} == {96, 192, 384, 768}   # every Hiera stage
+    with torch.no_grad():
+        torch.testing.assert_close(run(), before)                  # up-projections start at zero
+    run().sum().backward()
+    assert all(trunk[i].attn_adapter.up.weight.grad is not None for i in blocks)
+    with torch.no_grad():
+        for i in blocks:
+            trunk[i].attn_adapter.up.weight.normal_(0, 0.02)
+        changed = run()
+    assert not torch.allclose(changed, before)
+    samprompt.save(model, tmp_path / "adapted")
+    with torch.no_grad():
+        torch.testing.assert_close(samprompt.load(tmp_path / "adapted")(images[:1], **clicks).low_res_logits, changed)
+    remove_bottleneck_adapters(core)
+    with torch.no_grad():
+        torch.testing.assert_close(run(), before)
