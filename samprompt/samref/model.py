@@ -19,6 +19,6 @@ class SAMRef(PromptedSam):
     refiner: SAMRefRefiner
 
     def __init__(self, core: SamCore, config: SAMRefConfig = SAMRefConfig()) -> None:
-        require_family(core, ("sam",), "SAM-REF")
+        require_family(core, ("sam", "sam2"), "SAM-REF")
         super().__init__(core, NativePrompts(), SAMRefRefiner(core, config), multimask_output=False)
         self.config = config

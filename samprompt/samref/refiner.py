@@ -63,6 +63,10 @@ class SAMRefRefiner(nn.Module):
         config: the architecture and inference settings.
     """
 
+    # It reads the encoder input, the embedding and core.input_coords / core.upscale only: on SAM 2
+    # the frame is the whole square input (no padding).
+    core_families = ("sam", "sam2")
+
     def __init__(self, core: SamCore, config: SAMRefConfig = SAMRefConfig()) -> None:
         super().__init__()
         self.config = config

@@ -292,11 +292,9 @@ def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core, text_encod
     from samprompt.escnet import ESCNet
     from samprompt.prompts import ClassPrompts
     from samprompt.refsam import RefSAM, RefSAMConfig
-    from samprompt.samref import SAMRef
 
     builders = {
         "RefSAM": lambda: RefSAM(core, text_encoder, RefSAMConfig(adapters=None)),
-        "SAM-REF": lambda: SAMRef(core),
         "ESC-Net": lambda: ESCNet(core, load_clip()),
         "ClassPrompts": lambda: PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim)),
         "CombinedPrompts": lambda: PromptedSam(core, CombinedPrompts(
@@ -395,3 +393,27 @@ def test_bottleneck_adapters_on_hiera_blocks_of_every_width(images, tmp_path):
     remove_bottleneck_adapters(core)
     with torch.no_grad():
         torch.testing.assert_close(run(), before)
+
+
+
+def test_sam_ref_refines_clicks_on_a_sam2_core_and_saves(core, images, tmp_path):
+    import samprompt
+    from samprompt.samref import SAMRef, SAMRefConfig
+
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0))
+    session = model.session(images[0])
+    first = session.click(30, 25)
+    second = session.click(45, 40, positive=False)
+    assert first.shape == second.shape == images[0].shape[:2]
+    assert session.steps[-1].refined_logits.shape[-2:] == (SIZE, SIZE)        # the whole square frame
+    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
+    refined = model(images[:1], **clicks)
+    refined.refined_logits.sum().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
+    assert not any(p.requires_grad for p in core.parameters())
+    samprompt.save(model, tmp_path / "samref")
+    with torch.no_grad():
+        again = samprompt.load(tmp_path / "samref", core=core)(images[:1], **clicks).refined_logits
+        torch.testing.assert_close(again, model(images[:1], **clicks).refined_logits)
