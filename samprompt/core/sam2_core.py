@@ -158,6 +158,18 @@ class Sam2Core(Core):
             images=batch if keep_images else None, high_res=tuple(maps[:-1]),
         )
 
+    def input_pixels(self, features: ImageFeatures) -> list[Tensor]:
+        """The square-resized images the encoder saw, unnormalised: one 3 x S x S tensor in [0, 255]
+        per image, for prompt modules that look at the pixels again (e.g. through CLIP). Needs
+        `encode(..., keep_images=True)`."""
+        if features.images is None:
+            raise ConfigError("features.images is None: encode with keep_images=True to read the input pixels "
+                              "(PromptedSam does so when its generator or refiner needs them)")
+        images = features.images
+        mean = torch.tensor(self.transforms.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.transforms.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return list((images * std + mean) * 255.0)
+
     # ---------------------------------------------------------------------- prompts
     def embed_prompts(self, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
                       masks: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -51,6 +51,7 @@ class ClassPrompts(PromptGenerator):
 
     needs_images = True
     prompt_inputs = ("classes",)
+    core_families = ("sam", "sam2")   # core.input_pixels, the prompt encoder and the input frame only
 
     def __init__(self, clip: ClipBundle, prompt_dim: int, *, image_size: int | None = None,
                  templates: Sequence[str] = DEFAULT_TEMPLATES,

@@ -296,15 +296,13 @@ def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core, text_encod
     builders = {
         "RefSAM": lambda: RefSAM(core, text_encoder, RefSAMConfig(adapters=None)),
         "ESC-Net": lambda: ESCNet(core, load_clip()),
-        "ClassPrompts": lambda: PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim)),
-        "CombinedPrompts": lambda: PromptedSam(core, CombinedPrompts(
-            ClassPrompts(load_clip(), core.prompt_dim), NativePrompts())),
     }
     for what, build in builders.items():
         with pytest.raises(ConfigError, match=f"{what} runs on SAM \\(segment-anything\\) cores, got a SAM 2.1 core "
                                               r"\(sam2.1_hiera_t\); SAM 2.1 support for it is not written yet"):
             build()
     assert PromptedSam(core, CombinedPrompts(NativePrompts(), NativePrompts())).core is core
+    assert PromptedSam(core, CombinedPrompts(ClassPrompts(load_clip(), core.prompt_dim), NativePrompts())).core is core
 
 
 def test_native_clicks_train_with_lora_on_a_sam2_core_from_cached_embeddings():
@@ -417,3 +415,22 @@ def test_sam_ref_refines_clicks_on_a_sam2_core_and_saves(core, images, tmp_path)
     with torch.no_grad():
         again = samprompt.load(tmp_path / "samref", core=core)(images[:1], **clicks).refined_logits
         torch.testing.assert_close(again, model(images[:1], **clicks).refined_logits)
+
+
+
+def test_class_names_prompt_sams_decoder_on_a_sam2_core(core, images):
+    from samprompt import PromptedSam
+    from samprompt.clip.models import load_clip
+    from samprompt.prompts import ClassPrompts
+
+    features = core.encode(images, keep_images=True)
+    pixels = core.input_pixels(features)
+    resized = torch.nn.functional.interpolate(torch.as_tensor(images[0]).permute(2, 0, 1)[None].float() / 255,
+                                              size=(SIZE, SIZE), mode="bilinear", antialias=True)[0] * 255
+    assert pixels[0].shape == (3, SIZE, SIZE) and (pixels[0] - resized).abs().max() < 0.5
+    torch.manual_seed(0)
+    model = PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim, templates=("a {}",)))
+    prediction = model(images, classes=["background", "circle", "square"], multimask_output=False)
+    assert len(prediction.logits) == 6 and prediction.logits[3].shape[-2:] == images[1].shape[:2]
+    prediction.low_res_logits.sum().backward()
+    assert model.generator.class_token.weight.grad is not None
