@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.utils.transforms import SAM2Transforms
-from torch import Tensor
+from torch import Tensor, nn
 
 from samprompt.core.base import Core
 from samprompt.core.config import CoreInfo
@@ -94,6 +94,16 @@ class Sam2Core(Core):
     @property
     def num_mask_tokens(self) -> int:
         return self.sam.sam_mask_decoder.num_mask_tokens
+
+    @property
+    def mask_decoder(self) -> nn.Module:
+        return self.sam.sam_mask_decoder
+
+    def intermediate_widths(self) -> dict[int, int]:
+        """Index -> width of the maps `encode(keep_intermediate=True)` keeps: each Hiera stage's
+        output (stage 0 the finest, 4x the embedding grid; the last half of it)."""
+        trunk = self.sam.image_encoder.trunk
+        return {stage: trunk.blocks[end].dim_out for stage, end in enumerate(trunk.stage_ends)}
 
     # ----------------------------------------------------------------------- encode
     def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:

@@ -103,6 +103,15 @@ class SamCore(Core):
     def num_mask_tokens(self) -> int:
         return self.sam.mask_decoder.num_mask_tokens
 
+    @property
+    def mask_decoder(self) -> nn.Module:
+        return self.sam.mask_decoder
+
+    def intermediate_widths(self) -> dict[int, int]:
+        """Index -> width of the maps `encode(keep_intermediate=True)` keeps: every global-attention
+        block's output, D wide, at the embedding grid."""
+        return {block: self.encoder_dim for block in self.global_attn_blocks}
+
     # ----------------------------------------------------------------------- encode
     def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:
         """... x 2 (x, y) pixel coordinates of an image of `original_size` (H, W) -> the encoder's

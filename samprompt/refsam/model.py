@@ -28,10 +28,10 @@ class RefSAM(PromptedSam):
 
     def __init__(self, core: SamCore, text_encoder: TextEncoder, config: RefSAMConfig = RefSAMConfig(),
                  *, text_encoder_spec: str | None = None) -> None:
-        require_family(core, ("sam",), "RefSAM")
+        require_family(core, ("sam", "sam2"), "RefSAM")
         require_adapters(core, config.adapter_request(), owner="the RefSAM config")
         if config.train_decoder:
-            for parameter in core.sam.mask_decoder.parameters():
+            for parameter in core.mask_decoder.parameters():
                 parameter.requires_grad_(True)
         super().__init__(core, RefSAMPrompt.for_core(core, text_encoder, config), multimask_output=False)
         self.config = config

@@ -1,9 +1,10 @@
 """`RefSAMPrompt`: referring expressions -> SAM sparse + dense prompts (and a track slot)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import TYPE_CHECKING, Mapping, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from samprompt.core.structures import Prompts, resolve_batch_index
@@ -38,17 +39,17 @@ def flatten_expressions(text: str | Sequence[str] | Sequence[Sequence[str]]) -> 
     return check_texts(text), None
 
 
-def hda_block_indexes(config: RefSAMConfig, global_blocks: Sequence[int]) -> tuple[int, ...]:
-    """The encoder blocks HDA reads, checked against the core's global-attention blocks."""
+def hda_block_indexes(config: RefSAMConfig, levels: Sequence[int]) -> tuple[int, ...]:
+    """The feature levels HDA reads (SAM: global-attention block indexes; SAM 2: Hiera stages),
+    checked against the levels the core keeps."""
     if config.hda_blocks == "all_but_last":
-        if len(global_blocks) < 2:
-            raise ConfigError(f"HDA over 'all_but_last' needs two or more global-attention blocks, the core "
-                              f"has {list(global_blocks)}")
-        return tuple(global_blocks[:-1])
-    unknown = [b for b in config.hda_blocks if b not in global_blocks]
+        if len(levels) < 2:
+            raise ConfigError(f"HDA over 'all_but_last' needs two or more feature levels, the core has {list(levels)}")
+        return tuple(levels[:-1])
+    unknown = [b for b in config.hda_blocks if b not in levels]
     if unknown:
-        raise ConfigError(f"hda_blocks {unknown} are not global-attention blocks of this core "
-                          f"({list(global_blocks)})")
+        raise ConfigError(f"hda_blocks {unknown} are not feature levels of this core (global-attention blocks for "
+                          f"SAM, Hiera stages for SAM 2): {list(levels)}")
     return tuple(config.hda_blocks)
 
 
@@ -64,14 +65,16 @@ class RefSAMPrompt(PromptGenerator):
     Args:
         text_encoder: a frozen `TextEncoder` (its width d is the MLP's input).
         prompt_dim: the core's prompt width C.
-        encoder_dim: the core's ViT width D (for HDA).
-        global_blocks: the core's global-attention block indexes (for HDA).
+        level_widths: index -> width of the encoder's feature levels HDA may read
+            (`core.intermediate_widths()`: SAM's global-attention blocks, SAM 2's Hiera stages;
+            a level on another grid than the embedding's is resampled to it).
     """
 
     prompt_inputs = ("text",)
+    core_families = ("sam", "sam2")
 
-    def __init__(self, text_encoder: TextEncoder, prompt_dim: int, encoder_dim: int,
-                 global_blocks: Sequence[int], config: RefSAMConfig = RefSAMConfig()) -> None:
+    def __init__(self, text_encoder: TextEncoder, prompt_dim: int, level_widths: Mapping[int, int],
+                 config: RefSAMConfig = RefSAMConfig()) -> None:
         super().__init__()
         self.config = config
         self.text_encoder = text_encoder
@@ -79,8 +82,8 @@ class RefSAMPrompt(PromptGenerator):
         self.hda_blocks: tuple[int, ...] = ()
         self.dense_attention: HierarchicalDenseAttention | None = None
         if config.dense == "hda":
-            self.hda_blocks = hda_block_indexes(config, global_blocks)
-            self.dense_attention = HierarchicalDenseAttention([encoder_dim] * len(self.hda_blocks), prompt_dim)
+            self.hda_blocks = hda_block_indexes(config, sorted(level_widths))
+            self.dense_attention = HierarchicalDenseAttention([level_widths[b] for b in self.hda_blocks], prompt_dim)
         elif config.dense == "da":
             self.dense_attention = HierarchicalDenseAttention([prompt_dim], prompt_dim)
         self.tracker = (ImplicitTrackingModule(prompt_dim, config.track_heads, config.track_ffn_ratio)
@@ -89,7 +92,7 @@ class RefSAMPrompt(PromptGenerator):
     @classmethod
     def for_core(cls, core: "SamCore", text_encoder: TextEncoder, config: RefSAMConfig = RefSAMConfig()
                  ) -> "RefSAMPrompt":
-        module = cls(text_encoder, core.prompt_dim, core.encoder_dim, core.global_attn_blocks, config)
+        module = cls(text_encoder, core.prompt_dim, core.intermediate_widths(), config)
         return module.to(core.device)
 
     @property
@@ -152,7 +155,16 @@ class RefSAMPrompt(PromptGenerator):
         if missing:
             raise PromptError(f"HDA needs the outputs of encoder blocks {missing}: encode with "
                               "keep_intermediate=True")
-        return [available[b].index_select(0, index).to(self.dtype) for b in self.hda_blocks]
+        grid = tuple(features.embeddings.shape[-2:])
+        levels = []
+        for b in self.hda_blocks:
+            level = available[b].index_select(0, index).to(self.dtype)
+            if tuple(level.shape[-2:]) != grid:   # SAM 2's finer / coarser Hiera stages
+                finer = level.shape[-1] > grid[1]
+                level = F.interpolate(level, size=grid, mode="area" if finer else "bilinear",
+                                      **({} if finer else {"align_corners": False}))
+            levels.append(level)
+        return levels
 
     def next_track(self, mask_tokens: Tensor, previous: Tensor | None = None) -> Tensor:
         """P x M x C mask-token outputs of frame t (+ P x 1 x C previous track) -> P x 1 x C."""

@@ -286,15 +286,13 @@ def test_the_click_protocol_runs_on_a_sam2_core(core, images):
     assert np.array_equal(first, masks[int(np.argmax(scores))])        # SAM's rule for one click
 
 
-def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core, text_encoder):
+def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core):
     from samprompt import CombinedPrompts, NativePrompts, PromptedSam
     from samprompt.clip.models import load_clip
     from samprompt.escnet import ESCNet
     from samprompt.prompts import ClassPrompts
-    from samprompt.refsam import RefSAM, RefSAMConfig
 
     builders = {
-        "RefSAM": lambda: RefSAM(core, text_encoder, RefSAMConfig(adapters=None)),
         "ESC-Net": lambda: ESCNet(core, load_clip()),
     }
     for what, build in builders.items():
@@ -434,3 +432,32 @@ def test_class_names_prompt_sams_decoder_on_a_sam2_core(core, images):
     assert len(prediction.logits) == 6 and prediction.logits[3].shape[-2:] == images[1].shape[:2]
     prediction.low_res_logits.sum().backward()
     assert model.generator.class_token.weight.grad is not None
+
+
+
+def test_refsam_reads_hiera_stages_and_tracks_on_a_sam2_core(core, images, text_encoder, tmp_path):
+    import samprompt
+    from samprompt.refsam import RefSAM, RefSAMConfig
+
+    torch.manual_seed(0)
+    model = RefSAM(core, text_encoder, RefSAMConfig(adapters=None))
+    hda = model.generator.dense_attention
+    assert model.generator.hda_blocks == (0, 1, 2)                     # all Hiera stages but the coarsest
+    assert [level.image_proj[0].in_channels for level in hda.levels] == [96, 192, 384]   # each stage's width
+    assert core.intermediate_widths() == {0: 96, 1: 192, 2: 384, 3: 768}
+    with torch.no_grad():
+        hda.fuse.weight.normal_(0, 0.02)                                # make HDA's part count
+    texts = [["the red square", "the blue circle"], ["the green ring"]]
+    prediction = model(images, text=texts)
+    assert len(prediction.logits) == 3 and prediction.logits[2].shape[-2:] == images[1].shape[:2]
+    prediction.low_res_logits.sum().backward()
+    assert model.generator.mlp.layers[0].weight.grad is not None
+    assert all(level_grad is not None for level_grad in (p.grad for p in hda.parameters()))
+    track = model.generator.next_track(prediction.mask_tokens)          # the next frame's track token
+    with torch.no_grad():
+        tracked = model(images, text=texts, track=track.detach())
+    assert tracked.low_res_logits.shape == prediction.low_res_logits.shape
+    samprompt.save(model, tmp_path / "refsam")
+    loaded = samprompt.load(tmp_path / "refsam", core=core, text_encoder=text_encoder)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images, text=texts).low_res_logits, model(images, text=texts).low_res_logits)

@@ -27,7 +27,7 @@ def test_prompt_shapes(core, text_encoder, image, dense):
 def test_hda_reads_all_but_the_last_global_block(core, text_encoder):
     generator = make(core, text_encoder)
     assert generator.hda_blocks == core.global_attn_blocks[:-1]
-    with pytest.raises(ConfigError, match="not global-attention blocks"):
+    with pytest.raises(ConfigError, match="are not feature levels of this core"):
         make(core, text_encoder, hda_blocks=(0,))
 
 
