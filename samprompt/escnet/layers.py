@@ -20,7 +20,7 @@ from samprompt.errors import ConfigError
 class SamTwoWayBlocks(nn.Module):
     """The two-way attention blocks of a SAM mask decoder, run on per-class feature maps.
 
-    The blocks are copies of `decoder.transformer.layers` (segment-anything's own
+    The blocks are copies of `decoder.transformer.layers` (segment-anything's or SAM 2's own
     `TwoWayAttentionBlock`s, with their weights), or re-initialised with `random_init`.
     Prompt tokens are the queries, the map's cells (plus the dense prompt) the keys, as in
     SAM's decoder; the updated keys are returned.

@@ -76,7 +76,7 @@ class ESCNet(nn.Module):
     def __init__(self, core: SamCore, clip: ClipBundle, config: ESCNetConfig = ESCNetConfig(),
                  *, clip_spec: dict[str, str] | None = None) -> None:
         super().__init__()
-        require_family(core, ("sam",), "ESC-Net")
+        require_family(core, ("sam", "sam2"), "ESC-Net")
         depth = len(clip.model.visual.transformer.resblocks)
         self.config = config
         self.clip_spec = clip_spec or {"name": clip.name}
@@ -93,7 +93,7 @@ class ESCNet(nn.Module):
         self.image_guidance = nn.Conv2d(embed, guide, 1)
         self.text_guidance = nn.Linear(embed, guide)
         self.blocks = nn.ModuleList([
-            ESCBlock(core.sam.mask_decoder, dim, guide, config.heads, config.window, config.sam_init == "random")
+            ESCBlock(core.mask_decoder, dim, guide, config.heads, config.window, config.sam_init == "random")
             for _ in range(config.blocks)])
         self.decoder = UpsamplingDecoder(dim, self.clip.width, config.decoder_dims)
 

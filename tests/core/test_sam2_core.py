@@ -286,21 +286,147 @@ def test_the_click_protocol_runs_on_a_sam2_core(core, images):
     assert np.array_equal(first, masks[int(np.argmax(scores))])        # SAM's rule for one click
 
 
-def test_modules_written_for_sam1_refuse_a_sam2_core_when_built(core):
+def test_combinations_run_on_the_families_all_their_parts_run_on(core):
     from samprompt import CombinedPrompts, NativePrompts, PromptedSam
     from samprompt.clip.models import load_clip
-    from samprompt.escnet import ESCNet
+    from samprompt.prompts import ClassPrompts, PromptGenerator
+
+    class SamOnly(PromptGenerator):
+        prompt_inputs = ("anything",)
+
+    with pytest.raises(ConfigError, match=r"CombinedPrompts runs on SAM \(segment-anything\) cores, got a SAM 2.1"):
+        PromptedSam(core, CombinedPrompts(SamOnly(), NativePrompts()))
+    with pytest.raises(ConfigError, match=r"SamOnly runs on SAM \(segment-anything\) cores, got a SAM 2.1 core "
+                                          r"\(sam2.1_hiera_t\); SAM 2.1 support for it is not written yet"):
+        PromptedSam(core, SamOnly())
+    assert PromptedSam(core, CombinedPrompts(ClassPrompts(load_clip(), core.prompt_dim), NativePrompts())).core is core
+
+
+def test_refsam_reads_hiera_stages_and_tracks_on_a_sam2_core(core, images, text_encoder, tmp_path):
+    import samprompt
+    from samprompt.refsam import RefSAM, RefSAMConfig
+
+    torch.manual_seed(0)
+    model = RefSAM(core, text_encoder, RefSAMConfig(adapters=None))
+    hda = model.generator.dense_attention
+    assert model.generator.hda_blocks == (0, 1, 2)                     # all Hiera stages but the coarsest
+    assert [level.image_proj[0].in_channels for level in hda.levels] == [96, 192, 384]   # each stage's width
+    assert core.intermediate_widths() == {0: 96, 1: 192, 2: 384, 3: 768}
+    with torch.no_grad():
+        hda.fuse.weight.normal_(0, 0.02)                                # make HDA's part count
+    texts = [["the red square", "the blue circle"], ["the green ring"]]
+    prediction = model(images, text=texts)
+    assert len(prediction.logits) == 3 and prediction.logits[2].shape[-2:] == images[1].shape[:2]
+    prediction.low_res_logits.sum().backward()
+    assert model.generator.mlp.layers[0].weight.grad is not None
+    assert all(level_grad is not None for level_grad in (p.grad for p in hda.parameters()))
+    track = model.generator.next_track(prediction.mask_tokens)          # the next frame's track token
+    with torch.no_grad():
+        tracked = model(images, text=texts, track=track.detach())
+    assert tracked.low_res_logits.shape == prediction.low_res_logits.shape
+    samprompt.save(model, tmp_path / "refsam")
+    loaded = samprompt.load(tmp_path / "refsam", core=core, text_encoder=text_encoder)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images, text=texts).low_res_logits, model(images, text=texts).low_res_logits)
+
+
+
+def test_escnet_runs_its_blocks_copied_from_sam2s_decoder(core, tmp_path):
+    import samprompt
+    from samprompt.clip.models import load_clip
+    from samprompt.escnet import ESCNet, ESCNetConfig
+    from tests.escnet_fixtures import CLASSES, SMALL
+
+    torch.manual_seed(0)
+    model = ESCNet(core, load_clip(), ESCNetConfig(**SMALL))
+    block = model.blocks[0].sam.layers[0]
+    own = core.mask_decoder.transformer.layers[0]
+    assert torch.equal(block.self_attn.q_proj.weight, own.self_attn.q_proj.weight)   # starts from SAM 2's weights
+    images = torch.randint(0, 256, (2, 3, 40, 56), dtype=torch.uint8)
+    output = model(images, CLASSES)
+    assert output.logits.shape == (2, len(CLASSES), 40, 56)
+    output.logits.sum().backward()
+    assert block.self_attn.q_proj.weight.grad is not None
+    samprompt.save(model, tmp_path / "escnet")
+    loaded = samprompt.load(tmp_path / "escnet", core=core)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(images, CLASSES).logits, model.eval()(images, CLASSES).logits)
+
+
+def test_sam_ref_refines_clicks_on_a_sam2_core_and_saves(core, images, tmp_path):
+    import samprompt
+    from samprompt.samref import SAMRef, SAMRefConfig
+
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0))
+    session = model.session(images[0])
+    first = session.click(30, 25)
+    second = session.click(45, 40, positive=False)
+    assert first.shape == second.shape == images[0].shape[:2]
+    assert session.steps[-1].refined_logits.shape[-2:] == (SIZE, SIZE)        # the whole square frame
+    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
+    refined = model(images[:1], **clicks)
+    refined.refined_logits.sum().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
+    assert not any(p.requires_grad for p in core.parameters())
+    samprompt.save(model, tmp_path / "samref")
+    with torch.no_grad():
+        again = samprompt.load(tmp_path / "samref", core=core)(images[:1], **clicks).refined_logits
+        torch.testing.assert_close(again, model(images[:1], **clicks).refined_logits)
+
+
+def test_class_names_prompt_sams_decoder_on_a_sam2_core(core, images):
+    from samprompt import PromptedSam
+    from samprompt.clip.models import load_clip
     from samprompt.prompts import ClassPrompts
 
-    builders = {
-        "ESC-Net": lambda: ESCNet(core, load_clip()),
-    }
-    for what, build in builders.items():
-        with pytest.raises(ConfigError, match=f"{what} runs on SAM \\(segment-anything\\) cores, got a SAM 2.1 core "
-                                              r"\(sam2.1_hiera_t\); SAM 2.1 support for it is not written yet"):
-            build()
-    assert PromptedSam(core, CombinedPrompts(NativePrompts(), NativePrompts())).core is core
-    assert PromptedSam(core, CombinedPrompts(ClassPrompts(load_clip(), core.prompt_dim), NativePrompts())).core is core
+    features = core.encode(images, keep_images=True)
+    pixels = core.input_pixels(features)
+    resized = torch.nn.functional.interpolate(torch.as_tensor(images[0]).permute(2, 0, 1)[None].float() / 255,
+                                              size=(SIZE, SIZE), mode="bilinear", antialias=True)[0] * 255
+    assert pixels[0].shape == (3, SIZE, SIZE) and (pixels[0] - resized).abs().max() < 0.5
+    torch.manual_seed(0)
+    model = PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim, templates=("a {}",)))
+    prediction = model(images, classes=["background", "circle", "square"], multimask_output=False)
+    assert len(prediction.logits) == 6 and prediction.logits[3].shape[-2:] == images[1].shape[:2]
+    prediction.low_res_logits.sum().backward()
+    assert model.generator.class_token.weight.grad is not None
+
+
+def test_bottleneck_adapters_on_hiera_blocks_of_every_width(images, tmp_path):
+    import samprompt
+    from samprompt import NativePrompts, PromptedSam
+    from samprompt.tuning import BottleneckSettings, add_bottleneck_adapters, remove_bottleneck_adapters
+
+    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=4)
+    model = PromptedSam(core, NativePrompts())
+    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
+
+    def run() -> Tensor:
+        return model(images[:1], **clicks).low_res_logits
+
+    with torch.no_grad():
+        before = run()
+    blocks = add_bottleneck_adapters(core, BottleneckSettings(blocks="all", ratio=0.25))
+    trunk = core.sam.image_encoder.trunk.blocks
+    assert blocks == list(range(len(trunk)))
+    assert {trunk[i].mlp_adapter.down.in_features for i in blocks} == {96, 192, 384, 768}   # every Hiera stage
+    with torch.no_grad():
+        torch.testing.assert_close(run(), before)                  # up-projections start at zero
+    run().sum().backward()
+    assert all(trunk[i].attn_adapter.up.weight.grad is not None for i in blocks)
+    with torch.no_grad():
+        for i in blocks:
+            trunk[i].attn_adapter.up.weight.normal_(0, 0.02)
+        changed = run()
+    assert not torch.allclose(changed, before)
+    samprompt.save(model, tmp_path / "adapted")
+    with torch.no_grad():
+        torch.testing.assert_close(samprompt.load(tmp_path / "adapted")(images[:1], **clicks).low_res_logits, changed)
+    remove_bottleneck_adapters(core)
+    with torch.no_grad():
+        torch.testing.assert_close(run(), before)
 
 
 def test_native_clicks_train_with_lora_on_a_sam2_core_from_cached_embeddings():
@@ -354,110 +480,3 @@ def test_the_cli_trains_and_evaluates_native_clicks_on_an_official_sam2_checkpoi
                  "--items", "1", "--out", str(tmp_path / "eval.json")]) == 0
     metrics = json.loads((tmp_path / "eval.json").read_text())
     assert 0.0 <= metrics["box_miou"] <= 1.0 and 0.0 <= metrics["point_miou"] <= 1.0
-
-
-def test_bottleneck_adapters_on_hiera_blocks_of_every_width(images, tmp_path):
-    import samprompt
-    from samprompt import NativePrompts, PromptedSam
-    from samprompt.tuning import BottleneckSettings, add_bottleneck_adapters, remove_bottleneck_adapters
-
-    core = build_sam2_core("sam2.1_hiera_t", image_size=SIZE, seed=4)
-    model = PromptedSam(core, NativePrompts())
-    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
-
-    def run() -> Tensor:
-        return model(images[:1], **clicks).low_res_logits
-
-    with torch.no_grad():
-        before = run()
-    blocks = add_bottleneck_adapters(core, BottleneckSettings(blocks="all", ratio=0.25))
-    trunk = core.sam.image_encoder.trunk.blocks
-    assert blocks == list(range(len(trunk)))
-    assert {trunk[i].mlp_adapter.down.in_features for i in blocks} == {96, 192, 384, 768}   # every Hiera stage
-    with torch.no_grad():
-        torch.testing.assert_close(run(), before)                  # up-projections start at zero
-    run().sum().backward()
-    assert all(trunk[i].attn_adapter.up.weight.grad is not None for i in blocks)
-    with torch.no_grad():
-        for i in blocks:
-            trunk[i].attn_adapter.up.weight.normal_(0, 0.02)
-        changed = run()
-    assert not torch.allclose(changed, before)
-    samprompt.save(model, tmp_path / "adapted")
-    with torch.no_grad():
-        torch.testing.assert_close(samprompt.load(tmp_path / "adapted")(images[:1], **clicks).low_res_logits, changed)
-    remove_bottleneck_adapters(core)
-    with torch.no_grad():
-        torch.testing.assert_close(run(), before)
-
-
-
-def test_sam_ref_refines_clicks_on_a_sam2_core_and_saves(core, images, tmp_path):
-    import samprompt
-    from samprompt.samref import SAMRef, SAMRefConfig
-
-    torch.manual_seed(0)
-    model = SAMRef(core, SAMRefConfig(local_size=64, click_radius=3.0))
-    session = model.session(images[0])
-    first = session.click(30, 25)
-    second = session.click(45, 40, positive=False)
-    assert first.shape == second.shape == images[0].shape[:2]
-    assert session.steps[-1].refined_logits.shape[-2:] == (SIZE, SIZE)        # the whole square frame
-    clicks = {"points": torch.tensor([[[30.0, 25.0]]]), "labels": torch.ones(1, 1, dtype=torch.int)}
-    refined = model(images[:1], **clicks)
-    refined.refined_logits.sum().backward()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    assert trainable and all(p.grad is not None for p in trainable)
-    assert not any(p.requires_grad for p in core.parameters())
-    samprompt.save(model, tmp_path / "samref")
-    with torch.no_grad():
-        again = samprompt.load(tmp_path / "samref", core=core)(images[:1], **clicks).refined_logits
-        torch.testing.assert_close(again, model(images[:1], **clicks).refined_logits)
-
-
-
-def test_class_names_prompt_sams_decoder_on_a_sam2_core(core, images):
-    from samprompt import PromptedSam
-    from samprompt.clip.models import load_clip
-    from samprompt.prompts import ClassPrompts
-
-    features = core.encode(images, keep_images=True)
-    pixels = core.input_pixels(features)
-    resized = torch.nn.functional.interpolate(torch.as_tensor(images[0]).permute(2, 0, 1)[None].float() / 255,
-                                              size=(SIZE, SIZE), mode="bilinear", antialias=True)[0] * 255
-    assert pixels[0].shape == (3, SIZE, SIZE) and (pixels[0] - resized).abs().max() < 0.5
-    torch.manual_seed(0)
-    model = PromptedSam(core, ClassPrompts(load_clip(), core.prompt_dim, templates=("a {}",)))
-    prediction = model(images, classes=["background", "circle", "square"], multimask_output=False)
-    assert len(prediction.logits) == 6 and prediction.logits[3].shape[-2:] == images[1].shape[:2]
-    prediction.low_res_logits.sum().backward()
-    assert model.generator.class_token.weight.grad is not None
-
-
-
-def test_refsam_reads_hiera_stages_and_tracks_on_a_sam2_core(core, images, text_encoder, tmp_path):
-    import samprompt
-    from samprompt.refsam import RefSAM, RefSAMConfig
-
-    torch.manual_seed(0)
-    model = RefSAM(core, text_encoder, RefSAMConfig(adapters=None))
-    hda = model.generator.dense_attention
-    assert model.generator.hda_blocks == (0, 1, 2)                     # all Hiera stages but the coarsest
-    assert [level.image_proj[0].in_channels for level in hda.levels] == [96, 192, 384]   # each stage's width
-    assert core.intermediate_widths() == {0: 96, 1: 192, 2: 384, 3: 768}
-    with torch.no_grad():
-        hda.fuse.weight.normal_(0, 0.02)                                # make HDA's part count
-    texts = [["the red square", "the blue circle"], ["the green ring"]]
-    prediction = model(images, text=texts)
-    assert len(prediction.logits) == 3 and prediction.logits[2].shape[-2:] == images[1].shape[:2]
-    prediction.low_res_logits.sum().backward()
-    assert model.generator.mlp.layers[0].weight.grad is not None
-    assert all(level_grad is not None for level_grad in (p.grad for p in hda.parameters()))
-    track = model.generator.next_track(prediction.mask_tokens)          # the next frame's track token
-    with torch.no_grad():
-        tracked = model(images, text=texts, track=track.detach())
-    assert tracked.low_res_logits.shape == prediction.low_res_logits.shape
-    samprompt.save(model, tmp_path / "refsam")
-    loaded = samprompt.load(tmp_path / "refsam", core=core, text_encoder=text_encoder)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(images, text=texts).low_res_logits, model(images, text=texts).low_res_logits)
