@@ -35,6 +35,8 @@ class LearnedConstantPrompt(PromptGenerator):
     else one per image. The content of `text` is ignored.
     """
 
+    core_families = ("sam", "sam2")
+
     def __init__(self, dim: int, tokens: int = 2) -> None:
         super().__init__()
         self.tokens = nn.Parameter(torch.randn(tokens, dim) * 0.02)
@@ -56,6 +58,8 @@ class FixedNativePrompt(PromptGenerator):
     (`point=(0.5, 0.5)`) or the whole image as a box (`box=(0, 0, 1, 1)`). Like
     `LearnedConstantPrompt`, it makes one row per entry of `text` and ignores the content.
     """
+
+    core_families = ("sam", "sam2")
 
     def __init__(self, *, point: tuple[float, float] | None = None,
                  box: tuple[float, float, float, float] | None = None) -> None:

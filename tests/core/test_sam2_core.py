@@ -480,3 +480,14 @@ def test_the_cli_trains_and_evaluates_native_clicks_on_an_official_sam2_checkpoi
                  "--items", "1", "--out", str(tmp_path / "eval.json")]) == 0
     metrics = json.loads((tmp_path / "eval.json").read_text())
     assert 0.0 <= metrics["box_miou"] <= 1.0 and 0.0 <= metrics["point_miou"] <= 1.0
+
+
+def test_text_free_baselines_run_on_a_sam2_core(core, images):
+    from samprompt import PromptedSam
+    from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
+
+    for generator in (LearnedConstantPrompt(core.prompt_dim), FixedNativePrompt(point=(0.5, 0.5)),
+                      FixedNativePrompt(box=(0.0, 0.0, 1.0, 1.0))):
+        prediction = PromptedSam(core, generator)(images, text=["a", "b"])
+        assert [tuple(logits.shape[-2:]) for logits in prediction.logits] == [images[0].shape[:2],
+                                                                             images[1].shape[:2]]
