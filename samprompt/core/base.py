@@ -52,6 +52,10 @@ class Core(nn.Module):
         return tuple(self.prompt_encoding.encoder.mask_input_size)
 
     @property
+    def num_mask_tokens(self) -> int:
+        return self.mask_decoder.num_mask_tokens
+
+    @property
     def prompt_encoding(self) -> SamPromptEncoding:
         """The prompt encoder with the precision rules (`samprompt.core.prompt_encoding`); a
         method that needs only the prompt side holds this instead of the whole core."""

@@ -92,10 +92,6 @@ class Sam2Core(Core):
         return self.sam.sam_prompt_embed_dim
 
     @property
-    def num_mask_tokens(self) -> int:
-        return self.sam.sam_mask_decoder.num_mask_tokens
-
-    @property
     def mask_decoder(self) -> nn.Module:
         return self.sam.sam_mask_decoder
 

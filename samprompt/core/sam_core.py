@@ -100,10 +100,6 @@ class SamCore(Core):
         return self.sam.image_encoder.patch_embed.proj.out_channels
 
     @property
-    def num_mask_tokens(self) -> int:
-        return self.sam.mask_decoder.num_mask_tokens
-
-    @property
     def mask_decoder(self) -> nn.Module:
         return self.sam.mask_decoder
 
