@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from samprompt.core.prompt_encoding import SamPromptEncoding
-from samprompt.errors import ConfigError
+from samprompt.core.structures import ImageFeatures, Prompts
+from samprompt.core.two_way import two_way_transformer
+from samprompt.errors import ConfigError, PromptError
 
 
 class Core(nn.Module):
@@ -71,6 +74,41 @@ class Core(nn.Module):
         `no_mask_embed`, what `decode` adds when `Prompts.dense` is None)."""
         h, w = grid or self.embedding_size
         return self.prompt_encoding.encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(rows, -1, h, w)
+
+    def run_two_way(self, features: ImageFeatures, prompts: Prompts, output_tokens: Tensor,
+                    extra_tokens: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The mask decoder's two-way transformer for every prompt row, as both families' decoders
+        run it: the decoder's own output tokens (T x C) before each row's prompt tokens (and
+        `extra_tokens`, P x E x C), against the embedding of the row's image plus its dense
+        prompt; padding tokens masked out.
+
+        Returns:
+            hs: P x (T + N) x C processed tokens; image: P x C x h x w processed embedding;
+            batch_index: P, the image of each row.
+        """
+        if prompts.dim != self.prompt_dim:
+            raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
+        if extra_tokens is not None:
+            prompts = prompts.append_tokens(extra_tokens)
+        batch_index = prompts.resolve_batch_index(len(features))
+        rows = len(prompts)
+        image_embeddings = features.embeddings.index_select(0, batch_index)
+        dtype = image_embeddings.dtype
+        dense = self.no_mask_dense(rows, image_embeddings.shape[-2:]) if prompts.dense is None else prompts.dense
+        if dense.shape[-2:] != image_embeddings.shape[-2:]:
+            raise PromptError(f"dense prompts are {tuple(dense.shape[-2:])}, image embeddings "
+                              f"{tuple(image_embeddings.shape[-2:])}")
+        src = image_embeddings + dense.to(dtype)
+        pos = self.dense_positional_encoding().to(dtype).expand(rows, -1, -1, -1)
+        output_tokens = output_tokens.unsqueeze(0).expand(rows, -1, -1)
+        tokens = torch.cat([output_tokens, prompts.sparse.to(output_tokens.dtype)], dim=1)
+        padding = None
+        if prompts.padding_mask is not None:
+            fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
+            padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
+        hs, image = two_way_transformer(self.mask_decoder.transformer, src, pos, tokens, padding)
+        b, c, h, w = src.shape
+        return hs, image.transpose(1, 2).reshape(b, c, h, w), batch_index
 
     def forward(self, images: Any) -> Any:
         """Same as `encode`."""

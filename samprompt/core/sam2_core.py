@@ -36,7 +36,6 @@ from samprompt.core.config import CoreInfo
 from samprompt.core.images import Images, check_image_tensor, image_array
 from samprompt.core.prompt_encoding import SamPromptEncoding
 from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
-from samprompt.core.two_way import two_way_transformer
 from samprompt.errors import ConfigError, ImageFormatError, PromptError
 from samprompt.tuning.state import AdapterState
 
@@ -207,39 +206,16 @@ class Sam2Core(Core):
         """SAM 2's mask decoder for every prompt row in one batch (rows may belong to different
         images, carry padded tokens and extra tokens), as `SamCore.decode`."""
         decoder = self.sam.sam_mask_decoder
-        if prompts.dim != self.prompt_dim:
-            raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
         if len(features.high_res) != 2:
             raise ConfigError("features lack SAM 2's two high-resolution maps: encode them with this Sam2Core")
-        if extra_tokens is not None:
-            prompts = prompts.append_tokens(extra_tokens)
-        batch_index = prompts.resolve_batch_index(len(features))
-        rows = len(prompts)
-        image_embeddings = features.embeddings.index_select(0, batch_index)
-        dtype = image_embeddings.dtype
-        dense = self.no_mask_dense(rows, image_embeddings.shape[-2:]) if prompts.dense is None else prompts.dense
-        if dense.shape[-2:] != image_embeddings.shape[-2:]:
-            raise PromptError(f"dense prompts are {tuple(dense.shape[-2:])}, image embeddings "
-                              f"{tuple(image_embeddings.shape[-2:])}")
-        src = image_embeddings + dense.to(dtype)
-        pos = self.dense_positional_encoding().to(dtype).expand(rows, -1, -1, -1)
-
         heads = [decoder.iou_token.weight, decoder.mask_tokens.weight]
         first = 1 if decoder.pred_obj_scores else 0
         if first:
             heads.insert(0, decoder.obj_score_token.weight)
-        output_tokens = torch.cat(heads, dim=0).unsqueeze(0).expand(rows, -1, -1)
-        tokens = torch.cat([output_tokens, prompts.sparse.to(output_tokens.dtype)], dim=1)
-        padding = None
-        if prompts.padding_mask is not None:
-            fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
-            padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
-
-        hs, src_out = two_way_transformer(decoder.transformer, src, pos, tokens, padding)
+        hs, src_out, batch_index = self.run_two_way(features, prompts, torch.cat(heads, dim=0), extra_tokens)
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1:first + 1 + decoder.num_mask_tokens, :]
-        b, c, h, w = src.shape
-        src_out = src_out.transpose(1, 2).reshape(b, c, h, w)
+        b, dtype = src_out.shape[0], src_out.dtype
         if decoder.use_high_res_features:
             conv1, norm1, act1, conv2, act2 = decoder.output_upscaling
             feat_s0, feat_s1 = (f.index_select(0, batch_index).to(dtype) for f in features.high_res)

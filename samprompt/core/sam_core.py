@@ -16,8 +16,7 @@ from samprompt.core.images import Images, resize_images
 from samprompt.core.prompt_encoding import SamPromptEncoding
 from samprompt.core.registry import registered_variants
 from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
-from samprompt.core.two_way import two_way_transformer
-from samprompt.errors import ConfigError, PromptError
+from samprompt.errors import ConfigError
 from samprompt.tuning.state import AdapterState
 
 
@@ -206,38 +205,13 @@ class SamCore(Core):
             upscale: also compute logits at each image's original size.
         """
         decoder = self.sam.mask_decoder
-        if prompts.dim != self.prompt_dim:
-            raise PromptError(f"prompts have width {prompts.dim}, this core expects {self.prompt_dim}")
-        if extra_tokens is not None:
-            prompts = prompts.append_tokens(extra_tokens)
-        batch_index = prompts.resolve_batch_index(len(features))
-        rows = len(prompts)
-        image_embeddings = features.embeddings.index_select(0, batch_index)
-        dtype = image_embeddings.dtype
-        if prompts.dense is None:
-            dense = self.no_mask_dense(rows, image_embeddings.shape[-2:])
-        else:
-            dense = prompts.dense
-        if dense.shape[-2:] != image_embeddings.shape[-2:]:
-            raise PromptError(f"dense prompts are {tuple(dense.shape[-2:])}, image embeddings "
-                              f"{tuple(image_embeddings.shape[-2:])}")
-        src = image_embeddings + dense.to(dtype)
-        pos = self.dense_positional_encoding().to(dtype).expand(rows, -1, -1, -1)
-
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
-        output_tokens = output_tokens.unsqueeze(0).expand(rows, -1, -1)
-        tokens = torch.cat([output_tokens, prompts.sparse.to(output_tokens.dtype)], dim=1)
-        padding = None
-        if prompts.padding_mask is not None:
-            fixed = torch.zeros(rows, output_tokens.shape[1], dtype=torch.bool, device=tokens.device)
-            padding = torch.cat([fixed, prompts.padding_mask.to(tokens.device)], dim=1)
-
-        hs, src_out = two_way_transformer(decoder.transformer, src, pos, tokens, padding)
+        hs, image, batch_index = self.run_two_way(features, prompts, output_tokens, extra_tokens)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:1 + decoder.num_mask_tokens, :]
 
-        b, c, h, w = src.shape
-        upscaled = decoder.output_upscaling(src_out.transpose(1, 2).reshape(b, c, h, w))
+        b = image.shape[0]
+        upscaled = decoder.output_upscaling(image)
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
         )
