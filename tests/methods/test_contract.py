@@ -3,9 +3,12 @@
 In the spirit of peft's common tester and timm's tests over every registered model: each method
 gives a small model on a `micro` core (`Method.example`) and one differentiable tensor from a
 forward pass (`Method.example_output`); these tests check what every method must do with them.
+Forward / backward, save / load and bf16 autocast run on both core families: SAM's `micro` and
+a random-init SAM 2.1 hiera_t at 128 px (where Meta's `sam2` is installed).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -18,17 +21,24 @@ from samprompt.methods import available_methods, get_method, load_trained, metho
 
 METHODS = available_methods()
 SEED = 0
+FAMILIES = ["sam", pytest.param("sam2", marks=pytest.mark.skipif(
+    importlib.util.find_spec("sam2") is None, reason="Meta's sam2 is not installed"))]
 
 
-def fresh_core(variant: str = "micro", seed: int = SEED) -> samprompt.SamCore:
+def fresh_core(family: str = "sam", seed: int = SEED) -> samprompt.SamCore:
+    """A seeded random-init core: SAM's `micro`, or SAM 2.1 hiera_t at 128 px (8 x 8 embedding)."""
     torch.manual_seed(seed)
-    return samprompt.build_sam(variant)
+    if family == "sam2":
+        from samprompt.core.sam2_core import build_sam2_core
+
+        return build_sam2_core("sam2.1_hiera_t", image_size=128, seed=seed)
+    return samprompt.build_sam("micro")
 
 
-def example(name: str, seed: int = SEED):
-    """(method, its example model on a fresh seeded micro core)."""
+def example(name: str, seed: int = SEED, family: str = "sam"):
+    """(method, its example model on a fresh seeded core of `family`)."""
     method = get_method(name)
-    return method, method.example(fresh_core(seed=seed))
+    return method, method.example(fresh_core(family, seed=seed))
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +66,11 @@ def test_example_builds_and_is_recognised(name):
             assert not get_method(other).handles(model), f"{other!r} also claims a {name!r} model"
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", METHODS, ids=METHODS)
-def test_forward_and_backward_reach_every_trainable_parameter(name, images):
+def test_forward_and_backward_reach_every_trainable_parameter(name, family, images):
     method = get_method(name)
-    core = fresh_core()
+    core = fresh_core(family)
     model = method.example(core)
     model.train()
     output = method.example_output(model, images)
@@ -80,9 +91,10 @@ def test_forward_and_backward_reach_every_trainable_parameter(name, images):
     assert core_frozen and all(p.grad is None for p in core_frozen.values()), f"{name}: frozen core weights got grads"
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", METHODS, ids=METHODS)
-def test_save_and_load_reproduce_the_output_exactly(name, images, tmp_path):
-    method, model = example(name)
+def test_save_and_load_reproduce_the_output_exactly(name, family, images, tmp_path):
+    method, model = example(name, family=family)
     with torch.no_grad():  # not the initial values: a zero-initialised part would round-trip trivially
         generator = torch.Generator().manual_seed(1)
         for parameter in model.parameters():
@@ -97,7 +109,8 @@ def test_save_and_load_reproduce_the_output_exactly(name, images, tmp_path):
     assert config["method"]["name"] == method.name
     assert isinstance(config["method_config"], dict)
 
-    loaded = samprompt.load(folder, core=fresh_core())
+    assert config["core"]["family"] == family
+    loaded = samprompt.load(folder, core=fresh_core(family))
     assert isinstance(loaded, method.model_class) and method_of(loaded) is method
     assert not loaded.training
     with torch.no_grad():
@@ -106,9 +119,10 @@ def test_save_and_load_reproduce_the_output_exactly(name, images, tmp_path):
     assert torch.equal(actual, expected), f"{name}: max difference {(actual - expected).abs().max().item()}"
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", METHODS, ids=METHODS)
-def test_runs_under_bfloat16_autocast(name, images):
-    method, model = example(name)
+def test_runs_under_bfloat16_autocast(name, family, images):
+    method, model = example(name, family=family)
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         output = method.example_output(model, images)
