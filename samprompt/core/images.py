@@ -81,6 +81,24 @@ def check_resizable(height: int, width: int, target: int, where: str) -> None:
                                f"{2 * target}:1")
 
 
+def image_list(images: Images) -> list[ImageLike]:
+    """The images of a list-like `Images` (not a batch tensor) as a list: one array or PIL image
+    becomes a one-item list; an empty list is refused."""
+    if isinstance(images, (np.ndarray, Image.Image)):
+        images = [images]
+    if len(images) == 0:
+        raise ImageFormatError("no images were given")
+    return list(images)
+
+
+def single_image_tensor(image: Tensor, index: int) -> Tensor:
+    """A 3 x H x W (or 1 x 3 x H x W) tensor inside a list of images, checked, as 1 x 3 x H x W."""
+    tensor = check_image_tensor(image)
+    if tensor.shape[0] != 1:
+        raise ImageFormatError(f"image {index}: a tensor inside a list must be 3 x H x W, got {tuple(image.shape)}")
+    return tensor
+
+
 def resize_images(images: Images, transform: ResizeLongestSide, device: torch.device
                   ) -> tuple[list[Tensor], list[tuple[int, int]]]:
     """Resize every image so that its longest side is the encoder's size.
@@ -98,16 +116,10 @@ def resize_images(images: Images, transform: ResizeLongestSide, device: torch.de
         check_resizable(*sizes[0], transform.target_length, "images")
         resized = transform.apply_image_torch(batch.float())
         return list(resized), sizes
-    if isinstance(images, (np.ndarray, Image.Image)):
-        images = [images]
-    if len(images) == 0:
-        raise ImageFormatError("no images were given")
     resized, sizes = [], []
-    for i, image in enumerate(images):
+    for i, image in enumerate(image_list(images)):
         if isinstance(image, Tensor):
-            tensor = check_image_tensor(image)
-            if tensor.shape[0] != 1:
-                raise ImageFormatError(f"image {i}: a tensor inside a list must be 3 x H x W, got {tuple(image.shape)}")
+            tensor = single_image_tensor(image, i)
             sizes.append(tuple(tensor.shape[-2:]))
             check_resizable(*sizes[-1], transform.target_length, f"image {i}")
             resized.append(transform.apply_image_torch(tensor.to(device).float())[0])

@@ -26,17 +26,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from sam2.modeling.sam2_base import SAM2Base
 from sam2.utils.transforms import SAM2Transforms
 from torch import Tensor, nn
 
 from samprompt.core.base import Core
 from samprompt.core.config import CoreInfo
-from samprompt.core.images import Images, check_image_tensor, image_array
+from samprompt.core.images import Images, check_image_tensor, image_array, image_list, single_image_tensor
 from samprompt.core.prompt_encoding import SamPromptEncoding
 from samprompt.core.structures import ImageFeatures, MaskPrediction, Prompts
-from samprompt.errors import ConfigError, ImageFormatError, PromptError
+from samprompt.errors import ConfigError, PromptError
 from samprompt.tuning.state import AdapterState
 
 
@@ -115,19 +114,20 @@ class Sam2Core(Core):
         """Images -> B x 3 x S x S normalised input (SAM 2's transforms), input and original sizes.
 
         Args:
-            images: H x W x 3 uint8 arrays or RGB PIL images (any sizes), or a B x 3 x H x W
-                uint8 / float tensor with values in [0, 255].
+            images: H x W x 3 uint8 arrays, RGB PIL images or 3 x H x W tensors (any sizes), or a
+                B x 3 x H x W uint8 / float tensor, with values in [0, 255].
         """
         if isinstance(images, Tensor):
             batch = check_image_tensor(images).to(self.device).float() / 255.0
             tensors, sizes = [self.transforms.transforms(batch)], [tuple(batch.shape[-2:])] * batch.shape[0]
         else:
-            if isinstance(images, (np.ndarray, Image.Image)):
-                images = [images]
-            if len(images) == 0:
-                raise ImageFormatError("no images were given")
             tensors, sizes = [], []
-            for i, image in enumerate(images):
+            for i, image in enumerate(image_list(images)):
+                if isinstance(image, Tensor):   # 3 x H x W in [0, 255]: the tensor path, one image
+                    tensor = single_image_tensor(image, i).to(self.device).float() / 255.0
+                    sizes.append(tuple(tensor.shape[-2:]))
+                    tensors.append(self.transforms.transforms(tensor))
+                    continue
                 array = image_array(image, f"image {i}")
                 sizes.append(tuple(array.shape[:2]))
                 tensors.append(self.transforms(array).unsqueeze(0).to(self.device))

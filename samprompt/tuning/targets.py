@@ -10,11 +10,12 @@ from samprompt.errors import ConfigError, UnknownNameError
 
 BlockSelection = Union[str, Sequence[int]]
 
-# Readable target -> module-name suffixes inside one encoder block or the decoder transformer.
+# Readable target -> module-name suffixes inside one encoder block; {0} / {1} are the family's two
+# MLP layers (`Layout.mlp_layers`).
 ENCODER_TARGETS = {
     "encoder.qkv": ("attn.qkv",),
     "encoder.proj": ("attn.proj",),
-    "encoder.mlp": ("mlp.lin1", "mlp.lin2"),
+    "encoder.mlp": ("mlp.{0}", "mlp.{1}"),
 }
 _ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
 DECODER_TARGETS = ("decoder.attn", "decoder.mlp")
@@ -72,12 +73,11 @@ def target_module_names(sam: nn.Module, targets: Sequence[str], blocks: BlockSel
     layers that `targets` select. SAM 2's Hiera blocks have the same `attn.qkv` / `attn.proj`;
     its MLPs are `mlp.layers.0` / `.1` where SAM's are `mlp.lin1` / `lin2`."""
     layout = layout_of(sam)
-    mlp = tuple(f"mlp.{name}" for name in layout.mlp_layers)
     names: list[str] = []
     for index in select_blocks(blocks, len(encoder_blocks(sam))):
         for target in targets:
-            for suffix in (mlp if target == "encoder.mlp" else ENCODER_TARGETS.get(target, ())):
-                names.append(f"{layout.encoder_blocks}.{index}.{suffix}")
+            for suffix in ENCODER_TARGETS.get(target, ()):
+                names.append(f"{layout.encoder_blocks}.{index}.{suffix.format(*layout.mlp_layers)}")
     transformer = f"{layout.decoder}.transformer"
     depth = len(sam.get_submodule(transformer).layers)
     if "decoder.attn" in targets:
@@ -86,5 +86,5 @@ def target_module_names(sam: nn.Module, targets: Sequence[str], blocks: BlockSel
         attention_names.append("final_attn_token_to_image")
         names += [f"{transformer}.{a}.{p}" for a in attention_names for p in _ATTENTION_PROJECTIONS]
     if "decoder.mlp" in targets:
-        names += [f"{transformer}.layers.{i}.{m}" for i in range(depth) for m in mlp]
+        names += [f"{transformer}.layers.{i}.mlp.{m}" for i in range(depth) for m in layout.mlp_layers]
     return names

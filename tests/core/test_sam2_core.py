@@ -78,6 +78,11 @@ def test_encoding_matches_the_image_predictors(core, images):
             torch.testing.assert_close(ours_map[i:i + 1], theirs)
     assert [tuple(m.shape[-2:]) for m in features.intermediate] == [(64, 64), (32, 32), (16, 16), (8, 8)]
     assert features.original_sizes == ((60, 80), (90, 50))
+    # the same images as a list holding a 3 x H x W tensor, as SamCore.encode takes them
+    mixed = core.encode([torch.as_tensor(images[0]).permute(2, 0, 1), images[1]])
+    torch.testing.assert_close(mixed.embeddings, features.embeddings, rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match="a tensor inside a list must be 3 x H x W"):
+        core.encode([torch.zeros(2, 3, 8, 8)])
 
 
 @pytest.mark.parametrize("case", CASES)
