@@ -54,7 +54,7 @@ def main() -> None:
     predictions = []
     out = Path(args.out)
     for t, masks in enumerate(tracker.run(clip["frames"])):
-        predictions.append(masks[0].numpy())
+        predictions.append(masks[0].cpu().numpy())
         save_png(overlay(clip["frames"][t], predictions[-1]), out / f"frame_{t}.png")
     scores = video_scores(predictions, list(clip["masks"]))
     print(f"'{clip['text']}': J {scores['J']:.3f}  F {scores['F']:.3f}  J&F {scores['J&F']:.3f}; "

@@ -62,7 +62,7 @@ def _random_core_config(output_dir) -> dict:
     return {"variant": "micro", "lora": {"targets": ["decoder.attn"], "rank": 2}, "eval_items": 0,
             "data": {"size": 4, "shapes": {"image_size": 64}},
             "train": {"steps": 2, "batch_size": 2, "lr": 1e-2, "seed": 3, "output_dir": str(output_dir),
-                      "progress": False}}
+                      "progress": False, "cpu": True}}   # bit-identical on CPU; GPU kernels need not be
 
 
 def test_one_config_and_seed_give_the_same_weights_in_two_processes_and_the_core_is_rebuilt(tmp_path):

@@ -38,7 +38,7 @@ def correlation_scores(model: Any, items: list[dict[str, Any]], classes: tuple[s
     with torch.no_grad():
         for item in items:
             image = torch.from_numpy(item["image"]).permute(2, 0, 1)[None]
-            matrix.add(model.generator.clip.correlation_map(image, classes).argmax(1)[0].numpy(), item["label"])
+            matrix.add(model.generator.clip.correlation_map(image, classes).argmax(1)[0].cpu().numpy(), item["label"])
     return matrix.summary(classes)
 
 
@@ -71,7 +71,7 @@ def classes_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any
         for i, item in enumerate(items[:settings.overlays]):
             prediction = model([item["image"]], classes=list(test.classes), multimask_output=False)
             logits = class_logits(prediction, len(test.classes))
-            semantic = semantic_map(logits, test.classes)[0].numpy().astype(np.uint8)
+            semantic = semantic_map(logits, test.classes)[0].cpu().numpy().astype(np.uint8)
             single = ConfusionMatrix(len(test.classes), ignore_index=255)
             single.add(semantic, item["label"])
             text = f"class prompts on SAM's decoder, one SAM mask per class name · mIoU {single.summary()['miou']:.2f}"

@@ -127,13 +127,14 @@ class DenseClip(nn.Module):
         return self.image_size // self.clip.visual.patch_size[0]
 
     def normalise(self, images: Tensor) -> Tensor:
-        """B x 3 x H x W uint8 or float in [0, 255] -> CLIP's normalised input at `image_size`."""
+        """B x 3 x H x W uint8 or float in [0, 255], on any device -> CLIP's normalised input at
+        `image_size`, on CLIP's device."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ImageFormatError(f"expected images of shape B x 3 x H x W, got {tuple(images.shape)}")
         if not (images.dtype == torch.uint8 or images.is_floating_point()):
             raise ImageFormatError(f"expected uint8 or floating images in [0, 255], got dtype {images.dtype}")
         dtype = self.mean.dtype if not images.is_floating_point() else images.dtype
-        x = images.to(dtype) / 255.0
+        x = images.to(self.mean.device, dtype) / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)

@@ -61,7 +61,8 @@ def escnet_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     model.eval()
     results: dict[str, Any] = {"training": training}
     for name, predict in (("clip_correlation", correlation_predictor(model)), ("escnet", model_predictor(model))):
-        results[name] = semantic_scores(evaluate_semantic(predict, items, test.classes), test.classes)
+        results[name] = semantic_scores(evaluate_semantic(predict, items, test.classes, device=model.device),
+                                        test.classes)
     save(model, out / "escnet" / "trained")
     plot_curves({"ESC-Net": history.losses}, out / "plots" / "escnet_loss.png",
                 title="ESC-Net: training loss (cross-entropy)", xlabel="step", ylabel="loss", smooth=20)

@@ -103,7 +103,8 @@ class ESCNetMethod(Method):
             items = [test[i] for i in range(len(test))]
 
             def evaluate(m: nn.Module) -> dict[str, Any]:
-                return evaluate_semantic(model_predictor(m), items, test.classes).summary(test.classes)
+                return evaluate_semantic(model_predictor(m), items, test.classes,
+                                         device=m.device).summary(test.classes)
         return TrainingSetup(model, dataset, task, evaluate, model.module_lrs(options.sam_lr, options.clip_lr))
 
     def add_eval_arguments(self, group: argparse._ArgumentGroup) -> None:
@@ -117,7 +118,7 @@ class ESCNetMethod(Method):
             raise SamPromptError(f"--window must be a positive side in pixels, got {window}")
         items = (dataset[i] for i in range(count))
         matrix = evaluate_semantic(model_predictor(model, window), items, dataset.classes, batch_size=1,
-                                   device=model.image_proj.weight.device)
+                                   device=model.device)
         summary = matrix.summary(dataset.classes, request.options.miou_convention)
         print(format_iou_table(summary["per_class_iou"]))
         return summary

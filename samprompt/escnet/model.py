@@ -97,6 +97,11 @@ class ESCNet(nn.Module):
             for _ in range(config.blocks)])
         self.decoder = UpsamplingDecoder(dim, self.clip.width, config.decoder_dims)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the trained modules live (inputs are moved here)."""
+        return self.image_proj.weight.device
+
     # ------------------------------------------------------------------ prompts
     def embed_pseudo_prompts(self, prompts: PseudoPrompts, rows: Tensor, grid: tuple[int, int]
                              ) -> tuple[Tensor, Tensor]:

@@ -352,6 +352,8 @@ def load(directory: str | Path, core: SamCore | None = None, *, adapter: str | N
             (bottleneck adapters are one set per core).
         components: parts the method does not save and would otherwise rebuild from their
             recorded spec, e.g. `text_encoder=` for RefSAM or `clip=` for ESC-Net.
+
+    The model comes back in eval mode, on the core's device.
     """
     directory = Path(directory)
     source = repr(str(directory))
@@ -393,7 +395,7 @@ def load(directory: str | Path, core: SamCore | None = None, *, adapter: str | N
             if saved_lora in core.adapters.lora:  # the load failed half-way: drop what it added
                 remove_lora(core, saved_lora)
             rename_lora(core, parked, saved_lora)
-    return model.eval()
+    return model.to(core.device).eval()   # what was built beside a core that lives on a GPU joins it
 
 
 def _own_lora_on_shared_core(adapters: Mapping[str, Any], core: SamCore, adapter: str | None, source: str

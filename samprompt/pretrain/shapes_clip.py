@@ -263,7 +263,7 @@ def correlation_miou(model, tokenizer, scenes: int = 100, image_size: int = 128)
     for index in range(scenes):
         item = test[index]
         image = torch.from_numpy(item["image"]).permute(2, 0, 1)[None]
-        matrix.add(dense_clip.correlation_map(image, SCENE_CLASSES).argmax(1)[0].numpy(), item["label"])
+        matrix.add(dense_clip.correlation_map(image, SCENE_CLASSES).argmax(1)[0].cpu().numpy(), item["label"])
     return float(matrix.summary(SCENE_CLASSES)["miou"])
 
 

@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedType
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
@@ -51,7 +53,9 @@ class TrainConfig:
         warmup_steps: linear warm-up, then cosine decay to 0.
         eval_every / checkpoint_every: period in steps (0: only at the end).
         output_dir: where checkpoints go (None: no checkpoints).
-        seed: seeds the batch order and every random draw of a step.
+        seed: seeds the batch order and every random draw of a step. On a CPU one seed gives
+            bit-identical weights; on a GPU up to the nondeterminism of its kernels (atomic adds in
+            some backward passes, see PyTorch's reproducibility notes).
         progress: show a tqdm bar.
         num_workers: DataLoader worker processes that sample and collate batches (0: in this process).
         cpu: force CPU; None means CPU exactly when torch sees no accelerator (so that
@@ -132,6 +136,17 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
+def accelerator_for(config: TrainConfig) -> Accelerator:
+    """accelerate keeps one device and one precision per process and refuses (or, from CPU to GPU,
+    silently ignores) another; in a single process each Trainer starts from its own config instead.
+    Under a distributed launcher the launcher's state is kept."""
+    cpu = config.cpu if config.cpu is not None else not has_accelerator()
+    if AcceleratorState._shared_state and PartialState().distributed_type == DistributedType.NO:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
+                       cpu=cpu)
+
+
 def lr_factor(step: int, steps: int, warmup: int) -> float:
     if warmup and step < warmup:
         return (step + 1) / warmup
@@ -192,10 +207,7 @@ class Trainer:
         self.task = as_task(task)
         self.dataset = dataset
         self.eval_fn = eval_fn
-        cpu = config.cpu if config.cpu is not None else not has_accelerator()
-        self.accelerator = accelerator or Accelerator(
-            mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum, cpu=cpu,
-        )
+        self.accelerator = accelerator or accelerator_for(config)
         self.optimizer = torch.optim.AdamW(
             parameter_groups(model, config.lr, config.module_lrs, config.weight_decay)
         )

@@ -26,8 +26,8 @@ def test_training_moves_only_the_refiner_and_encodes_each_image_once(core):
     data = ShapesInteractive("train", 3, WORLD)
     result = Trainer(model, task, data, TrainConfig(steps=3, batch_size=2, lr=1e-3, progress=False)).fit()
     assert all(torch.isfinite(torch.tensor(result.losses)))
-    assert all(torch.equal(v, core.state_dict()[k]) for k, v in frozen.items())
-    assert any(not torch.equal(v, model.refiner.state_dict()[k]) for k, v in before.items())
+    assert all(torch.equal(v, core.state_dict()[k].cpu()) for k, v in frozen.items())
+    assert any(not torch.equal(v, model.refiner.state_dict()[k].cpu()) for k, v in before.items())
     assert cache.misses <= 3 and cache.hits >= 3
 
 

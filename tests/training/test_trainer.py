@@ -128,3 +128,12 @@ def test_a_plain_loss_function_still_trains():
     config = TrainConfig(steps=2, batch_size=2, progress=False)
     result = Trainer(model, loss, ShapesInteractive("train", size=8, config=SMALL), config).fit()
     assert len(result.losses) == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+
+
+def test_trainers_in_one_process_each_get_their_own_precision():
+    """accelerate refuses a second precision in one process; each Trainer starts from its own config."""
+    bf16, _ = make_trainer(steps=1, mixed_precision="bf16", cpu=True)
+    assert bf16.accelerator.mixed_precision == "bf16"
+    plain, _ = make_trainer(steps=1, cpu=True)
+    assert plain.accelerator.mixed_precision == "no"
+    assert all(torch.isfinite(torch.tensor(plain.fit().losses)))
