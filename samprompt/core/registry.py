@@ -31,7 +31,8 @@ def registered_variants() -> dict[str, SamConfig]:
 
 
 # SAM 2.1 architectures, built by `samprompt.core.sam2_core` with Meta's `sam2` package (an extra).
-SAM2_VARIANT_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
+SAM2_VARIANT_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l", "sam2_tiny",
+                      "sam2_micro")
 
 
 def get_variant(name: str) -> SamConfig:
@@ -63,8 +64,8 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
         variant: `vit_b`, `vit_l`, `vit_h` (official architectures), `tiny` (a small
             architecture for CPU work), `micro` (a random-init test size), any registered
             name, or a `SamConfig`; or a SAM 2.1 architecture (`SAM2_VARIANT_NAMES`), which
-            gives a `Sam2Core` (`samprompt.core.sam2_core`; `pretrained` and `fast_attention`
-            do not apply: no SAM 2 weights ship with the package).
+            gives a `Sam2Core` (`samprompt.core.sam2_core`; `fast_attention` does not apply;
+            `sam2_tiny` is the small SAM 2 the package ships weights for, `sam2_micro` a test size).
         checkpoint: a local official checkpoint (`sam_vit_b_01ec64.pth` format: a plain
             `torch.save` state dict; `sam2.1_hiera_tiny.pt` for SAM 2.1: the state dict under
             "model") or a `.safetensors` file. None gives the weights the
@@ -85,7 +86,7 @@ def build_sam(variant: str | SamConfig, checkpoint: str | Path | None = None, *,
         except ImportError as error:
             raise ConfigError(f"SAM 2.1 variant {variant!r} needs Meta's sam2 package: pip install "
                               f"'samprompt[sam2]' ({error})") from None
-        return build_sam2_core(variant, checkpoint, frozen=frozen, seed=seed)
+        return build_sam2_core(variant, checkpoint, frozen=frozen, seed=seed, pretrained=pretrained)
 
     from samprompt.core.sam_core import SamCore
     from samprompt.core.weights import load_sam_checkpoint

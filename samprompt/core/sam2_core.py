@@ -20,6 +20,7 @@ What differs from SAM 1, and follows `sam2.sam2_image_predictor.SAM2ImagePredict
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -256,21 +257,89 @@ class Sam2Core(Core):
         return rows  # type: ignore[return-value]
 
 
-SAM2_VARIANTS = {
-    "sam2.1_hiera_t": "sam2.1_hiera_tiny.pt", "sam2.1_hiera_s": "sam2.1_hiera_small.pt",
-    "sam2.1_hiera_b+": "sam2.1_hiera_base_plus.pt", "sam2.1_hiera_l": "sam2.1_hiera_large.pt",
+@dataclass(frozen=True)
+class Sam2Variant:
+    """A SAM 2 architecture: one of Meta's SAM 2.1 configs, optionally with Hydra overrides.
+
+    Attributes:
+        config: the `sam2` package's config (`configs/sam2.1/<name>.yaml`).
+        checkpoint_file: the official checkpoint's file name (None: no official weights).
+        overrides: Hydra overrides applied to the config (a smaller architecture).
+        shipped_weights: a weights file inside `samprompt/weights` (None: none ships).
+    """
+
+    config: str
+    checkpoint_file: str | None = None
+    overrides: tuple[str, ...] = ()
+    shipped_weights: str | None = None
+
+
+def small_sam2_overrides(image_size: int, trunk_dim: int, stages: tuple[int, ...], global_blocks: tuple[int, ...],
+                         dim: int, memory_dim: int, memory_layers: int) -> tuple[str, ...]:
+    """Overrides of `sam2.1_hiera_t.yaml` for a small SAM 2 of the same design: Hiera trunk of
+    width `trunk_dim` (doubling per stage), neck and decoder width `dim`, memory attention of
+    `memory_layers` layers over `memory_dim`-wide memories, 8-token windows (the official 14 would
+    pad a small grid)."""
+    grid = image_size // 16
+    widths = [trunk_dim * 2 ** i for i in reversed(range(len(stages)))]
+    attention = "++model.memory_attention.layer"
+    return (f"++model.image_size={image_size}",
+            f"++model.image_encoder.trunk.embed_dim={trunk_dim}",
+            f"++model.image_encoder.trunk.stages=[{','.join(map(str, stages))}]",
+            f"++model.image_encoder.trunk.global_att_blocks=[{','.join(map(str, global_blocks))}]",
+            "++model.image_encoder.trunk.window_spec=[8,8,8,4]",
+            f"++model.image_encoder.neck.d_model={dim}",
+            f"++model.image_encoder.neck.backbone_channel_list=[{','.join(map(str, widths))}]",
+            f"++model.image_encoder.neck.position_encoding.num_pos_feats={dim}",
+            f"++model.memory_attention.d_model={dim}", f"{attention}.d_model={dim}",
+            f"{attention}.dim_feedforward={4 * dim}",
+            f"{attention}.self_attention.embedding_dim={dim}",
+            f"{attention}.self_attention.feat_sizes=[{grid},{grid}]",
+            f"{attention}.cross_attention.embedding_dim={dim}",
+            f"{attention}.cross_attention.feat_sizes=[{grid},{grid}]",
+            f"{attention}.cross_attention.kv_in_dim={memory_dim}",
+            f"++model.memory_attention.num_layers={memory_layers}",
+            f"++model.memory_encoder.in_dim={dim}", f"++model.memory_encoder.out_dim={memory_dim}",
+            f"++model.memory_encoder.position_encoding.num_pos_feats={memory_dim}",
+            f"++model.memory_encoder.mask_downsampler.embed_dim={dim}",
+            f"++model.memory_encoder.fuser.layer.dim={dim}")
+
+
+SAM2_VARIANTS: dict[str, Sam2Variant] = {
+    "sam2.1_hiera_t": Sam2Variant("sam2.1_hiera_t", "sam2.1_hiera_tiny.pt"),
+    "sam2.1_hiera_s": Sam2Variant("sam2.1_hiera_s", "sam2.1_hiera_small.pt"),
+    "sam2.1_hiera_b+": Sam2Variant("sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt"),
+    "sam2.1_hiera_l": Sam2Variant("sam2.1_hiera_l", "sam2.1_hiera_large.pt"),
+    # The small SAM 2 the package ships weights for (shapes world, 256 px input, 16 x 16 embedding):
+    # 2.3 M parameters, the SAM 2.1 tiny design scaled down; memory attention and encoder included.
+    "sam2_tiny": Sam2Variant("sam2.1_hiera_t", overrides=small_sam2_overrides(
+        256, trunk_dim=32, stages=(1, 1, 2, 1), global_blocks=(3,), dim=64, memory_dim=32, memory_layers=2),
+        shipped_weights="sam2_tiny.safetensors"),
+    # A very small random-init size for unit tests.
+    "sam2_micro": Sam2Variant("sam2.1_hiera_t", overrides=small_sam2_overrides(
+        128, trunk_dim=16, stages=(1, 1, 2, 1), global_blocks=(3,), dim=32, memory_dim=16, memory_layers=1)),
 }
 
 
+def shipped_sam2_weights(variant: str) -> Path | None:
+    """The weights file that ships inside the package for a SAM 2 `variant`, if any is installed."""
+    name = SAM2_VARIANTS[variant].shipped_weights
+    path = Path(__file__).resolve().parents[1] / "weights" / name if name else None
+    return path if path is not None and path.is_file() else None
+
+
 def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image_size: int | None = None,
-                    frozen: bool = True, seed: int | None = None) -> Sam2Core:
-    """A `Sam2Core` of an official SAM 2.1 architecture, built by Meta's `sam2.build_sam.build_sam2`
-    from the package's own config (with its image-mode post-processing settings).
+                    frozen: bool = True, seed: int | None = None, pretrained: bool = True) -> Sam2Core:
+    """A `Sam2Core` of a SAM 2 architecture, built by Meta's `sam2.build_sam.build_sam2` from the
+    package's own config (with its image-mode post-processing settings).
 
     Args:
-        variant: one of `SAM2_VARIANTS` (`sam2.1_hiera_t`, `_s`, `_b+`, `_l`).
+        variant: one of `SAM2_VARIANTS`: the official `sam2.1_hiera_t`, `_s`, `_b+`, `_l`, or
+            the small `sam2_tiny` (weights ship with the package) and `sam2_micro` (tests).
         checkpoint: the official file (`sam2.1_hiera_tiny.pt` etc.: a dict whose `"model"` is
-            the state dict), or a safetensors export; None gives random init.
+            the state dict), or a safetensors export; None gives the shipped weights where
+            `pretrained` and the variant has some, else random init.
+        pretrained: with `checkpoint=None`, load the shipped weights (False: random init).
         image_size: another square input size (a multiple of 32; e.g. 256 for fast tests); the
             official checkpoints were trained at 1024, which is the default.
         seed: draw random-init weights from this seed without touching the caller's random state.
@@ -282,7 +351,8 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
 
     if variant not in SAM2_VARIANTS:
         raise UnknownVariantError(f"unknown SAM 2 variant {variant!r}; available: {', '.join(SAM2_VARIANTS)}")
-    overrides = []
+    spec = SAM2_VARIANTS[variant]
+    overrides = list(spec.overrides)
     if image_size is not None:
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0 or image_size % 32:
             raise ConfigError(f"image_size must be a positive multiple of 32, got {image_size!r}")
@@ -290,9 +360,12 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        model = build_sam2(f"configs/sam2.1/{variant}.yaml", ckpt_path=None, device="cpu", mode="eval",
+        model = build_sam2(f"configs/sam2.1/{spec.config}.yaml", ckpt_path=None, device="cpu", mode="eval",
                            hydra_overrides_extra=overrides)
     weights = "random" if seed is None else f"random:seed={seed}"
+    shipped = checkpoint is None and pretrained and image_size is None and shipped_sam2_weights(variant) is not None
+    if shipped:
+        checkpoint = shipped_sam2_weights(variant)
     if checkpoint is not None:
         state = read_state_dict(checkpoint, variant=variant)
         if any(key.startswith("image_encoder.blocks.") for key in state):
@@ -308,7 +381,7 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
             extra = sorted(set(state) - set(expected))
             parts += [f"{len(extra)} unexpected (e.g. {extra[:2]})"] if extra else []
             raise CheckpointError(f"checkpoint {str(checkpoint)!r} does not match SAM 2.1 variant {variant!r} "
-                                  f"(official file: {SAM2_VARIANTS[variant]}): " + ", ".join(parts))
-        model.load_state_dict(state, strict=True)
-        weights = str(Path(checkpoint).resolve())
+                                  f"({spec.checkpoint_file or 'no official file'}): " + ", ".join(parts))
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+        weights = "shipped" if shipped else str(Path(checkpoint).resolve())
     return Sam2Core(model, frozen=frozen, variant=variant, weights=weights)

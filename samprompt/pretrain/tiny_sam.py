@@ -1,7 +1,9 @@
-"""Pretrain the shipped `tiny` SAM core from scratch on shapes world with SAM's own task.
+"""Pretrain a shipped small core (`tiny`, or SAM 2's `sam2_tiny`) from scratch on shapes world
+with SAM's own task.
 
     python -m samprompt.pretrain.tiny_sam --steps 2000 --out samprompt/weights
     python -m samprompt.pretrain.tiny_sam --recipe interactive --iterations 11 --steps 2000 --out ...
+    python -m samprompt.pretrain.tiny_sam --variant sam2_tiny --steps 1000 --out ...
 
 Every parameter trains (encoder, prompt encoder, decoder) on prompts drawn from shapes-world
 instance masks: `--recipe single` gives one random box or click per object
@@ -18,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -31,11 +34,13 @@ from samprompt.pretrain import earlier_record
 from samprompt.training import TrainConfig, Trainer
 from samprompt.utils.files import atomic_file, save_tensors
 
-WEIGHTS_NAME = "sam_tiny.safetensors"
+SMALL_CORES = {"tiny": "sam_tiny", "sam2_tiny": "sam2_tiny"}   # variant -> name of its shipped files
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", choices=tuple(SMALL_CORES), default="tiny",
+                        help="the small core to train: SAM's tiny or SAM 2's sam2_tiny (default %(default)s)")
     parser.add_argument("--steps", type=int, default=2000, help="optimizer steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16, help="items per step (default %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default %(default)s)")
@@ -51,9 +56,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--click-items", type=int, default=100,
                         help="test-split objects for the click protocol (default %(default)s)")
     parser.add_argument("--init", default=None,
-                        help="start from these `tiny` weights (a .safetensors or .pth state dict) "
+                        help="start from weights of the same variant (a .safetensors or .pth state dict) "
                              "instead of random init")
     return parser.parse_args(argv)
+
+
+def click_protocol(core: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """SAM alone under the RITM click protocol: NoC / NoF and mean IoU per click."""
+    clicks, _ = evaluate_interactive(core, items, refine=False)
+    return {k: v for k, v in clicks.items() if k != "seconds_per_click"}
+
+
+def image_scores(core: Any, eval_items: int, click_items: int) -> dict[str, Any]:
+    """A core's image-path figures on the shapes-world test split: one box / one click mIoU
+    (`NativeTask.evaluate`) and the click protocol on the first `click_items` objects."""
+    items = [ShapesInteractive("test", size=eval_items)[i] for i in range(eval_items)]
+    with torch.no_grad():
+        scores = NativeTask().evaluate(PromptedSam(core, NativePrompts()).eval(), items)
+    return {**scores, "click_protocol": click_protocol(core, items[:click_items])}
 
 
 def init_record(init: str | None) -> dict | None:
@@ -66,7 +86,7 @@ def init_record(init: str | None) -> dict | None:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
-    core = samprompt.build_sam("tiny", checkpoint=args.init, pretrained=False, frozen=False)
+    core = samprompt.build_sam(args.variant, checkpoint=args.init, pretrained=False, frozen=False)
     model = PromptedSam(core, NativePrompts())
     task = NativeTask()
     train_task = task if args.recipe == "single" else InteractiveTask(iterations=args.iterations)
@@ -78,21 +98,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer = Trainer(model, train_task, ShapesInteractive("train", size=10**6), config,
                       eval_fn=lambda m: task.evaluate(m, test_items))
     result = trainer.fit()
-    metrics = dict(result.evaluations[-1])
     model.eval()
-    clicks, _ = evaluate_interactive(core, test_items[:args.click_items], refine=False)
-    metrics["click_protocol"] = {k: v for k, v in clicks.items() if k != "seconds_per_click"}
+    metrics = {**result.evaluations[-1], "click_protocol": click_protocol(core, test_items[:args.click_items])}
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in core.sam.state_dict().items()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / WEIGHTS_NAME) as staging:
-        save_tensors(state, staging, metadata={"variant": "tiny", "format": "segment-anything state dict"})
+    name = SMALL_CORES[args.variant]
+    official = "segment-anything" if core.family == "sam" else "sam2 (SAM2Base)"
+    with atomic_file(out / f"{name}.safetensors") as staging:
+        save_tensors(state, staging, metadata={"variant": args.variant, "format": f"{official} state dict"})
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.tiny_sam {command}",
               "args": vars(args), "init_record": init_record(args.init), "metrics": metrics,
               "final_loss": result.losses[-1],
               "seconds": round(time.time() - start, 1)}
-    (out / "sam_tiny.json").write_text(json.dumps(record, indent=2))
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
     return metrics
 

@@ -142,7 +142,9 @@ def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, 
         build_sam2_core("sam2_hiera_huge")
     with pytest.raises(ConfigError, match="multiple of 32"):
         build_sam2_core("sam2.1_hiera_t", image_size=100)
-    assert set(SAM2_VARIANTS) == {"sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"}
+    assert set(SAM2_VARIANTS) == {"sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
+                                  "sam2_tiny", "sam2_micro"}
+    assert SAM2_VARIANTS["sam2.1_hiera_b+"].checkpoint_file == "sam2.1_hiera_base_plus.pt"
 
 
 def test_the_core_is_frozen_and_seeded(core):

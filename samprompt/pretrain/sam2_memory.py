@@ -1,0 +1,159 @@
+"""Train SAM 2's video memory of the shipped small SAM 2 core on shapes-world clips.
+
+    python -m samprompt.pretrain.sam2_memory --init out/sam2_tiny_interactive/sam2_tiny.safetensors \
+        --steps 300 --out samprompt/weights
+
+SAM 2's own video training, at shapes scale: each clip's first frame is given by its ground-truth
+mask (SAM 2's mask prompt), every later frame is tracked from memory alone
+(`samprompt.core.sam2_memory.Sam2MemoryTracker`, i.e. `SAM2Base.track_step`), and the loss of
+every tracked frame is SAM 2's: 20 x focal + dice on the mask logits at the input size, plus
+binary cross-entropy on the object score (is the object in the frame). The image encoder stays
+frozen (its image-path training is `samprompt.pretrain.tiny_sam --variant sam2_tiny`); memory
+attention, the memory encoder, the object-pointer projections and the decoder train, the decoder
+at a tenth of the learning rate so the image path keeps what it learnt. Scored as semi-supervised
+video object segmentation (DAVIS: J, F, J&F over the frames after the given one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import samprompt
+from samprompt.core.sam2_core import Sam2Core
+from samprompt.core.sam2_memory import Sam2MemoryTracker, encode_frames
+from samprompt.data import ShapesVideo
+from samprompt.metrics.davis import mean_video_scores, video_scores
+from samprompt.pretrain import earlier_record
+from samprompt.pretrain.tiny_sam import image_scores
+from samprompt.training import TrainConfig, Trainer
+from samprompt.training.losses import bce_loss, dice_loss, sigmoid_focal_loss
+from samprompt.training.task import Step, TrainingTask
+from samprompt.utils.files import atomic_file, save_tensors
+
+FOCAL_WEIGHT = 20.0   # SAM's and SAM 2's mask loss: 20 x focal + dice
+
+
+class MemoryModel(nn.Module):
+    """The core whose memory trains; the image encoder frozen."""
+
+    def __init__(self, core: Sam2Core) -> None:
+        super().__init__()
+        self.core = core
+        for name, parameter in core.sam.named_parameters():
+            parameter.requires_grad_(not name.startswith("image_encoder."))
+
+
+@dataclass
+class ClipBatch:
+    """B clips of T frames: frames B x T x H x W x 3 uint8, masks B x T x H x W bool."""
+
+    frames: np.ndarray
+    masks: np.ndarray
+
+
+class MemoryTask(TrainingTask):
+    """First frame from its mask, the rest from memory; SAM 2's loss on every tracked frame."""
+
+    def collate(self, samples: list[dict[str, Any]]) -> ClipBatch:
+        return ClipBatch(np.stack([s["frames"] for s in samples]), np.stack([s["masks"] for s in samples]))
+
+    def batch_loss(self, step: Step, batch: ClipBatch) -> Tensor:
+        core = step.model.core
+        tracker = Sam2MemoryTracker(core)
+        size = core.sam.image_size
+        losses = []
+        for t in range(batch.frames.shape[1]):
+            with torch.no_grad():
+                frame = encode_frames(core, list(batch.frames[:, t]))
+            target = torch.as_tensor(batch.masks[:, t], device=frame.vision_feats[-1].device)
+            if t == 0:
+                tracker.condition(frame, target)
+                continue
+            out = tracker.track(frame)
+            resized = F.interpolate(target[:, None].float(), (size, size), mode="bilinear", align_corners=False)
+            resized = (resized > 0.5).float()
+            present = target.flatten(1).any(1, keepdim=True).float()
+            logits = out.logits.float()
+            losses.append(FOCAL_WEIGHT * sigmoid_focal_loss(logits, resized) + dice_loss(logits, resized)
+                          + bce_loss(out.object_score_logits.float(), present))
+        return torch.stack(losses).mean()
+
+
+@torch.no_grad()
+def evaluate_memory(core: Sam2Core, clips: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Semi-supervised VOS on `clips`: the first frame's true mask given, J / F / J&F over the
+    other frames (DAVIS), and the seconds per tracked frame."""
+    tracker = Sam2MemoryTracker(core)
+    scores, seconds, frames = [], 0.0, 0
+    for clip in clips:
+        tracker.reset()
+        tracker.condition(clip["frames"][0], torch.as_tensor(clip["masks"][0])[None])
+        predictions = []
+        for frame in clip["frames"][1:]:
+            started = time.perf_counter()
+            predictions.append(tracker.track(frame).masks[0].cpu().numpy())
+            seconds += time.perf_counter() - started
+            frames += 1
+        scores.append(video_scores(predictions, list(clip["masks"][1:])))
+    return {**mean_video_scores(scores), "seconds_per_frame": seconds / max(frames, 1)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--init", required=True, help="sam2_tiny weights whose image path is trained (.safetensors)")
+    parser.add_argument("--steps", type=int, default=300, help="optimizer steps (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per step (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=4, help="frames per training clip (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of batches (default %(default)s)")
+    parser.add_argument("--eval-clips", type=int, default=40, help="test clips of 8 frames (default %(default)s)")
+    parser.add_argument("--eval-items", type=int, default=300, help="test objects for the image figures")
+    parser.add_argument("--click-items", type=int, default=100, help="test objects for the click protocol")
+    parser.add_argument("--out", default="samprompt/weights", help="output folder (default %(default)s)")
+    parser.add_argument("--work-dir", default="out/pretrain_sam2_memory", help="checkpoints, to resume")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    core = samprompt.build_sam("sam2_tiny", checkpoint=args.init, pretrained=False, frozen=False)
+    model = MemoryModel(core)
+    test = ShapesVideo("test", args.eval_clips, frames=8)
+    clips = [test[i] for i in range(len(test))]
+    before = evaluate_memory(core, clips)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
+                         warmup_steps=min(50, args.steps // 10), checkpoint_every=100, output_dir=args.work_dir,
+                         seed=args.seed, module_lrs={"core.sam.sam_mask_decoder": args.lr / 10})
+    started = time.time()
+    result = Trainer(model, MemoryTask(), ShapesVideo("train", 10**6, frames=args.frames), config).fit()
+    model.eval()
+    after = evaluate_memory(core, clips)
+    image = image_scores(core, args.eval_items, args.click_items)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in core.sam.state_dict().items()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "sam2_tiny.safetensors") as staging:
+        save_tensors(state, staging, metadata={"variant": "sam2_tiny", "format": "sam2 (SAM2Base) state dict"})
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    record = {"command": f"python -m samprompt.pretrain.sam2_memory {command}", "args": vars(args),
+              "init_record": earlier_record(Path(args.init).with_suffix(".json"), args.init),
+              "video_before": before, "video_after": after, "metrics": image, "first_loss": result.losses[0],
+              "final_loss": result.losses[-1], "seconds": round(time.time() - started, 1)}
+    (out / "sam2_tiny.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps({k: v for k, v in record.items() if k != "init_record"}, indent=2))
+    return record
+
+
+if __name__ == "__main__":
+    main()
