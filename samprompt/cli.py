@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                            f"with --full {FULL_EVAL_ITEMS})")
     demo.add_argument("--train-images", type=_positive_int, default=400,
                       help="distinct training scenes (default: %(default)s)")
+    demo.add_argument("--core", choices=("sam", "sam2"), default="sam",
+                      help="the shipped small core every module runs on: SAM's tiny or SAM 2's sam2_tiny "
+                           "(default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -160,7 +163,7 @@ def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     return run_demo(args.out, DemoSettings(full=args.full, steps=steps, train_images=args.train_images,
                                            eval_items=args.eval_items,
                                            seed=args.seed, progress=not args.no_progress,
-                                           only=tuple(args.only) if args.only else None))
+                                           only=tuple(args.only) if args.only else None, core=args.core))
 
 
 def command_train(args: argparse.Namespace) -> dict[str, Any]:

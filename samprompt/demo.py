@@ -25,6 +25,8 @@ HARDER_WORLD = ShapesConfig(noise=40.0, radius_fraction=(0.05, 0.14), max_object
 
 QUICK_EVAL_ITEMS = 100
 FULL_EVAL_ITEMS = 200
+# --core: the shipped small core of each family the demo runs every module on.
+DEMO_CORES = {"sam": "tiny", "sam2": "sam2_tiny"}
 
 
 @dataclass
@@ -37,6 +39,7 @@ class DemoSettings:
         steps: training steps by method name (a method not named uses its preset's steps).
         eval_items: held-out items scored per model (None: the preset's).
         only: the methods to run (None: every method with a demo section).
+        core: the core family every section builds its shipped small core of (`DEMO_CORES`).
     """
 
     full: bool = False
@@ -47,8 +50,11 @@ class DemoSettings:
     seed: int = 0
     progress: bool = True
     only: tuple[str, ...] | None = None
+    core: str = "sam"
 
     def __post_init__(self) -> None:
+        if self.core not in DEMO_CORES:
+            raise ConfigError(f"core must be one of {sorted(DEMO_CORES)}, got {self.core!r}")
         if self.eval_items is None:
             self.eval_items = FULL_EVAL_ITEMS if self.full else QUICK_EVAL_ITEMS
         for name in ("train_images", "eval_items"):
@@ -58,8 +64,23 @@ class DemoSettings:
             if value <= 0:
                 raise ConfigError(f"steps of {name!r} must be positive, got {value}")
 
+    def build_core(self, pretrained: bool = True) -> Any:
+        """A fresh shipped small core of the chosen family (each section builds its own; with
+        `pretrained=False` the same architecture at random init)."""
+        from samprompt.core import build_sam
+
+        return build_sam(DEMO_CORES[self.core], pretrained=pretrained)
+
     def steps_of(self, method: Method) -> int:
         return self.steps.get(method.name, preset_steps(method, self.full))
+
+
+def decoder_lrs(core: Any, lr: float) -> dict[str, float]:
+    """`TrainConfig.module_lrs` entry giving the core's mask decoder `lr`, in a model that holds
+    the core as `.core` (the decoder's name differs between the families)."""
+    from samprompt.tuning.targets import layout_of
+
+    return {f"core.sam.{layout_of(core.sam).decoder}": lr}
 
 
 def preset_steps(method: Method, full: bool) -> int:
@@ -88,7 +109,7 @@ def format_table(metrics: dict[str, Any]) -> str:
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     out = writable_directory(out, "--out")
     started = time.time()
-    metrics: dict[str, Any] = {"samprompt": __version__, "core": "tiny (shipped)",
+    metrics: dict[str, Any] = {"samprompt": __version__, "core": f"{DEMO_CORES[settings.core]} (shipped)",
                                "preset": "full" if settings.full else "quick",
                                "settings": asdict(settings), "modules": {}}
     metrics["section_seconds"] = {}

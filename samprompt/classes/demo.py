@@ -17,7 +17,6 @@ import torch
 
 from samprompt.classes.method import class_prompted_sam
 from samprompt.classes.task import ClassPromptTask, evaluate_classes
-from samprompt.core.registry import build_sam
 from samprompt.data import ShapesSemantic
 from samprompt.demo import DemoSettings, aligned
 from samprompt.methods.saving import save
@@ -48,7 +47,7 @@ def classes_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any
     test = ShapesSemantic("test", settings.eval_items)
     items = [test[i] for i in range(settings.eval_items)]
     torch.manual_seed(settings.seed)
-    core = build_sam("tiny")
+    core = settings.build_core()
     model = class_prompted_sam(core, DEMO_CLASSES)
     untrained = evaluate_classes(model, items, test.classes)
     add_lora(core, DEMO_LORA)

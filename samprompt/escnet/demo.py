@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from samprompt.clip import load_clip
-from samprompt.core.registry import build_sam
 from samprompt.data import SHAPE_CLASSES, ShapesConfig, ShapesSemantic
 from samprompt.demo import DemoSettings, aligned
 from samprompt.escnet.config import ESCNetConfig
@@ -47,7 +46,7 @@ def escnet_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     test = ShapesSemantic("test", settings.eval_items)
     items = [test[i] for i in range(settings.eval_items)]
     torch.manual_seed(settings.seed)
-    model = ESCNet(build_sam("tiny"), load_clip("shapes"), DEMO_ESCNET, clip_spec={"name": "shapes"})
+    model = ESCNet(settings.build_core(), load_clip("shapes"), DEMO_ESCNET, clip_spec={"name": "shapes"})
     lrs = model.module_lrs(sam_lr=2e-5)
     config = TrainConfig(steps=steps, batch_size=4, lr=5e-4, warmup_steps=20, module_lrs=lrs,
                          seed=settings.seed, progress=settings.progress, output_dir=str(out / "escnet"))

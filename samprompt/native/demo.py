@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from samprompt.core.registry import build_sam
 from samprompt.data import ShapesInteractive
 from samprompt.data.mask_prompts import box_of
 from samprompt.demo import HARDER_WORLD, DemoSettings, aligned
@@ -35,10 +34,10 @@ def native_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     results: dict[str, Any] = {}
 
     torch.manual_seed(settings.seed)
-    random_model = PromptedSam(build_sam("tiny", pretrained=False), NativePrompts())
+    random_model = PromptedSam(settings.build_core(pretrained=False), NativePrompts())
     results["random_init"] = task.evaluate(random_model, test_items, seed=settings.seed)
 
-    core = build_sam("tiny")
+    core = settings.build_core()
     model = PromptedSam(core, NativePrompts())
     results["shipped"] = task.evaluate(model, test_items, seed=settings.seed)
 

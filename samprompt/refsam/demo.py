@@ -15,15 +15,15 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset
 
-from samprompt.core.registry import build_sam
 from samprompt.data import ShapesReferring, ShapesVideo
-from samprompt.demo import DemoSettings, aligned
+from samprompt.demo import DemoSettings, aligned, decoder_lrs
 from samprompt.methods.saving import save
 from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
 from samprompt.plots import plot_curves
 from samprompt.prompts.fixed import FixedNativePrompt, LearnedConstantPrompt
 from samprompt.refsam.config import RefSAMConfig
+from samprompt.refsam.memory import compare_video_paths
 from samprompt.refsam.model import RefSAM
 from samprompt.refsam.task import RefSAMTask
 from samprompt.text import load_text_encoder
@@ -34,7 +34,7 @@ from samprompt.visualize import save_png, side_by_side
 # RefSAM on the tiny core: prompt modules plus the mask decoder (the decoder was trained for
 # clicks and boxes only, so it adapts to text prompts at a lower learning rate).
 DEMO_REFSAM = RefSAMConfig(adapters=None, train_decoder=True)
-DEMO_REFSAM_LRS = {"core.sam.mask_decoder": 2e-4}
+DEMO_REFSAM_DECODER_LR = 2e-4
 
 
 def train_referring(model: PromptedSam, task: RefSAMTask, steps: int, settings: DemoSettings, out: Path, name: str
@@ -43,7 +43,7 @@ def train_referring(model: PromptedSam, task: RefSAMTask, steps: int, settings: 
     data = ConcatDataset([ShapesReferring("train", settings.train_images),
                           ShapesVideo("train", max(settings.train_images // 2, 1), frames=3)])
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
-                         module_lrs=DEMO_REFSAM_LRS,
+                         module_lrs=decoder_lrs(model.core, DEMO_REFSAM_DECODER_LR),
                          progress=settings.progress, output_dir=str(out / name))
     started = time.time()
     history = Trainer(model, task, data, config).fit()
@@ -57,14 +57,14 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     clip_count = max(settings.eval_items // 4, 1)
     clips = [ShapesVideo("test", clip_count, frames=4)[i] for i in range(clip_count)]
     results: dict[str, Any] = {}
-    core = build_sam("tiny")
+    core = settings.build_core()
     for name, generator in (("centre_click", FixedNativePrompt(point=(0.5, 0.5))),
                             ("whole_image_box", FixedNativePrompt(box=(0.0, 0.0, 1.0, 1.0)))):
         results[name] = RefSAMTask(cache=FeatureCache(core)).evaluate(PromptedSam(core, generator), images, clips)
 
     torch.manual_seed(settings.seed)
-    constant_core = build_sam("tiny")
-    for parameter in constant_core.sam.mask_decoder.parameters():
+    constant_core = settings.build_core()
+    for parameter in constant_core.mask_decoder.parameters():
         parameter.requires_grad_(True)
     constant = PromptedSam(constant_core, LearnedConstantPrompt(constant_core.prompt_dim))
     task = RefSAMTask(frames=2, cache=FeatureCache(constant_core))
@@ -74,7 +74,7 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     results["constant_prompt"] = task.evaluate(constant, images, clips)
 
     torch.manual_seed(settings.seed)
-    refsam_core = build_sam("tiny")
+    refsam_core = settings.build_core()
     model = RefSAM(refsam_core, load_text_encoder("shapes"), DEMO_REFSAM, text_encoder_spec="shapes")
     task = RefSAMTask(frames=2, cache=FeatureCache(refsam_core))
     training["refsam"], losses["RefSAM"] = train_referring(model, task, steps, settings, out, "refsam")
@@ -89,6 +89,8 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     best = max(baselines, key=lambda k: results[k]["images"]["miou"] + results[k]["videos"]["J&F"])
     results["best_text_free_baseline"] = best
     results["training"] = training
+    if refsam_core.family == "sam2":   # the same clips tracked by SAM 2's memory from RefSAM's first frame
+        results["video_paths"] = compare_video_paths(model, clips)
 
     model.eval()
     with torch.no_grad():
@@ -100,6 +102,9 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     return results
 
 
+VIDEO_PATHS = {"track_token": "RefSAM's track token", "sam2_memory": "SAM 2's memory"}
+
+
 def refsam_table(results: dict[str, Any]) -> str:
     rows = [("module", "model", "image mIoU", "oIoU", "prec@0.5", "video J", "F", "J&F")]
     for name, values in results.items():
@@ -107,4 +112,10 @@ def refsam_table(results: dict[str, Any]) -> str:
             im, vid = values["images"], values["videos"]
             rows.append(("refsam_text", name, *(f"{v:.3f}" for v in (im["miou"], im["oiou"], im["prec@0.5"],
                                                                       vid["J"], vid["F"], vid["J&F"]))))
-    return aligned(rows)
+    table = aligned(rows)
+    if "video_paths" in results:
+        paths = [("video path (RefSAM on frame 1)", "J", "F", "J&F", "ms / frame")]
+        paths += [(VIDEO_PATHS[name], *(f"{v[k]:.3f}" for k in ("J", "F", "J&F")), f"{1000 * v['seconds_per_frame']:.1f}")
+                  for name, v in results["video_paths"].items()]
+        table += "\n\n" + aligned(paths)
+    return table

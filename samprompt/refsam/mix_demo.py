@@ -23,9 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from samprompt.core.registry import build_sam
 from samprompt.data import ShapesReferring, ShapesSemantic
-from samprompt.demo import DemoSettings, aligned
+from samprompt.demo import DemoSettings, aligned, decoder_lrs
 from samprompt.interactive import evaluate_interactive
 from samprompt.methods.registry import get_method
 from samprompt.methods.saving import load, save
@@ -84,7 +83,7 @@ def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -
     model.adapter = TEXT_CLICK_ADAPTER
     task = TextClickTask(cache=FeatureCache(core))
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
-                         module_lrs={"core.sam.mask_decoder": 1e-3},
+                         module_lrs=decoder_lrs(core, 1e-3),
                          progress=settings.progress, output_dir=str(out / "mix"))
     started = time.time()
     history = Trainer(model, task, ShapesReferring("train", settings.train_images), config).fit()
@@ -100,7 +99,7 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     count = settings.eval_items
     items = [ShapesReferring("test", count)[i] for i in range(count)]
     classes = list(ShapesSemantic("test", 1).classes)
-    core = build_sam("tiny")
+    core = settings.build_core()
     text_click, training = train_text_click(core, steps, settings, out)
     kinds = TextClickTask(cache=FeatureCache(core)).evaluate_kinds(text_click, items, seed=settings.seed)
 

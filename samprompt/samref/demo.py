@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from samprompt.core.registry import build_sam
 from samprompt.data import ShapesInteractive
 from samprompt.demo import HARDER_WORLD, DemoSettings, aligned
 from samprompt.interactive import compare_refiner
@@ -37,7 +36,7 @@ SAMREF_RUNS = {"sam_alone": "SAM alone", "samref": "SAM-REF", "samref_on_sam_cli
 def samref_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     """The SAM-REF refiner vs SAM alone under the click protocol, on held-out objects."""
     torch.manual_seed(settings.seed)
-    core = build_sam("tiny")
+    core = settings.build_core()
     model = SAMRef(core, DEMO_SAMREF)
     task = SAMRefTask(cache=FeatureCache(core, keep_intermediate=False, keep_images=True))
     config = TrainConfig(steps=steps, batch_size=8, lr=1e-3, warmup_steps=20, seed=settings.seed,

@@ -4,7 +4,7 @@ In the spirit of peft's common tester and timm's tests over every registered mod
 gives a small model on a `micro` core (`Method.example`) and one differentiable tensor from a
 forward pass (`Method.example_output`); these tests check what every method must do with them.
 Forward / backward, save / load and bf16 autocast run on both core families: SAM's `micro` and
-a random-init SAM 2.1 hiera_t at 128 px (where Meta's `sam2` is installed).
+SAM 2's `sam2_micro` (Meta's SAM 2.1 tiny design scaled down, 128 px; where `sam2` is installed).
 """
 from __future__ import annotations
 
@@ -26,12 +26,10 @@ FAMILIES = ["sam", pytest.param("sam2", marks=pytest.mark.skipif(
 
 
 def fresh_core(family: str = "sam", seed: int = SEED) -> samprompt.SamCore:
-    """A seeded random-init core: SAM's `micro`, or SAM 2.1 hiera_t at 128 px (8 x 8 embedding)."""
+    """A seeded random-init core: SAM's `micro`, or SAM 2's `sam2_micro` (8 x 8 embedding)."""
     torch.manual_seed(seed)
     if family == "sam2":
-        from samprompt.core.sam2_core import build_sam2_core
-
-        return build_sam2_core("sam2.1_hiera_t", image_size=128, seed=seed)
+        return samprompt.build_sam("sam2_micro", seed=seed)
     return samprompt.build_sam("micro")
 
 
