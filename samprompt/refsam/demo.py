@@ -115,7 +115,8 @@ def refsam_table(results: dict[str, Any]) -> str:
     table = aligned(rows)
     if "video_paths" in results:
         paths = [("video path (RefSAM on frame 1)", "J", "F", "J&F", "ms / frame")]
-        paths += [(VIDEO_PATHS[name], *(f"{v[k]:.3f}" for k in ("J", "F", "J&F")), f"{1000 * v['seconds_per_frame']:.1f}")
-                  for name, v in results["video_paths"].items()]
+        for name, v in results["video_paths"].items():
+            paths.append((VIDEO_PATHS[name], *(f"{v[k]:.3f}" for k in ("J", "F", "J&F")),
+                          f"{1000 * v['seconds_per_frame']:.1f}"))
         table += "\n\n" + aligned(paths)
     return table
