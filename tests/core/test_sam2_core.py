@@ -11,6 +11,7 @@ from torch import Tensor
 pytest.importorskip("sam2")
 from sam2.sam2_image_predictor import SAM2ImagePredictor  # noqa: E402
 
+from samprompt.core.registry import SAM2_VARIANT_NAMES  # noqa: E402
 from samprompt.core.sam2_core import SAM2_VARIANTS, Sam2Core, build_sam2_core  # noqa: E402
 from samprompt.core.structures import Prompts  # noqa: E402
 from samprompt.errors import CheckpointError, CheckpointNotFoundError, ConfigError, UnknownVariantError  # noqa: E402
@@ -142,8 +143,8 @@ def test_checkpoints_load_in_the_official_format_and_wrong_ones_are_named(core, 
         build_sam2_core("sam2_hiera_huge")
     with pytest.raises(ConfigError, match="multiple of 32"):
         build_sam2_core("sam2.1_hiera_t", image_size=100)
-    assert set(SAM2_VARIANTS) == {"sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
-                                  "sam2_tiny", "sam2_micro"}
+    assert set(SAM2_VARIANTS) == set(SAM2_VARIANT_NAMES) == {
+        "sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l", "sam2_tiny", "sam2_micro"}
     assert SAM2_VARIANTS["sam2.1_hiera_b+"].checkpoint_file == "sam2.1_hiera_base_plus.pt"
 
 
