@@ -110,6 +110,16 @@ def test_a_shipped_core_warns_once_that_it_knows_only_shapes_world(image):
         samprompt.Predictor(samprompt.build_sam("micro")).set_image(image)
 
 
+def test_the_shipped_sam2_core_points_to_an_official_sam2_checkpoint():
+    from samprompt.core.config import CoreInfo
+    from samprompt.core.notices import shipped_model_notice
+
+    notice = shipped_model_notice(CoreInfo("sam2", "sam2_tiny", {}, "shipped"))
+    assert "'sam2_tiny'" in notice and "--variant sam2.1_hiera_t --checkpoint sam2.1_hiera_tiny.pt" in notice
+    assert "vit_b" in shipped_model_notice(CoreInfo("sam", "tiny", {}, "shipped"))
+    assert shipped_model_notice(CoreInfo("sam2", "sam2_tiny", {}, "random:seed=0")) is None
+
+
 @pytest.mark.parametrize("prompt, expected", [
     ({"box": np.array([1, 2, 3])}, r"box must be 4 numbers .* got shape \(3,\)"),
     ({"point_coords": np.array([[5, 5]]), "point_labels": np.array([1, 1, 1])}, r"point_labels must have shape \(1,\)"),

@@ -24,11 +24,13 @@ def shipped_model_notice(core: CoreInfo) -> str | None:
     weights are not the package's own."""
     if core.weights != "shipped":
         return None
+    variant, checkpoint = (("sam2.1_hiera_t", "sam2.1_hiera_tiny.pt") if core.family == "sam2"
+                           else ("vit_b", "sam_vit_b_01ec64.pth"))
     return (f"the {core.variant!r} SAM core (and the shapes CLIP) the package ships were trained only on the "
             "procedural shapes world (coloured shapes on noise, 128 px), for the demo and the tests: on photos "
             "their masks mean nothing. For real images load an official checkpoint: "
-            "samprompt.build_sam('vit_b', checkpoint='sam_vit_b_01ec64.pth') in Python, or "
-            "--variant vit_b --checkpoint sam_vit_b_01ec64.pth on the command line (see docs/models.md).")
+            f"samprompt.build_sam('{variant}', checkpoint='{checkpoint}') in Python, or "
+            f"--variant {variant} --checkpoint {checkpoint} on the command line (see docs/models.md).")
 
 
 def warn_once_about_shipped_models(core: CoreInfo) -> None:
