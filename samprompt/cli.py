@@ -155,9 +155,24 @@ def _model(args: argparse.Namespace, wanted: str | None, purpose: str) -> tuple[
     return method, method.untrained(core).eval()
 
 
+def require_shipped_sam2_core() -> None:
+    """`demo --core sam2` runs on the small SAM 2 core the package ships; refuse where it is absent."""
+    try:
+        from samprompt.core.sam2_core import shipped_sam2_weights
+    except ImportError as error:
+        raise SamPromptError(f"--core sam2 needs Meta's sam2 package: pip install 'samprompt[sam2]' ({error})") from None
+    if shipped_sam2_weights("sam2_tiny") is None:
+        raise SamPromptError("--core sam2: no weights for the small SAM 2 core (sam2_tiny) are installed in "
+                             "samprompt/weights (none ship with this version; docs/models.md says why); make them with "
+                             "python -m samprompt.pretrain.tiny_sam --variant sam2_tiny and "
+                             "python -m samprompt.pretrain.sam2_memory, or run the demo on SAM's core (--core sam)")
+
+
 def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     from samprompt.demo import DemoSettings, demo_methods, run_demo
 
+    if args.core == "sam2":
+        require_shipped_sam2_core()
     asked = {m.name: getattr(args, f"steps_{m.name}") or args.steps for m in demo_methods()}
     steps = {name: value for name, value in asked.items() if value}
     return run_demo(args.out, DemoSettings(full=args.full, steps=steps, train_images=args.train_images,

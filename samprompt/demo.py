@@ -66,10 +66,11 @@ class DemoSettings:
 
     def build_core(self, pretrained: bool = True) -> Any:
         """A fresh shipped small core of the chosen family (each section builds its own; with
-        `pretrained=False` the same architecture at random init)."""
+        `pretrained=False`, or where no weights are installed, the same architecture at random
+        init from `seed`, so that saved models can rebuild it)."""
         from samprompt.core import build_sam
 
-        return build_sam(DEMO_CORES[self.core], pretrained=pretrained)
+        return build_sam(DEMO_CORES[self.core], pretrained=pretrained, seed=self.seed)
 
     def steps_of(self, method: Method) -> int:
         return self.steps.get(method.name, preset_steps(method, self.full))
@@ -109,7 +110,8 @@ def format_table(metrics: dict[str, Any]) -> str:
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     out = writable_directory(out, "--out")
     started = time.time()
-    metrics: dict[str, Any] = {"samprompt": __version__, "core": f"{DEMO_CORES[settings.core]} (shipped)",
+    core = settings.build_core().describe()
+    metrics: dict[str, Any] = {"samprompt": __version__, "core": f"{core.variant} ({core.weights})",
                                "preset": "full" if settings.full else "quick",
                                "settings": asdict(settings), "modules": {}}
     metrics["section_seconds"] = {}

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import numpy as np
@@ -391,3 +392,27 @@ def test_config_values_are_type_checked_before_anything_runs(tmp_path, capsys, c
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sam2") is None, reason="Meta's sam2 is not installed")
+def test_demo_runs_every_module_on_a_sam2_core(tmp_path, monkeypatch, capsys):
+    """`demo --core sam2` on the random-init sam2_micro (no small SAM 2 weights ship yet, so the
+    command refuses the real one and says why)."""
+    from samprompt import demo
+
+    assert main(["demo", "--core", "sam2", "--out", str(tmp_path / "refused")]) == 2
+    assert "no weights for the small SAM 2 core" in capsys.readouterr().err
+    monkeypatch.setitem(demo.DEMO_CORES, "sam2", "sam2_micro")
+    out = tmp_path / "demo"
+    metrics = demo.run_demo(out, demo.DemoSettings(steps={name: 2 for name in ("native", "refsam", "escnet", "samref",
+                                                                              "classes", "refsam_clicks")},
+                                                   train_images=4, eval_items=4, progress=False, core="sam2"))
+    assert metrics["core"] == "sam2_micro (random:seed=0)" and metrics["settings"]["core"] == "sam2"
+    assert set(metrics["modules"]) == {"native_points_boxes", "refsam_text", "escnet_classes", "samref_clicks",
+                                       "classes_on_sam", "mix_and_match"}
+    paths = metrics["modules"]["refsam_text"]["video_paths"]
+    assert set(paths) == {"track_token", "sam2_memory"}
+    assert all(set(v) == {"J", "F", "J&F", "count", "seconds_per_frame"} for v in paths.values())
+    assert "SAM 2's memory" in demo.format_table(metrics)
+    saved = json.loads((out / "refsam" / "trained" / "adapter_config.json").read_text())
+    assert saved["core"]["family"] == "sam2" and saved["core"]["weights"] == "random:seed=0"
