@@ -160,7 +160,8 @@ def require_shipped_sam2_core() -> None:
     try:
         from samprompt.core.sam2_core import shipped_sam2_weights
     except ImportError as error:
-        raise SamPromptError(f"--core sam2 needs Meta's sam2 package: pip install 'samprompt[sam2]' ({error})") from None
+        raise SamPromptError(f"--core sam2 needs Meta's sam2 package: pip install 'samprompt[sam2]' "
+                             f"({error})") from None
     if shipped_sam2_weights("sam2_tiny") is None:
         raise SamPromptError("--core sam2: no weights for the small SAM 2 core (sam2_tiny) are installed in "
                              "samprompt/weights (none ship with this version; docs/models.md says why); make them with "
