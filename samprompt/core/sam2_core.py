@@ -136,13 +136,9 @@ class Sam2Core(Core):
         side = (self.image_size, self.image_size)
         return batch, (side,) * len(sizes), tuple(sizes)
 
-    def encode(self, images: Images, *, keep_intermediate: bool = True, keep_images: bool = False) -> ImageFeatures:
-        """Run the image encoder once on a batch of images.
-
-        Returns `ImageFeatures` with the B x C x h x w embedding (`no_mem_embed` added), the
-        decoder's high-resolution maps (B x C/8 x 4h x 4w and B x C/4 x 2h x 2w) and, with
-        `keep_intermediate`, the Hiera trunk's stage outputs (B x D_i x H_i x W_i, coarsest last).
-        """
+    def run_backbone(self, images: Images, *, keep_intermediate: bool = True) -> "Backbone":
+        """One pass of SAM 2's image encoder (Hiera and its FPN neck) over a batch of images: what
+        `encode` (image mode) and SAM 2's video memory (`samprompt.core.sam2_memory`) both start from."""
         batch, input_sizes, original_sizes = self.preprocess(images)
         collected: list[Tensor] = []
         handle = None
@@ -154,15 +150,32 @@ class Sam2Core(Core):
         finally:
             if handle is not None:
                 handle.remove()
-        _, flat, _, sizes = self.sam._prepare_backbone_features(backbone_out)
+        _, flat, pos, sizes = self.sam._prepare_backbone_features(backbone_out)
+        return Backbone(batch, input_sizes, original_sizes, list(flat), list(pos), [tuple(s) for s in sizes],
+                        tuple(collected))
+
+    def features_from(self, backbone: "Backbone", *, keep_images: bool = False) -> ImageFeatures:
+        """Image-mode `ImageFeatures` from a backbone pass (`no_mem_embed` added to the embedding)."""
+        flat = list(backbone.vision_feats)
         if self.sam.directly_add_no_mem_embed:
             flat[-1] = flat[-1] + self.sam.no_mem_embed
-        maps = [f.permute(1, 2, 0).reshape(batch.shape[0], -1, *size) for f, size in zip(flat, sizes)]
+        count = backbone.batch.shape[0]
+        maps = [f.permute(1, 2, 0).reshape(count, -1, *size) for f, size in zip(flat, backbone.feat_sizes)]
         return ImageFeatures(
-            embeddings=maps[-1], input_sizes=input_sizes, original_sizes=original_sizes,
-            intermediate=tuple(collected), intermediate_blocks=tuple(range(len(collected))),
-            images=batch if keep_images else None, high_res=tuple(maps[:-1]),
+            embeddings=maps[-1], input_sizes=backbone.input_sizes, original_sizes=backbone.original_sizes,
+            intermediate=backbone.intermediate, intermediate_blocks=tuple(range(len(backbone.intermediate))),
+            images=backbone.batch if keep_images else None, high_res=tuple(maps[:-1]),
         )
+
+    def encode(self, images: Images, *, keep_intermediate: bool = True, keep_images: bool = False) -> ImageFeatures:
+        """Run the image encoder once on a batch of images.
+
+        Returns `ImageFeatures` with the B x C x h x w embedding (`no_mem_embed` added), the
+        decoder's high-resolution maps (B x C/8 x 4h x 4w and B x C/4 x 2h x 2w) and, with
+        `keep_intermediate`, the Hiera trunk's stage outputs (B x D_i x H_i x W_i, coarsest last).
+        """
+        return self.features_from(self.run_backbone(images, keep_intermediate=keep_intermediate),
+                                  keep_images=keep_images)
 
     def input_pixels(self, features: ImageFeatures) -> list[Tensor]:
         """The square-resized images the encoder saw, unnormalised: one 3 x S x S tensor in [0, 255]
@@ -255,6 +268,29 @@ class Sam2Core(Core):
             for row, value in zip(members.tolist(), logits):
                 rows[row] = value
         return rows  # type: ignore[return-value]
+
+
+@dataclass
+class Backbone:
+    """One backbone pass (`Sam2Core.run_backbone`).
+
+    Attributes:
+        batch: B x 3 x S x S normalised encoder input.
+        input_sizes / original_sizes: per image, (S, S) and its (H, W).
+        vision_feats: per level (finest first) HW x B x C, SAM 2's flattened layout (no
+            `no_mem_embed`).
+        vision_pos: the matching positional encodings, HW x B x C.
+        feat_sizes: per level (h, w).
+        intermediate: the Hiera stage outputs, B x D_i x H_i x W_i (empty unless kept).
+    """
+
+    batch: Tensor
+    input_sizes: tuple[tuple[int, int], ...]
+    original_sizes: tuple[tuple[int, int], ...]
+    vision_feats: list[Tensor]
+    vision_pos: list[Tensor]
+    feat_sizes: list[tuple[int, int]]
+    intermediate: tuple[Tensor, ...]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from samprompt.core.images import Images
-from samprompt.core.sam2_core import Sam2Core
+from samprompt.core.sam2_core import Backbone, Sam2Core
 from samprompt.errors import ConfigError, PromptError
 
 
@@ -74,14 +74,19 @@ class TrackOutput:
     masks: Tensor | None = None
 
 
+def video_frame(backbone: Backbone) -> VideoFrame:
+    """A backbone pass over B frames of one size -> the frame for the memory (SAM 2's features
+    without the image-mode `no_mem_embed`: memory attention takes its place)."""
+    sizes = set(backbone.original_sizes)
+    if len(sizes) > 1:
+        raise PromptError(f"images: the frames of one step must share a size, got {sorted(sizes)}")
+    return VideoFrame(backbone.vision_feats, backbone.vision_pos, backbone.feat_sizes,
+                      tuple(backbone.original_sizes[0]))
+
+
 def encode_frames(core: Sam2Core, images: Images) -> VideoFrame:
-    """B frames (all of one size) -> their backbone features, without the image-mode
-    `no_mem_embed` (memory attention takes its place)."""
-    batch, _, original_sizes = core.preprocess(images)
-    if len(set(original_sizes)) > 1:
-        raise PromptError(f"images: the frames of one step must share a size, got {sorted(set(original_sizes))}")
-    _, feats, pos, sizes = core.sam._prepare_backbone_features(core.sam.forward_image(batch))
-    return VideoFrame(list(feats), list(pos), [tuple(s) for s in sizes], tuple(original_sizes[0]))
+    """B frames (all of one size) -> their `VideoFrame`."""
+    return video_frame(core.run_backbone(images, keep_intermediate=False))
 
 
 class Sam2MemoryTracker:

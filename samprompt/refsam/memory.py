@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from samprompt.core.images import ImageLike
-from samprompt.core.sam2_memory import Sam2MemoryTracker, encode_frames
+from samprompt.core.sam2_memory import Sam2MemoryTracker, video_frame
 from samprompt.errors import ConfigError
 from samprompt.metrics.davis import mean_video_scores, video_scores
 from samprompt.refsam.model import RefSAM
@@ -52,15 +52,14 @@ class RefSAMMemoryTracker:
     @torch.no_grad()
     def step(self, frame: ImageLike) -> Tensor:
         """E x H x W boolean masks for the next frame."""
-        index = self.memory.frame_index
-        frame_features = encode_frames(self.model.core, [frame])
+        index, core = self.memory.frame_index, self.model.core
         anchor = index == 0 or (self.reanchor_every is not None and index % self.reanchor_every == 0)
+        backbone = core.run_backbone([frame], keep_intermediate=anchor)   # one encoder pass serves both
         if not anchor:
-            return self.memory.track(frame_features).masks
-        features = self.model.core.encode([frame])
-        prediction = self.model(features=features, text=self.text)
+            return self.memory.track(video_frame(backbone)).masks
+        prediction = self.model(features=core.features_from(backbone), text=self.text)
         masks = torch.stack([m[0] for m in prediction.masks])
-        self.memory.condition(frame_features, masks)
+        self.memory.condition(video_frame(backbone), masks)
         return masks
 
     def run(self, frames: Iterable[ImageLike]) -> Iterator[Tensor]:
