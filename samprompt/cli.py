@@ -157,12 +157,14 @@ def _model(args: argparse.Namespace, wanted: str | None, purpose: str) -> tuple[
 
 def require_shipped_sam2_core() -> None:
     """`demo --core sam2` runs on the small SAM 2 core the package ships; refuse where it is absent."""
+    from samprompt.demo import DEMO_CORES, has_shipped_weights
+
     try:
-        from samprompt.core.sam2_core import shipped_sam2_weights
+        shipped = has_shipped_weights(DEMO_CORES["sam2"])
     except ImportError as error:
         raise SamPromptError(f"--core sam2 needs Meta's sam2 package: pip install 'samprompt[sam2]' "
                              f"({error})") from None
-    if shipped_sam2_weights("sam2_tiny") is None:
+    if not shipped:
         raise SamPromptError("--core sam2: no weights for the small SAM 2 core (sam2_tiny) are installed in "
                              "samprompt/weights (none ship with this version; docs/models.md says why); make them with "
                              "python -m samprompt.pretrain.tiny_sam --variant sam2_tiny and "
