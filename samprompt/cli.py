@@ -157,7 +157,8 @@ def _model(args: argparse.Namespace, wanted: str | None, purpose: str) -> tuple[
 
 def require_shipped_sam2_core() -> None:
     """`demo --core sam2` runs on the small SAM 2 core the package ships; refuse where it is absent."""
-    from samprompt.demo import DEMO_CORES, has_shipped_weights
+    from samprompt.core.registry import has_shipped_weights
+    from samprompt.demo import DEMO_CORES
 
     try:
         shipped = has_shipped_weights(DEMO_CORES["sam2"])

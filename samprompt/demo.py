@@ -68,7 +68,7 @@ class DemoSettings:
         """A fresh shipped small core of the chosen family (each section builds its own; with
         `pretrained=False` the same architecture at random init). Where no weights are installed
         the core is drawn from `seed`, so that the models saved on it can rebuild it."""
-        from samprompt.core import build_sam
+        from samprompt.core.registry import build_sam, has_shipped_weights
 
         variant = DEMO_CORES[self.core]
         seed = self.seed if pretrained and not has_shipped_weights(variant) else None
@@ -76,17 +76,6 @@ class DemoSettings:
 
     def steps_of(self, method: Method) -> int:
         return self.steps.get(method.name, preset_steps(method, self.full))
-
-
-def has_shipped_weights(variant: str) -> bool:
-    """Whether weights for the small core `variant` are installed with the package."""
-    from samprompt.core.registry import SAM2_VARIANT_NAMES, get_variant, shipped_weights_path
-
-    if variant in SAM2_VARIANT_NAMES:
-        from samprompt.core.sam2_core import shipped_sam2_weights
-
-        return shipped_sam2_weights(variant) is not None
-    return shipped_weights_path(get_variant(variant)) is not None
 
 
 def decoder_lrs(core: Any, lr: float) -> dict[str, float]:

@@ -53,6 +53,15 @@ def shipped_weights_path(config: SamConfig) -> Path | None:
     return path if path.is_file() else None
 
 
+def has_shipped_weights(variant: str) -> bool:
+    """Whether weights the package ships for `variant` (of either family) are installed."""
+    if variant in SAM2_VARIANT_NAMES:
+        from samprompt.core.sam2_core import shipped_sam2_weights
+
+        return shipped_sam2_weights(variant) is not None
+    return shipped_weights_path(get_variant(variant)) is not None
+
+
 RANDOM_SEED_PREFIX = "random:seed="
 
 

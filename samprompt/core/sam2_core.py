@@ -399,9 +399,10 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
         model = build_sam2(f"configs/sam2.1/{spec.config}.yaml", ckpt_path=None, device="cpu", mode="eval",
                            hydra_overrides_extra=overrides)
     weights = "random" if seed is None else f"random:seed={seed}"
-    shipped = checkpoint is None and pretrained and image_size is None and shipped_sam2_weights(variant) is not None
+    shipped_file = shipped_sam2_weights(variant) if checkpoint is None and pretrained and image_size is None else None
+    shipped = shipped_file is not None
     if shipped:
-        checkpoint = shipped_sam2_weights(variant)
+        checkpoint = shipped_file
     if checkpoint is not None:
         state = read_state_dict(checkpoint, variant=variant)
         if any(key.startswith("image_encoder.blocks.") for key in state):

@@ -33,12 +33,10 @@ from samprompt.core.sam2_core import Sam2Core
 from samprompt.core.sam2_memory import Sam2MemoryTracker, encode_frames
 from samprompt.data import ShapesVideo
 from samprompt.metrics.davis import mean_video_scores, video_scores
-from samprompt.pretrain import earlier_record
-from samprompt.pretrain.tiny_sam import image_scores
+from samprompt.pretrain.tiny_sam import image_scores, init_record, write_small_core
 from samprompt.training import TrainConfig, Trainer
 from samprompt.training.losses import bce_loss, dice_loss, sigmoid_focal_loss
 from samprompt.training.task import Step, TrainingTask
-from samprompt.utils.files import atomic_file, save_tensors
 
 FOCAL_WEIGHT = 20.0   # SAM's and SAM 2's mask loss: 20 x focal + dice
 
@@ -140,17 +138,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model.eval()
     after = evaluate_memory(core, clips)
     image = image_scores(core, args.eval_items, args.click_items)
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in core.sam.state_dict().items()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "sam2_tiny.safetensors") as staging:
-        save_tensors(state, staging, metadata={"variant": "sam2_tiny", "format": "sam2 (SAM2Base) state dict"})
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.sam2_memory {command}", "args": vars(args),
-              "init_record": earlier_record(Path(args.init).with_suffix(".json"), args.init),
+              "init_record": init_record(args.init),
               "video_before": before, "video_after": after, "metrics": image, "first_loss": result.losses[0],
               "final_loss": result.losses[-1], "seconds": round(time.time() - started, 1)}
-    (out / "sam2_tiny.json").write_text(json.dumps(record, indent=2))
+    write_small_core(core, "sam2_tiny", Path(args.out), record)
     print(json.dumps({k: v for k, v in record.items() if k != "init_record"}, indent=2))
     return record
 

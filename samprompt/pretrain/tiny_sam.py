@@ -76,6 +76,18 @@ def image_scores(core: Any, eval_items: int, click_items: int) -> dict[str, Any]
     return {**scores, "click_protocol": click_protocol(core, items[:click_items])}
 
 
+def write_small_core(core: Any, variant: str, out: Path, record: dict[str, Any]) -> None:
+    """The core's weights as float16 safetensors (`<name>.safetensors`, the official model's state
+    dict) and the JSON record of how they were made (`<name>.json`) in `out`."""
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in core.sam.state_dict().items()}
+    out.mkdir(parents=True, exist_ok=True)
+    name = SMALL_CORES[variant]
+    official = "segment-anything" if core.family == "sam" else "sam2 (SAM2Base)"
+    with atomic_file(out / f"{name}.safetensors") as staging:
+        save_tensors(state, staging, metadata={"variant": variant, "format": f"{official} state dict"})
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2))
+
+
 def init_record(init: str | None) -> dict | None:
     """The JSON record written beside the `--init` weights (how they were made), if there is one."""
     if init is None:
@@ -100,19 +112,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     result = trainer.fit()
     model.eval()
     metrics = {**result.evaluations[-1], "click_protocol": click_protocol(core, test_items[:args.click_items])}
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in core.sam.state_dict().items()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = SMALL_CORES[args.variant]
-    official = "segment-anything" if core.family == "sam" else "sam2 (SAM2Base)"
-    with atomic_file(out / f"{name}.safetensors") as staging:
-        save_tensors(state, staging, metadata={"variant": args.variant, "format": f"{official} state dict"})
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.tiny_sam {command}",
               "args": vars(args), "init_record": init_record(args.init), "metrics": metrics,
               "final_loss": result.losses[-1],
               "seconds": round(time.time() - start, 1)}
-    (out / f"{name}.json").write_text(json.dumps(record, indent=2))
+    write_small_core(core, args.variant, Path(args.out), record)
     print(json.dumps(record, indent=2))
     return metrics
 
