@@ -3,6 +3,8 @@
 A core wraps one family's official model as `core.sam`, frozen by default, and offers:
 - `encode(images) -> ImageFeatures` (one encoder pass for a batch of images of any sizes);
 - `input_coords(xy, original_size)`: original-image pixels -> the encoder's input frame;
+  `grid_coords(points, original_size)` the same at the precision of the family's own automatic
+  mask generator;
 - `embed_prompts(points, boxes, masks)`, `dense_positional_encoding()`, `no_mask_dense(rows)`;
 - `decode(features, prompts) -> MaskPrediction` (any number of rows on any of the images);
 - `describe() -> CoreInfo` (family, variant, architecture, weights), saved with trained models;

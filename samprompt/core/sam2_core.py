@@ -103,13 +103,18 @@ class Sam2Core(Core):
     # ----------------------------------------------------------------------- encode
     def input_coords(self, xy: Tensor | np.ndarray, original_size: tuple[int, int]) -> Tensor:
         """... x 2 (x, y) pixel coordinates of an image of `original_size` (H, W) -> the encoder's
-        input frame (SAM2Transforms.transform_coords with normalize=True; numpy input becomes
-        float32 first, as in `SAM2ImagePredictor.predict`)."""
+        input frame (`SAM2Transforms.transform_coords` with normalize=True: divided by the width
+        and height, then times the input side; numpy input becomes float32 first, as in
+        `SAM2ImagePredictor.predict` and `SAM2AutomaticMaskGenerator`)."""
         if not isinstance(xy, Tensor):
             xy = torch.as_tensor(np.asarray(xy), dtype=torch.float)
         h, w = original_size
-        scale = torch.tensor([self.image_size / w, self.image_size / h], dtype=xy.dtype, device=xy.device)
-        return xy * scale
+        return xy / torch.tensor([w, h], dtype=xy.dtype, device=xy.device) * self.image_size
+
+    def grid_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> Tensor:
+        """N x 2 automatic-generation clicks (pixels, float64) -> the input frame, at the precision
+        of `SAM2AutomaticMaskGenerator` (float32 first)."""
+        return self.input_coords(points, original_size)
 
     def preprocess(self, images: Images) -> tuple[Tensor, tuple, tuple]:
         """Images -> B x 3 x S x S normalised input (SAM 2's transforms), input and original sizes.
@@ -252,7 +257,7 @@ class Sam2Core(Core):
         # As SAM2ImagePredictor: full-size logits from the raw low-res ones, which are then clamped
         # to [-32, 32] (what goes back in as a mask input).
         prediction = MaskPrediction(low_res_logits=low_res.clamp(-32.0, 32.0), iou_predictions=iou,
-                                    mask_tokens=tokens_out, batch_index=batch_index)
+                                    mask_tokens=tokens_out, batch_index=batch_index, unclamped_low_res_logits=low_res)
         if upscale:
             prediction.logits = self.upscale(low_res, batch_index, features)
         return prediction

@@ -116,6 +116,11 @@ class SamCore(Core):
             return self.transform.apply_coords_torch(xy, tuple(original_size))
         return torch.as_tensor(self.transform.apply_coords(np.asarray(xy), tuple(original_size)), dtype=torch.float)
 
+    def grid_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> Tensor:
+        """N x 2 automatic-generation clicks (pixels, float64) -> the input frame, at the precision
+        of `SamAutomaticMaskGenerator` (float64 until the prompt encoder casts)."""
+        return torch.as_tensor(self.transform.apply_coords(np.asarray(points, dtype=np.float64), tuple(original_size)))
+
     def preprocess(self, images: Images) -> tuple[Tensor, tuple, tuple]:
         """Resize (longest side), normalise and pad images into one encoder batch.
 

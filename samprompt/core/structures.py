@@ -114,6 +114,8 @@ class MaskPrediction:
         batch_index: P, the image each row belongs to.
         logits: per row, M x H x W logits at that image's original size (None when the
             decoder was asked not to upscale).
+        unclamped_low_res_logits: the decoder's logits before a family's clamp (SAM 2 clamps
+            `low_res_logits` to [-32, 32] but upscales the raw ones); None where nothing was clamped.
     """
 
     low_res_logits: Tensor
@@ -121,6 +123,12 @@ class MaskPrediction:
     mask_tokens: Tensor
     batch_index: Tensor
     logits: list[Tensor] | None = field(default=None, repr=False)
+    unclamped_low_res_logits: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def logits_to_upscale(self) -> Tensor:
+        """P x M x 4h x 4w: the low-res logits the core's upscaling reads (before any clamp)."""
+        return self.low_res_logits if self.unclamped_low_res_logits is None else self.unclamped_low_res_logits
 
     @property
     def masks(self) -> list[Tensor]:
