@@ -1,4 +1,4 @@
-"""The `samprompt` command: demo, train, eval, predict."""
+"""The `samprompt` command: demo, train, eval, predict, segment-all."""
 from __future__ import annotations
 
 import argparse
@@ -128,6 +128,39 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
     predict.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
     predict.add_argument("--out", default="out/predict", help="output folder (default: %(default)s)")
+
+    segment = commands.add_parser(
+        "segment-all", help="segment everything in an image (automatic mask generation), optionally naming the masks",
+        description="A grid of clicks over the image, filtered and de-duplicated as segment-anything's automatic "
+                    "mask generator does. Writes masks.json (records, COCO RLE), the masks (label_map.png or one "
+                    "PNG per mask) and overlay.png. With --classes each mask is named by CLIP on a crop around it "
+                    "(masks named 'background' are dropped); with --text only masks matching the text are kept. "
+                    "Unset thresholds take segment-anything's defaults, or on the shipped small core the "
+                    "settings tuned for it on shapes world (docs/deploy.md).")
+    segment.add_argument("--image", required=True, help="an image file (converted to RGB)")
+    segment.add_argument("--classes", nargs="+", help="class names to label the masks with (with --text: the names "
+                                                      "the text is told apart from)")
+    segment.add_argument("--text", help="keep only the masks that match this text better than 'background' (and "
+                                        "better than each of --classes, if given)")
+    segment.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
+    segment.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
+    segment.add_argument("--clip", default="shapes",
+                         help="open_clip model for --classes / --text: 'shapes' (shipped) or a model name with "
+                              "--clip-checkpoint (default: %(default)s)")
+    segment.add_argument("--clip-checkpoint", help="local weights file of the --clip model")
+    segment.add_argument("--points-per-side", type=_positive_int, help="clicks per side of the grid (32; shipped: 16)")
+    segment.add_argument("--points-per-batch", type=_positive_int, help="clicks decoded together (64)")
+    segment.add_argument("--pred-iou-thresh", type=_finite, help="keep masks above this predicted IoU (0.88; "
+                                                                  "shipped: 0.7)")
+    segment.add_argument("--stability-score-thresh", type=_finite, help="keep masks at least this stable (0.95; "
+                                                                         "shipped: 0.85)")
+    segment.add_argument("--box-nms-thresh", type=_finite, help="box IoU of duplicates (0.7)")
+    segment.add_argument("--crop-n-layers", type=int, help="crop layers beyond the whole image (0)")
+    segment.add_argument("--min-mask-region-area", type=int, help="fill holes / drop islands below this many "
+                                                                   "pixels (0; shipped: 20)")
+    segment.add_argument("--layout", choices=("labelmap", "pngs"), default="labelmap",
+                         help="one 16-bit label map, or one PNG per mask (default: %(default)s)")
+    segment.add_argument("--out", default="out/segment_all", help="output folder (default: %(default)s)")
     return parser
 
 
@@ -249,7 +282,42 @@ def command_predict(args: argparse.Namespace) -> dict[str, Any]:
     return method.predict(model, PredictRequest(image, given, Path(args.out)))
 
 
-COMMANDS = {"demo": command_demo, "train": command_train, "eval": command_eval, "predict": command_predict}
+SEGMENT_SETTINGS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
+                    "box_nms_thresh", "crop_n_layers", "min_mask_region_area")
+
+
+def command_segment_all(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.automatic import AutomaticMaskGenerator
+    from samprompt.automatic.config import settings_for
+    from samprompt.automatic.labels import MaskLabeller
+    from samprompt.automatic.outputs import write_masks
+    from samprompt.clip.models import load_clip
+    from samprompt.core.registry import build_sam
+    from samprompt.data.files import read_rgb
+
+    image = read_rgb(args.image, "--image")
+    writable_directory(args.out, "--out")
+    core = build_sam(args.variant, checkpoint=args.checkpoint)
+    given = {name: getattr(args, name) for name in SEGMENT_SETTINGS if getattr(args, name) is not None}
+    settings = {**settings_for(core), **given}
+    records = AutomaticMaskGenerator(core, **settings).generate(image)
+    if args.classes or args.text:
+        labeller = MaskLabeller(load_clip(args.clip, args.clip_checkpoint))
+        if args.text:
+            others = ("background", *[c for c in args.classes or () if c not in ("background", args.text)])
+            records = labeller.matching(image, records, args.text, others=others)
+        else:
+            records = labeller.label(image, records, args.classes)
+    summary = write_masks(image, records, args.out, layout=args.layout, settings=settings,
+                          classes=[args.text] if args.text else args.classes)
+    found = f", labelled: {', '.join(summary['labels_found']) or 'none'}" if "labels_found" in summary else ""
+    print(f"samprompt segment-all: {len(records)} masks{found}; wrote {args.out}/masks.json, "
+          f"{'label_map.png' if args.layout == 'labelmap' else 'masks/'}, overlay.png")
+    return summary
+
+
+COMMANDS = {"demo": command_demo, "train": command_train, "eval": command_eval, "predict": command_predict,
+            "segment-all": command_segment_all}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -159,3 +159,36 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     with atomic_file(path) as staging:
         Image.fromarray(array).save(staging, format="PNG")
     return Path(path)
+
+
+def mask_overlay(image: np.ndarray, masks: Sequence[np.ndarray], colours: Sequence[int] | None = None, *,
+                 clicks: Sequence[tuple[float, float]] = (), title: str | None = None,
+                 size: int = PANEL) -> np.ndarray:
+    """Image | masks: every mask tinted in its own colour (the palette index `colours[i]`, default
+    i + 1), larger masks first so that small ones stay visible, each outlined in white, and the
+    click that made each mask as a dot; at least `size` px; `title` above the masks (default:
+    their count)."""
+    colours = list(colours) if colours is not None else list(range(1, len(masks) + 1))
+    order = sorted(range(len(masks)), key=lambda i: -int(masks[i].sum()))
+    painted = image.copy()
+    edges = np.zeros(image.shape[:2], bool)
+    for i in order:
+        mask = masks[i]
+        painted = overlay(painted, mask, tuple(int(c) for c in class_colours(np.array(colours[i]))), alpha=0.7)
+        inner = mask.copy()
+        inner[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+        edges |= mask & ~inner
+    painted[edges] = 255
+    picture, scale = enlarge(painted, size)
+    picture = draw_prompts(picture, scale) if not clicks else _dots(picture, scale, clicks)
+    title = title or f"{len(masks)} mask{'s' if len(masks) != 1 else ''}"
+    return _row([caption(enlarge(image, size)[0], "image"), caption(picture, title)])
+
+
+def _dots(panel: np.ndarray, scale: float, points: Sequence[tuple[float, float]]) -> np.ndarray:
+    picture = Image.fromarray(panel)
+    draw = ImageDraw.Draw(picture)
+    for x, y in points:
+        cx, cy = (x + 0.5) * scale, (y + 0.5) * scale
+        draw.ellipse((cx - 3, cy - 3, cx + 3, cy + 3), fill=(255, 255, 255), outline=(0, 0, 0))
+    return np.asarray(picture)

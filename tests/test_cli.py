@@ -24,7 +24,7 @@ def train(tmp_path, config) -> int:
     return main(["train", "--config", str(path)])
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "eval", "predict"])
+@pytest.mark.parametrize("command", ["demo", "train", "eval", "predict", "segment-all"])
 def test_every_command_explains_its_options(command, capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args([command, "--help"])
@@ -416,3 +416,46 @@ def test_demo_runs_every_module_on_a_sam2_core(tmp_path, monkeypatch, capsys):
     assert "SAM 2's memory" in demo.format_table(metrics)
     saved = json.loads((out / "refsam" / "trained" / "adapter_config.json").read_text())
     assert saved["core"]["family"] == "sam2" and saved["core"]["weights"] == "random:seed=0"
+
+
+def test_segment_all_writes_records_label_map_and_overlay(tmp_path, capsys):
+    from samprompt.data import ShapesInstances
+
+    item = ShapesInstances("test", size=2)[1]
+    Image.fromarray(item["image"]).save(tmp_path / "scene.png")
+    out = tmp_path / "all"
+    assert main(["segment-all", "--image", str(tmp_path / "scene.png"), "--classes", "circle", "square", "triangle",
+                 "star", "ring", "cross", "background", "--out", str(out)]) == 0
+    assert "masks, labelled:" in capsys.readouterr().out
+    saved = json.loads((out / "masks.json").read_text())
+    assert saved["settings"]["points_per_side"] == 16 and saved["count"] == len(saved["masks"]) >= 2
+    labels = np.asarray(Image.open(out / "label_map.png"))
+    assert labels.shape == (128, 128) and labels.max() == saved["count"]
+    for index, record in enumerate(saved["masks"], start=1):
+        assert record["label"] in ("circle", "square", "triangle", "star", "ring", "cross")
+        assert isinstance(record["segmentation"]["counts"], str)       # COCO RLE
+        assert (labels == index).sum() <= record["area"]                 # smaller masks are painted over it
+    overlay = np.asarray(Image.open(out / "overlay.png").convert("RGB"))
+    assert overlay.shape[1] >= 2 * 256
+    assert main(["segment-all", "--image", str(tmp_path / "scene.png"), "--variant", "micro", "--points-per-side",
+                 "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--layout", "pngs",
+                 "--out", str(tmp_path / "pngs")]) == 0
+    count = json.loads((tmp_path / "pngs" / "masks.json").read_text())["count"]
+    assert count > 0 and len(list((tmp_path / "pngs" / "masks").glob("mask_*.png"))) == count
+    assert main(["segment-all", "--image", str(tmp_path / "scene.png"), "--text", item["labels"][0], "--classes",
+                 "circle", "square", "triangle", "star", "ring", "cross", "--out", str(tmp_path / "text")]) == 0
+    kept = json.loads((tmp_path / "text" / "masks.json").read_text())["masks"]
+    assert all(r["label"] == item["labels"][0] for r in kept)
+
+
+def test_segment_all_refuses_bad_settings_in_one_line(tmp_path, picture, capsys):
+    assert main(["segment-all", "--image", str(picture), "--variant", "micro", "--pred-iou-thresh", "2",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "pred_iou_thresh must be a number in [0, 1], got 2.0" in err and "Traceback" not in err
+    assert main(["segment-all", "--image", str(picture), "--variant", "micro", "--crop-n-layers", "-1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "crop_n_layers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["segment-all", "--image", str(picture), "--points-per-side", "0"])
+    assert "positive integer" in capsys.readouterr().err

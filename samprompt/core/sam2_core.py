@@ -225,7 +225,7 @@ class Sam2Core(Core):
         """SAM 2's mask decoder for every prompt row in one batch (rows may belong to different
         images, carry padded tokens and extra tokens), as `SamCore.decode`."""
         decoder = self.sam.sam_mask_decoder
-        if len(features.high_res) != 2:
+        if decoder.use_high_res_features and len(features.high_res) != 2:
             raise ConfigError("features lack SAM 2's two high-resolution maps: encode them with this Sam2Core")
         heads = [decoder.iou_token.weight, decoder.mask_tokens.weight]
         first = 1 if decoder.pred_obj_scores else 0

@@ -85,6 +85,16 @@ class ShapesSemantic(_ShapesDataset):
         return {"image": scene.image, "label": scene.class_map, "id": f"{self.split}-{index}"}
 
 
+class ShapesInstances(_ShapesDataset):
+    """Every object of a scene: instance masks and their class names, for instance segmentation."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        scene = self.world.scene(self._seed(index))
+        visible = [k for k in range(len(scene.masks)) if scene.masks[k].any()]
+        return {"image": scene.image, "masks": scene.masks[visible],
+                "labels": [scene.objects[k].shape for k in visible], "id": f"{self.split}-{index}"}
+
+
 class ShapesInteractive(_ShapesDataset):
     """One object mask per item, for click-based segmentation."""
 
