@@ -1,4 +1,4 @@
-"""The `samprompt` command: demo, train, eval, predict, segment-all."""
+"""The `samprompt` command: demo, train, eval, predict, segment-all, export."""
 from __future__ import annotations
 
 import argparse
@@ -151,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--points-per-side", type=_positive_int, help="clicks per side of the grid (32; shipped: 16)")
     segment.add_argument("--points-per-batch", type=_positive_int, help="clicks decoded together (64)")
     segment.add_argument("--pred-iou-thresh", type=_finite, help="keep masks above this predicted IoU (0.88; "
-                                                                  "shipped: 0.7)")
+                                                                  "shipped: 0.6)")
     segment.add_argument("--stability-score-thresh", type=_finite, help="keep masks at least this stable (0.95; "
-                                                                         "shipped: 0.85)")
+                                                                         "shipped: 0.7)")
     segment.add_argument("--box-nms-thresh", type=_finite, help="box IoU of duplicates (0.7)")
     segment.add_argument("--crop-n-layers", type=int, help="crop layers beyond the whole image (0)")
     segment.add_argument("--min-mask-region-area", type=int, help="fill holes / drop islands below this many "
@@ -161,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--layout", choices=("labelmap", "pngs"), default="labelmap",
                          help="one 16-bit label map, or one PNG per mask (default: %(default)s)")
     segment.add_argument("--out", default="out/segment_all", help="output folder (default: %(default)s)")
+
+    export = commands.add_parser(
+        "export", help="export the image encoder and the prompt path to ONNX, checked in ONNX Runtime",
+        description="Writes encoder.onnx (LoRA merged), prompt_decoder.onnx (a dynamic number of prompt rows and "
+                    "points) and manifest.json (inputs, outputs, preprocessing, the largest difference to PyTorch "
+                    "that ONNX Runtime gave). Without --weights, the plain core (clicks, boxes, mask prompts).")
+    export.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
+    export.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
+    export.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
+    export.add_argument("--parts", nargs="+", choices=("encoder", "prompt_decoder"),
+                        default=["encoder", "prompt_decoder"], help="what to export (default: both)")
+    export.add_argument("--single-mask", action="store_true",
+                        help="the prompt decoder returns SAM's single mask instead of the 3 ambiguity masks")
+    export.add_argument("--out", default="out/onnx", help="output folder (default: %(default)s)")
     return parser
 
 
@@ -316,8 +330,24 @@ def command_segment_all(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def command_export(args: argparse.Namespace) -> dict[str, Any]:
+    from samprompt.core.registry import build_sam
+    from samprompt.export import export_onnx
+    from samprompt.methods import load
+
+    writable_directory(args.out, "--out")
+    core = build_sam(args.variant, checkpoint=args.checkpoint)
+    model = load(args.weights, core) if args.weights else core
+    manifest = export_onnx(model, args.out, parts=tuple(args.parts), multimask_output=not args.single_mask)
+    for name, graph in manifest["graphs"].items():
+        worst = max(v for check in graph["largest_difference_to_pytorch"].values() for v in check.values())
+        print(f"samprompt export: {args.out}/{graph['file']} (largest difference to PyTorch in ONNX Runtime: "
+              f"{worst:.2g})")
+    return manifest
+
+
 COMMANDS = {"demo": command_demo, "train": command_train, "eval": command_eval, "predict": command_predict,
-            "segment-all": command_segment_all}
+            "segment-all": command_segment_all, "export": command_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,3 +52,7 @@ class UsageError(SamPromptError, RuntimeError):
 
 class EmptyHistoryError(UsageError, IndexError):
     """Undo with nothing to undo (an IndexError, as popping an empty list)."""
+
+
+class ExportError(SamPromptError, ValueError):
+    """A model or part that cannot be exported (to ONNX), with what can be instead."""

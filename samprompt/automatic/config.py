@@ -102,8 +102,8 @@ class AutomaticMaskConfig:
 # Settings for the shipped small SAM core (shapes world, 128 px scenes): its predicted IoUs and
 # stability scores run lower than a full SAM's, so segment-anything's thresholds (0.88 / 0.95)
 # keep about one mask per scene. Chosen on the shapes-world val split (docs/deploy.md).
-SHIPPED_CORE_SETTINGS: dict[str, Any] = {"points_per_side": 16, "pred_iou_thresh": 0.7,
-                                         "stability_score_thresh": 0.85, "min_mask_region_area": 20}
+SHIPPED_CORE_SETTINGS: dict[str, Any] = {"points_per_side": 16, "pred_iou_thresh": 0.6,
+                                         "stability_score_thresh": 0.7, "min_mask_region_area": 20}
 
 
 def settings_for(core: Any) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class Core(nn.Module):
         if extra_tokens is not None:
             prompts = prompts.append_tokens(extra_tokens)
         batch_index = prompts.resolve_batch_index(len(features))
-        rows = len(prompts)
+        rows = prompts.sparse.shape[0]     # not len(): a traced size keeps ONNX exports' row count dynamic
         image_embeddings = features.embeddings.index_select(0, batch_index)
         dtype = image_embeddings.dtype
         dense = self.no_mask_dense(rows, image_embeddings.shape[-2:]) if prompts.dense is None else prompts.dense

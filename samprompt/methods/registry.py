@@ -31,6 +31,7 @@ from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
+    from samprompt.export.graphs import OnnxGraph
     from samprompt.recipes import MethodRecipe, Recipe, TrainingSetup
 
 ENTRY_POINT_GROUP = "samprompt.methods"
@@ -156,6 +157,16 @@ class Method:
 
     def demo_table(self, results: Mapping[str, Any]) -> str:
         return ""
+
+    # ----------------------------------------------------------------- export
+    def onnx_prompt_graph(self, model: nn.Module, *, multimask_output: bool = True) -> "OnnxGraph":
+        """The module `samprompt.export.export_onnx` writes as prompt_decoder.onnx: this method's
+        prompts (text or class embeddings precomputed) to masks, with example inputs."""
+        from samprompt.errors import ExportError
+
+        raise ExportError(f"the {self.name!r} method's prompt path has no ONNX export yet; export its core "
+                          f"(export_onnx(model.core, ...): the image encoder with LoRA merged and the click / box / "
+                          f"mask prompt decoder) or only parts=('encoder',)")
 
     # ---------------------------------------------------------- contract tests
     def example(self, core: "SamCore") -> nn.Module:

@@ -68,6 +68,11 @@ class NativeMethod(Method):
     def legacy_config(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
+    def onnx_prompt_graph(self, model: nn.Module, *, multimask_output: bool = True) -> Any:
+        from samprompt.export.graphs import prompt_decoder_graph
+
+        return prompt_decoder_graph(model.core, multimask_output=multimask_output)
+
     def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
         if not core.adapters.lora and core.adapters.bottleneck is None:
             raise ConfigError("the native method trains adapters: give 'lora' and/or 'bottleneck' settings")

@@ -1,0 +1,170 @@
+"""ONNX export of a core and its prompt path, checked in ONNX Runtime against PyTorch.
+
+    from samprompt.export import export_onnx
+    report = export_onnx(model, "out/onnx")          # a core, or a registered method's model
+
+writes `encoder.onnx` (LoRA merged into the weights, bottleneck adapters kept),
+`prompt_decoder.onnx` (the method's prompt path: `Method.onnx_prompt_graph`; plain clicks, boxes
+and mask prompts for a core or the native method) and `manifest.json` (what each input and
+output is, SAM's preprocessing, the core, and the largest differences to PyTorch that ONNX
+Runtime gave on the example inputs and on a second, differently shaped set). The model itself
+is not changed: the exporter works on a copy.
+
+The graphs are traced with PyTorch's TorchScript-based exporter (`dynamo=False`): the
+validation in the core's decoder is data-dependent Python, which tracing evaluates once while
+`torch.export` refuses it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from samprompt.core.base import Core
+from samprompt.errors import ConfigError, ExportError
+from samprompt.export.graphs import OnnxGraph, encoder_graph, prompt_decoder_graph
+from samprompt.utils.files import atomic_file
+
+PARTS = ("encoder", "prompt_decoder")
+DEFAULT_OPSET = 17
+TOLERANCE = 1e-3     # largest absolute difference ONNX Runtime may show against PyTorch (float32)
+
+
+def _method_and_core(model: nn.Module) -> tuple[Any, Core]:
+    from samprompt.methods import method_of
+
+    if isinstance(model, Core):
+        return None, model
+    method = method_of(model)
+    core = getattr(model, "core", None)
+    if method is None or not isinstance(core, Core):
+        raise ExportError(f"export_onnx takes a core or the model of a registered method, got {type(model).__name__}")
+    return method, core
+
+
+def prepared_copy(model: nn.Module) -> tuple[Any, nn.Module, Core]:
+    """A float32 eval-mode copy of `model` on the CPU with its LoRA merged, and its method and core."""
+    from samprompt.tuning.lora import active_lora, merge_lora
+
+    copied = copy.deepcopy(model).float().cpu().eval()
+    method, core = _method_and_core(copied)
+    if core.family != "sam":
+        raise ExportError(f"ONNX export runs on SAM (segment-anything) cores; this is a {core.family} core "
+                          f"({core.variant}): SAM 2's export is not written yet")
+    if active_lora(core) is not None:
+        merge_lora(core)
+    return method, copied, core
+
+
+def export_graph(graph: OnnxGraph, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Trace `graph.module` on its inputs into an ONNX file at `path` (written atomically)."""
+    with atomic_file(path) as staging, warnings.catch_warnings():
+        warnings.simplefilter("ignore")              # tracer warnings about the decoder's checks
+        torch.onnx.export(graph.module, graph.inputs, str(staging), dynamo=False, opset_version=opset,
+                          input_names=graph.input_names, output_names=graph.output_names,
+                          dynamic_axes=graph.dynamic_axes, do_constant_folding=True)
+
+
+def onnx_session(path: str | Path) -> Any:
+    """An ONNX Runtime CPU session for `path`."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ExportError(f"running ONNX files needs onnxruntime: pip install 'samprompt[onnx]' ({error})") from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def largest_differences(graph: OnnxGraph, session: Any, inputs: tuple[Tensor, ...]) -> dict[str, float]:
+    """Output name -> the largest absolute difference between ONNX Runtime and PyTorch on `inputs`."""
+    feed = {name: t.detach().cpu().numpy() for name, t in zip(graph.input_names, inputs)}
+    ours = session.run(None, feed)
+    with torch.no_grad():
+        reference = graph.module(*inputs)
+    reference = reference if isinstance(reference, tuple) else (reference,)
+    return {name: float(np.abs(o - r.detach().cpu().numpy()).max()) if o.size else 0.0
+            for name, o, r in zip(graph.output_names, ours, reference)}
+
+
+def export_onnx(model: nn.Module, out: str | Path, *, parts: tuple[str, ...] = PARTS, multimask_output: bool = True,
+                opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE) -> dict[str, Any]:
+    """Export `model` (a core, or a registered method's model) to ONNX files in `out` (module docstring).
+
+    Args:
+        parts: "encoder" and / or "prompt_decoder".
+        multimask_output: the prompt decoder returns the 3 ambiguity masks (else the single mask).
+        tolerance: the largest absolute difference to PyTorch accepted in the ONNX Runtime check.
+    Returns:
+        The manifest (also written to `out/manifest.json`).
+    Raises:
+        ExportError: a part this model's method cannot export, or a check beyond `tolerance`.
+    """
+    unknown = [p for p in parts if p not in PARTS]
+    if not parts or unknown:
+        raise ConfigError(f"parts must be a non-empty selection of {', '.join(PARTS)}, got {tuple(parts)}")
+    if not isinstance(tolerance, (int, float)) or not tolerance > 0:
+        raise ConfigError(f"tolerance must be a positive number, got {tolerance!r}")
+    method, model, core = prepared_copy(model)
+    out = Path(out)
+    graphs: dict[str, tuple[OnnxGraph, tuple[Tensor, ...]]] = {}
+    if "encoder" in parts:
+        graph = encoder_graph(core)
+        graphs["encoder"] = (graph, (torch.randn(2, *graph.inputs[0].shape[1:]),))
+    if "prompt_decoder" in parts:
+        graph = (method.onnx_prompt_graph(model, multimask_output=multimask_output) if method is not None
+                 else prompt_decoder_graph(core, multimask_output=multimask_output))
+        graphs["prompt_decoder"] = (graph, second_inputs(graph))
+    manifest: dict[str, Any] = {
+        "method": method.name if method is not None else None, "core": core.describe().to_dict(), "opset": opset,
+        "tolerance": tolerance, "preprocessing": {
+            "resize_longest_side": core.image_size, "pixel_mean": core.sam.pixel_mean.flatten().tolist(),
+            "pixel_std": core.sam.pixel_std.flatten().tolist(), "pad_to": [core.image_size, core.image_size]},
+        "graphs": {}}
+    for name, (graph, other_inputs) in graphs.items():
+        path = out / f"{name}.onnx"
+        start = time.perf_counter()
+        export_graph(graph, path, opset)
+        session = onnx_session(path)
+        checks = {"example": largest_differences(graph, session, graph.inputs),
+                  "other_shapes": largest_differences(graph, session, other_inputs)}
+        worst = max(v for check in checks.values() for v in check.values())
+        if not worst <= tolerance:
+            raise ExportError(f"{path}: ONNX Runtime differs from PyTorch by {worst:.3g} (tolerance {tolerance}); "
+                              f"checks: {checks}")
+        manifest["graphs"][name] = {
+            "file": path.name, "inputs": {n: graph.descriptions.get(n, "") for n in graph.input_names},
+            "outputs": {n: graph.descriptions.get(n, "") for n in graph.output_names},
+            "dynamic_axes": {n: {str(k): v for k, v in axes.items()} for n, axes in graph.dynamic_axes.items()},
+            "largest_difference_to_pytorch": checks, "export_seconds": round(time.perf_counter() - start, 2)}
+    with atomic_file(out / "manifest.json") as staging:
+        staging.write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def second_inputs(graph: OnnxGraph) -> tuple[Tensor, ...]:
+    """Inputs of other sizes along every dynamic axis (one more row, two more points...), to check
+    that the exported graph did not freeze the example's sizes."""
+    generator = torch.Generator().manual_seed(1)
+    inputs = []
+    for name, example in zip(graph.input_names, graph.inputs):
+        shape = list(example.shape)
+        for axis in graph.dynamic_axes.get(name, {}):
+            shape[axis] += 2 + axis
+        if example.is_floating_point():
+            values = torch.rand(shape, generator=generator) * float(example.abs().max().clamp(min=1))
+            if name.endswith("labels"):
+                values = torch.randint(-1, 4, shape, generator=generator).float()
+            elif name.startswith("has_"):
+                values = (torch.rand(shape, generator=generator) > 0.5).float()
+        else:
+            values = torch.randint(0, 2, shape, generator=generator)
+        inputs.append(values.to(example.device, example.dtype))
+    return tuple(inputs)
