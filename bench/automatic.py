@@ -6,7 +6,9 @@ Paths, interleaved round by round (the median of the rounds is reported):
 - `segment_anything`: `SamAutomaticMaskGenerator` on a plain `Sam` (its own attention);
 - `samprompt_reference`: `samprompt.automatic.AutomaticMaskGenerator` on a core built with
   `fast_attention=False` (the pipeline's own gain: predicted IoU read before upscaling);
-- `samprompt`: the same generator on the default core (fused attention in the encoder too).
+- `samprompt`: the same generator on the default core (fused attention in the encoder too);
+- `samprompt_onnxruntime`: the default core's encoder, its prompt decoder exported to ONNX and
+  run by ONNX Runtime (`backend="onnxruntime"`; export time not counted, it happens once).
 
 Settings, each timed for every path:
 - `default`: segment-anything's defaults (pred_iou_thresh 0.88, stability 0.95);
@@ -79,12 +81,13 @@ def main() -> None:
               "rounds": args.rounds, "device": machine(), "torch": torch.__version__, "settings": {}}
     print(f"{args.variant}, {image.shape[1]} x {image.shape[0]} image, {args.points_per_side}² points, "
           f"{result['device']}, median of {args.rounds} interleaved rounds")
-    print(f"{'setting':<10}{'path':<22}{'seconds':>9}{'x SA':>7}{'masks':>7}  equal")
+    print(f"{'setting':<10}{'path':<24}{'seconds':>9}{'x SA':>7}{'masks':>7}  equal")
     for setting in args.settings:
         settings = {"points_per_side": args.points_per_side, **thresholds[setting]}
         paths = {"segment_anything": SamAutomaticMaskGenerator(plain, **settings),
                  "samprompt_reference": AutomaticMaskGenerator(reference, **settings),
-                 "samprompt": AutomaticMaskGenerator(fast, **settings)}
+                 "samprompt": AutomaticMaskGenerator(fast, **settings),
+                 "samprompt_onnxruntime": AutomaticMaskGenerator(fast, backend="onnxruntime", **settings)}
         seconds: dict[str, list[float]] = {name: [] for name in paths}
         records: dict[str, list[dict]] = {}
         for round_index in range(args.rounds):
@@ -100,7 +103,7 @@ def main() -> None:
                                                                     records["segment_anything"])}
         result["settings"][setting] = entry
         for name in paths:
-            print(f"{setting:<10}{name:<22}{medians[name]:>9.2f}{entry['speedup_vs_segment_anything'][name]:>7.2f}"
+            print(f"{setting:<10}{name:<24}{medians[name]:>9.2f}{entry['speedup_vs_segment_anything'][name]:>7.2f}"
                   f"{entry['masks'][name]:>7}  {entry['reference_equals_segment_anything']}")
     write_json(args.out, result)
 

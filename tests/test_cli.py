@@ -439,7 +439,7 @@ def test_segment_all_writes_records_label_map_and_overlay(tmp_path, capsys):
     assert overlay.shape[1] >= 2 * 256
     assert main(["segment-all", "--image", str(tmp_path / "scene.png"), "--variant", "micro", "--points-per-side",
                  "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--layout", "pngs",
-                 "--out", str(tmp_path / "pngs")]) == 0
+                 "--backend", "onnxruntime", "--out", str(tmp_path / "pngs")]) == 0
     count = json.loads((tmp_path / "pngs" / "masks.json").read_text())["count"]
     assert count > 0 and len(list((tmp_path / "pngs" / "masks").glob("mask_*.png"))) == count
     assert main(["segment-all", "--image", str(tmp_path / "scene.png"), "--text", item["labels"][0], "--classes",

@@ -43,9 +43,12 @@ def _method_and_core(model: nn.Module) -> tuple[Any, Core]:
     if isinstance(model, Core):
         return None, model
     method = method_of(model)
-    core = getattr(model, "core", None)
-    if method is None or not isinstance(core, Core):
+    if method is None:
         raise ExportError(f"export_onnx takes a core or the model of a registered method, got {type(model).__name__}")
+    core = getattr(model, "core", None)
+    if not isinstance(core, Core):
+        raise ExportError(f"the {method.name!r} model holds no core of its own (it runs SAM's decoder blocks in its "
+                          f"own model), and its path has no ONNX export yet")
     return method, core
 
 

@@ -162,3 +162,22 @@ def test_bad_inputs(exact_core: samprompt.SamCore) -> None:
         AutomaticMaskGenerator(exact_core, AutomaticMaskConfig(), points_per_side=4)
     with pytest.raises(samprompt.errors.ImageFormatError):
         AutomaticMaskGenerator(exact_core, points_per_side=4).generate(np.zeros((10, 10), dtype=np.uint8))
+
+
+def test_onnxruntime_backend_finds_the_same_masks() -> None:
+    core = samprompt.build_sam("tiny")
+    settings = dict(points_per_side=8, pred_iou_thresh=0.5, stability_score_thresh=0.8, crop_n_layers=1)
+    reference = AutomaticMaskGenerator(core, **settings).generate(wide_scene())
+    exported = AutomaticMaskGenerator(core, backend="onnxruntime", **settings).generate(wide_scene())
+    assert len(exported) == len(reference) >= 2
+    for ours, theirs in zip(exported, reference):
+        mask, ref_mask = ours["segmentation"], theirs["segmentation"]
+        assert (mask & ref_mask).sum() / (mask | ref_mask).sum() > 0.99
+        assert abs(ours["predicted_iou"] - theirs["predicted_iou"]) < 1e-4 and ours["bbox"] == theirs["bbox"]
+
+
+def test_backend_errors() -> None:
+    with pytest.raises(ConfigError, match="backend must be one of pytorch, onnxruntime"):
+        AutomaticMaskGenerator(samprompt.build_sam("micro"), backend="tensorrt")
+    with pytest.raises(ConfigError, match="backend='onnxruntime' needs"):
+        AutomaticMaskGenerator(samprompt.build_sam("sam2_micro", seed=0), backend="onnxruntime")
