@@ -16,6 +16,6 @@ from samprompt.data.video_refer import RefDAVIS17, RefYouTubeVOS
 __all__ = [
     "COLOURS", "INTERACTIVE_BENCHMARKS", "SBD", "SHAPE_CLASSES", "DatasetSpec", "MaskFolder", "RefCOCO",
     "RefDAVIS17", "RefYouTubeVOS", "Scene", "ShapesConfig", "ShapesInstances", "ShapesInteractive", "ShapesReferring",
-    "ShapesSemantic", "ShapesVideo", "ShapesWorld", "available_datasets", "get_dataset", "interactive_dataset", "register_dataset",
-    "split_seed",
+    "ShapesSemantic", "ShapesVideo", "ShapesWorld", "available_datasets", "get_dataset", "interactive_dataset",
+    "register_dataset", "split_seed",
 ]
