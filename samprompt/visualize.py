@@ -174,7 +174,7 @@ def mask_overlay(image: np.ndarray, masks: Sequence[np.ndarray], colours: Sequen
     edges = np.zeros(image.shape[:2], bool)
     for i in order:
         mask = masks[i]
-        painted = overlay(painted, mask, tuple(int(c) for c in class_colours(np.array(colours[i]))), alpha=0.7)
+        painted = overlay(painted, mask, tuple(int(c) for c in class_colours(np.array(colours[i]))), alpha=0.85)
         inner = mask.copy()
         inner[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
         edges |= mask & ~inner

@@ -40,3 +40,14 @@ def test_mix_and_match_example_shares_one_core_and_one_encoder_pass(tmp_path):
     kinds = ", ".join(["text"] * 2 + ["classes"] * 7 + ["clicks"] * 2)
     assert f"11 rows ({kinds}) from 1 encoder pass(es) over 2 images" in result.stdout
     assert "session from text" in result.stdout and (tmp_path / "text_then_clicks.png").is_file()
+
+
+def test_segment_everything_and_export_example(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "segment_everything_and_export.py"), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "named:" in result.stdout and "ONNX Runtime vs PyTorch" in result.stdout
+    for name in ("masks.json", "label_map.png", "overlay.png", "onnx/encoder.onnx", "onnx/prompt_decoder.onnx"):
+        assert (tmp_path / name).is_file(), name
