@@ -3,9 +3,9 @@
     from samprompt.export import export_onnx
     report = export_onnx(model, "out/onnx")          # a core, or a registered method's model
 
-writes `encoder.onnx` (LoRA merged into the weights, bottleneck adapters kept),
-`prompt_decoder.onnx` (the method's prompt path: `Method.onnx_prompt_graph`; plain clicks, boxes
-and mask prompts for a core or the native method) and `manifest.json` (what each input and
+writes `encoder.onnx` (LoRA merged into the weights, bottleneck adapters kept), the method's
+prompt side (`Method.onnx_prompt_graphs`: `prompt_decoder.onnx`, plain clicks, boxes and mask
+prompts, for a core or the native method; SAM-REF adds its refiners) and `manifest.json` (what each input and
 output is, SAM's preprocessing, the core, and the largest differences to PyTorch that ONNX
 Runtime gave on the example inputs and on a second, differently shaped set). The model itself
 is not changed: the exporter works on a copy.
@@ -102,7 +102,7 @@ def export_onnx(model: nn.Module, out: str | Path, *, parts: tuple[str, ...] = P
     """Export `model` (a core, or a registered method's model) to ONNX files in `out` (module docstring).
 
     Args:
-        parts: "encoder" and / or "prompt_decoder".
+        parts: "encoder" and / or "prompt_decoder" (the method's whole prompt side).
         multimask_output: the prompt decoder returns the 3 ambiguity masks (else the single mask).
         tolerance: the largest absolute difference to PyTorch accepted in the ONNX Runtime check.
     Returns:
@@ -122,9 +122,9 @@ def export_onnx(model: nn.Module, out: str | Path, *, parts: tuple[str, ...] = P
         graph = encoder_graph(core)
         graphs["encoder"] = (graph, (torch.randn(2, *graph.inputs[0].shape[1:]),))
     if "prompt_decoder" in parts:
-        graph = (method.onnx_prompt_graph(model, multimask_output=multimask_output) if method is not None
-                 else prompt_decoder_graph(core, multimask_output=multimask_output))
-        graphs["prompt_decoder"] = (graph, second_inputs(graph))
+        prompt_graphs = (method.onnx_prompt_graphs(model, multimask_output=multimask_output) if method is not None
+                         else {"prompt_decoder": prompt_decoder_graph(core, multimask_output=multimask_output)})
+        graphs.update({name: (graph, second_inputs(graph)) for name, graph in prompt_graphs.items()})
     manifest: dict[str, Any] = {
         "method": method.name if method is not None else None, "core": core.describe().to_dict(), "opset": opset,
         "tolerance": tolerance, "preprocessing": {

@@ -159,9 +159,10 @@ class Method:
         return ""
 
     # ----------------------------------------------------------------- export
-    def onnx_prompt_graph(self, model: nn.Module, *, multimask_output: bool = True) -> "OnnxGraph":
-        """The module `samprompt.export.export_onnx` writes as prompt_decoder.onnx: this method's
-        prompts (text or class embeddings precomputed) to masks, with example inputs."""
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, "OnnxGraph"]:
+        """The modules `samprompt.export.export_onnx` writes for this method's prompt side, by file
+        name (without ".onnx"): its prompts (text or class embeddings precomputed) to masks, and
+        any refiner, each with example inputs."""
         from samprompt.errors import ExportError
 
         raise ExportError(f"the {self.name!r} method's prompt path has no ONNX export yet; export its core "

@@ -68,10 +68,10 @@ class NativeMethod(Method):
     def legacy_config(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
-    def onnx_prompt_graph(self, model: nn.Module, *, multimask_output: bool = True) -> Any:
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, Any]:
         from samprompt.export.graphs import prompt_decoder_graph
 
-        return prompt_decoder_graph(model.core, multimask_output=multimask_output)
+        return {"prompt_decoder": prompt_decoder_graph(model.core, multimask_output=multimask_output)}
 
     def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
         if not core.adapters.lora and core.adapters.bottleneck is None:

@@ -68,6 +68,14 @@ class SAMRefMethod(Method):
     def legacy_config(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         return {"config": json.loads(metadata[self.legacy_metadata_key])["config"]}
 
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, Any]:
+        from samprompt.export.graphs import prompt_decoder_graph
+        from samprompt.samref.onnx import refiner_graphs
+
+        core = model.core
+        return {"prompt_decoder": prompt_decoder_graph(core, multimask_output=multimask_output),
+                **refiner_graphs(model.refiner, core.prompt_dim, core.embedding_size[0])}
+
     def training(self, recipe: "Recipe", core: "SamCore") -> TrainingSetup:
         options: SAMRefRecipe = recipe.options
         model = SAMRef(core, SAMRefConfig.from_dict(dict(options.samref)))

@@ -121,7 +121,7 @@ def test_single_mask_and_rows_of_any_count(tmp_path) -> None:
         assert np.abs(masks - want[0].numpy()).max() < 1e-4
 
 
-@pytest.mark.parametrize("name", [n for n in available_methods() if n != "native"])
+@pytest.mark.parametrize("name", [n for n in available_methods() if n not in ("native", "samref")])
 def test_methods_without_an_export_say_so(name, core) -> None:
     model = get_method(name).example(core)
     with pytest.raises(ExportError, match="no ONNX export yet"):
@@ -148,3 +148,26 @@ def test_export_cli(tmp_path, capsys) -> None:
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest["graphs"]) == {"encoder", "prompt_decoder"}
     assert manifest["preprocessing"]["resize_longest_side"] == 64
+
+
+def test_samref_exports_its_refiners_and_they_answer_as_in_pytorch(tmp_path, core) -> None:
+    from samprompt.samref.click_maps import click_maps
+
+    model = get_method("samref").example(core).eval()
+    manifest = export_onnx(model, tmp_path, parts=("prompt_decoder",))
+    assert set(manifest["graphs"]) == {"prompt_decoder", "refiner_global", "refiner_local"}
+    image = np.random.RandomState(2).randint(0, 256, (48, 64, 3), dtype=np.uint8)
+    points, labels = torch.tensor([[[20.0, 16.0], [8.0, 8.0]]]), torch.tensor([[1, 0]])
+    refiner = model.refiner
+    with torch.no_grad():
+        refined = model([image], points=points, labels=labels)
+        features = core.encode([image], keep_intermediate=False, keep_images=True)
+        index = torch.zeros(1, dtype=torch.long)
+        frame = refiner.global_size
+        clicks = click_maps(refiner.frame_points(core, features, points, index), labels, (frame, frame),
+                            refiner.config.click_radius)
+        feed = {"image": refiner._images(features, index).numpy(), "clicks": clicks.numpy(),
+                "coarse_logits": refined.coarse_logits.numpy(), "embedding": features.embeddings.numpy()}
+    error, refined_logits, blended = onnx_session(tmp_path / "refiner_global.onnx").run(None, feed)
+    assert np.abs(blended - refined.global_output.blended.numpy()).max() < 1e-4
+    assert np.abs(error - refined.global_output.error.numpy()).max() < 1e-4
