@@ -1,7 +1,6 @@
 """Boxes of masks and the crop bookkeeping of automatic mask generation (segment-anything's rules)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -54,7 +53,7 @@ def place_masks(masks: Tensor, crop_box: list[int], image_size: tuple[int, int])
     return torch.nn.functional.pad(masks, (x0, width - x1, y0, height - y1), value=0)
 
 
-def box_xywh(box: np.ndarray | list) -> list:
+def box_xywh(box: list) -> list:
     """[x0, y0, x1, y1] -> [x0, y0, w, h] (a list of the same number type)."""
-    x0, y0, x1, y1 = (v.item() if hasattr(v, "item") else v for v in box)
+    x0, y0, x1, y1 = box
     return [x0, y0, x1 - x0, y1 - y0]

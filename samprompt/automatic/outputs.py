@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from samprompt.automatic.labels import record_mask
@@ -19,8 +20,6 @@ LAYOUTS = ("labelmap", "pngs")
 
 def json_record(record: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
     """A record with its segmentation as COCO RLE, every value plain JSON."""
-    import torch
-
     rle = rle_to_coco(masks_to_rle(torch.as_tensor(mask)[None])[0])
     return {**{k: v for k, v in record.items() if k != "segmentation"}, "segmentation": rle}
 

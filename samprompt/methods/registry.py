@@ -27,7 +27,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from samprompt.core.config import CoreInfo
-from samprompt.errors import ConfigError, SamPromptError, UnknownNameError
+from samprompt.errors import ConfigError, ExportError, SamPromptError, UnknownNameError
 
 if TYPE_CHECKING:
     from samprompt.core.sam_core import SamCore
@@ -163,8 +163,6 @@ class Method:
         """The modules `samprompt.export.export_onnx` writes for this method's prompt side, by file
         name (without ".onnx"): its prompts (text or class embeddings precomputed) to masks, and
         any refiner, each with example inputs."""
-        from samprompt.errors import ExportError
-
         raise ExportError(f"the {self.name!r} method's prompt path has no ONNX export yet; export its core "
                           f"(export_onnx(model.core, ...): the image encoder with LoRA merged and the click / box / "
                           f"mask prompt decoder) or only parts=('encoder',)")
