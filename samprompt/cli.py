@@ -328,7 +328,8 @@ def command_segment_all(args: argparse.Namespace) -> dict[str, Any]:
     summary = write_masks(image, records, args.out, layout=args.layout, settings=settings,
                           classes=[args.text] if args.text else args.classes)
     found = f", labelled: {', '.join(summary['labels_found']) or 'none'}" if "labels_found" in summary else ""
-    print(f"samprompt segment-all: {len(records)} masks{found}; wrote {args.out}/masks.json, "
+    print(f"samprompt segment-all: {len(records)} mask{'s' if len(records) != 1 else ''}{found}; wrote "
+          f"{args.out}/masks.json, "
           f"{'label_map.png' if args.layout == 'labelmap' else 'masks/'}, overlay.png")
     return summary
 
