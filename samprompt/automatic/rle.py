@@ -3,17 +3,21 @@
 - **uncompressed RLE**: `{"size": [H, W], "counts": [...]}`, the mask read in column-major
   (Fortran) order as alternating runs of 0 and 1, starting with a run of 0 (of length 0 when the
   first pixel is set) — pycocotools' `frPyObjects` input.
-- **COCO RLE**: the same counts compressed to a string as pycocotools' `rleToString` does: each
-  count (from the third on, minus the count two before it) written as 5-bit groups, low bits
-  first, with 0x20 set on every group but the last and 48 added to each, as ASCII.
+- **COCO RLE**: the same counts compressed to a string as pycocotools' `rleToString` does
+  (`samprompt.data.coco_masks.encode_rle_counts`, beside the decoder the dataset loaders use).
+
+Decoding either form is `samprompt.data.coco_masks.rle_to_mask`, re-exported here.
 """
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from samprompt.data.coco_masks import encode_rle_counts, rle_to_mask
+
+__all__ = ["masks_to_rle", "rle_area", "rle_to_coco", "rle_to_mask"]
 
 
 def masks_to_rle(masks: Tensor) -> list[dict[str, Any]]:
@@ -33,29 +37,11 @@ def masks_to_rle(masks: Tensor) -> list[dict[str, Any]]:
     return encoded
 
 
-def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
-    """Uncompressed RLE -> H x W bool array."""
-    height, width = rle["size"]
-    counts = np.asarray(rle["counts"], dtype=np.int64)
-    values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(width, height).T.copy()
-
-
 def rle_area(rle: dict[str, Any]) -> int:
     """Pixels set in an uncompressed RLE (the sum of its 1-runs)."""
     return int(sum(rle["counts"][1::2]))
 
 
 def rle_to_coco(rle: dict[str, Any]) -> dict[str, Any]:
-    """Uncompressed RLE -> COCO's compressed RLE, `{"size": [H, W], "counts": str}` (module docstring)."""
-    counts = list(rle["counts"])
-    chars = []
-    for i, count in enumerate(counts):
-        value = count - counts[i - 2] if i > 2 else count
-        more = True
-        while more:
-            group = value & 0x1F
-            value >>= 5
-            more = not ((value == 0 and not group & 0x10) or (value == -1 and group & 0x10))
-            chars.append(chr(group + (0x20 if more else 0) + 48))
-    return {"size": list(rle["size"]), "counts": "".join(chars)}
+    """Uncompressed RLE -> COCO's compressed RLE, `{"size": [H, W], "counts": str}`."""
+    return {"size": list(rle["size"]), "counts": encode_rle_counts(list(rle["counts"]))}

@@ -36,6 +36,21 @@ def decode_rle_counts(counts: str | bytes) -> list[int]:
     return runs
 
 
+def encode_rle_counts(runs: list[int]) -> str:
+    """Run lengths -> COCO's compressed RLE string (the inverse of `decode_rle_counts`, as
+    pycocotools' `rleToString` writes it: the sign in bit 0x10 of the last group)."""
+    chars = []
+    for i, run in enumerate(runs):
+        value = run - runs[i - 2] if i > 2 else run
+        more = True
+        while more:
+            group = value & 0x1F
+            value >>= 5
+            more = not ((value == 0 and not group & 0x10) or (value == -1 and group & 0x10))
+            chars.append(chr(group + (0x20 if more else 0) + 48))
+    return "".join(chars)
+
+
 def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
     """{"size": [h, w], "counts": list or compressed string} -> H x W bool.
 
