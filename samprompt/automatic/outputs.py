@@ -7,7 +7,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from samprompt.automatic.labels import record_mask
 from samprompt.automatic.rle import masks_to_rle, rle_to_coco
@@ -52,8 +51,7 @@ def write_masks(image: np.ndarray, records: list[dict[str, Any]], out: str | Pat
         staging.write_text(json.dumps({**summary, "masks": [json_record(r, m) for r, m in zip(records, masks)]},
                                       indent=1))
     if layout == "labelmap":
-        with atomic_file(out / "label_map.png") as staging:
-            Image.fromarray(label_map(masks, image.shape[:2])).save(staging, format="PNG")
+        save_png(label_map(masks, image.shape[:2]), out / "label_map.png")
     else:
         for i, mask in enumerate(masks):
             save_png(mask, out / "masks" / f"mask_{i:03d}.png")
