@@ -167,14 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export", help="export the image encoder and the prompt path to ONNX, checked in ONNX Runtime",
-        description="Writes encoder.onnx (LoRA merged), prompt_decoder.onnx (a dynamic number of prompt rows and "
-                    "points) and manifest.json (inputs, outputs, preprocessing, the largest difference to PyTorch "
-                    "that ONNX Runtime gave). Without --weights, the plain core (clicks, boxes, mask prompts).")
+        description="Writes encoder.onnx (LoRA merged), the method's prompt graphs (prompt_decoder.onnx for clicks, "
+                    "boxes and masks; text_prompt_decoder.onnx, class_prompt_decoder.onnx, escnet.onnx, SAM-REF's "
+                    "refiners; a dynamic number of prompt rows) and manifest.json (inputs, outputs, preprocessing, "
+                    "the largest difference to PyTorch that ONNX Runtime gave). Without --weights, the plain core "
+                    "(clicks, boxes, mask prompts). --text / --classes also write their precomputed text features "
+                    "or class embeddings to prompt_inputs.npz.")
     export.add_argument("--weights", help="folder written by samprompt.save / samprompt train")
     export.add_argument("--variant", default="tiny", help="SAM variant (default: %(default)s)")
     export.add_argument("--checkpoint", help="SAM checkpoint file (default: the shipped weights of the variant)")
     export.add_argument("--parts", nargs="+", choices=("encoder", "prompt_decoder"),
-                        default=["encoder", "prompt_decoder"], help="what to export (default: both)")
+                        help="what to export (default: every part the model has)")
+    export.add_argument("--text", nargs="+", help="expressions whose text features to precompute (text methods)")
+    export.add_argument("--classes", nargs="+", help="class names whose embeddings to precompute (class methods)")
     export.add_argument("--single-mask", action="store_true",
                         help="the prompt decoder returns SAM's single mask instead of the 3 ambiguity masks")
     export.add_argument("--out", default="out/onnx", help="output folder (default: %(default)s)")
@@ -342,11 +347,15 @@ def command_export(args: argparse.Namespace) -> dict[str, Any]:
     writable_directory(args.out, "--out")
     core = build_sam(args.variant, checkpoint=args.checkpoint)
     model = load(args.weights, core) if args.weights else core
-    manifest = export_onnx(model, args.out, parts=tuple(args.parts), multimask_output=not args.single_mask)
+    manifest = export_onnx(model, args.out, parts=tuple(args.parts) if args.parts else None,
+                           multimask_output=not args.single_mask, text=args.text, classes=args.classes)
     for name, graph in manifest["graphs"].items():
         worst = max(v for check in graph["largest_difference_to_pytorch"].values() for v in check.values())
         print(f"samprompt export: {args.out}/{graph['file']} (largest difference to PyTorch in ONNX Runtime: "
               f"{worst:.2g})")
+    if "prompt_inputs" in manifest:
+        arrays = ", ".join(f"{n} {'x'.join(map(str, shape))}" for n, shape in manifest["prompt_inputs"]["arrays"].items())
+        print(f"samprompt export: {args.out}/prompt_inputs.npz ({arrays})")
     return manifest
 
 

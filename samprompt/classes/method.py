@@ -162,6 +162,16 @@ class ClassPromptMethod(Method):
         print(json.dumps(result, indent=2))
         return result
 
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, Any]:
+        from samprompt.classes.onnx import class_prompt_graph
+
+        return {"class_prompt_decoder": class_prompt_graph(model)}
+
+    def onnx_prompt_inputs(self, model: nn.Module, *, text: Any = None, classes: Any = None) -> dict[str, Tensor]:
+        if text is not None or classes is None:
+            raise ConfigError("the class-name prompt graph takes class names (classes), not text")
+        return {"class_embeddings": model.generator.clip.encode_classes(classes)}
+
     def example(self, core: "SamCore") -> PromptedSam:
         from samprompt.tuning import LoraSettings, add_lora
 

@@ -75,8 +75,41 @@ class SamPromptEncoding(nn.Module):
         if masks is not None:
             masks = masks.to(self.device, self.dtype)
         with torch.autocast(device_type=self.device.type, enabled=False):
-            sparse, dense = self.encoder(points=points, boxes=boxes, masks=masks)
+            if points is not None and torch.jit.is_tracing():
+                sparse, dense = self._traceable_forward(points, boxes, masks)
+            else:
+                sparse, dense = self.encoder(points=points, boxes=boxes, masks=masks)
         return sparse.to(dtype), dense.to(dtype)
+
+    def point_tokens(self, coords: Tensor, labels: Tensor, *, pad: bool) -> Tensor:
+        """segment-anything's `PromptEncoder._embed_points` (pixel centres, random Fourier features,
+        one learned embedding per label), written without its boolean-mask assignments, whose ONNX
+        trace freezes the number of rows. P x N x 2 input-frame coordinates, P x N labels (-1 not a
+        point, 0 / 1 background / foreground, 2 / 3 box corners) -> P x N (+1 with `pad`) x C."""
+        if pad:   # segment-anything's padding point, for prompts without a box
+            coords = torch.cat([coords, torch.zeros_like(coords[:, :1])], dim=1)
+            labels = torch.cat([labels, -torch.ones_like(labels[:, :1])], dim=1)
+        height, width = self.encoder.input_image_size
+        scale = torch.tensor([width, height], dtype=torch.float32, device=coords.device)
+        tokens = self.encoder.pe_layer._pe_encoding(((coords + 0.5) / scale).float())
+        labels = labels.unsqueeze(-1)
+        for label, embedding in enumerate(self.encoder.point_embeddings):
+            tokens = tokens + embedding.weight * (labels == label).to(tokens.dtype)
+        padding = (labels == -1).to(tokens.dtype)
+        return tokens * (1 - padding) + self.encoder.not_a_point_embed.weight * padding
+
+    def _traceable_forward(self, points: tuple[Tensor, Tensor], boxes: Tensor | None,
+                           masks: Tensor | None) -> tuple[Tensor, Tensor]:
+        """segment-anything's `PromptEncoder.forward` with `point_tokens` for the points (used
+        while tracing for ONNX; equal to the module's own output, tested)."""
+        encoder = self.encoder
+        sparse = self.point_tokens(points[0], points[1], pad=boxes is None)
+        if boxes is not None:
+            sparse = torch.cat([sparse, encoder._embed_boxes(boxes)], dim=1)
+        if masks is not None:
+            return sparse, encoder._embed_masks(masks)
+        h, w = encoder.image_embedding_size
+        return sparse, encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(sparse.shape[0], -1, h, w)
 
     def positional_encoding(self, grid: Grid | None = None, *, dtype: torch.dtype | None = None) -> Tensor:
         """1 x C x h x w positional encoding of a grid (default: the image embedding's); do not modify it.

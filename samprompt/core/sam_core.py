@@ -1,7 +1,7 @@
 """`SamCore`: a frozen segment-anything model with a batched encode / decode interface."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -113,7 +113,11 @@ class SamCore(Core):
         input frame (segment-anything's `ResizeLongestSide.apply_coords`; numpy input goes through
         its numpy path, as `SamPredictor.predict` does)."""
         if isinstance(xy, Tensor):
-            return self.transform.apply_coords_torch(xy, tuple(original_size))
+            # apply_coords_torch's float32 arithmetic, without its deepcopy (which an ONNX trace cannot follow)
+            height, width = original_size
+            new_h, new_w = self.transform.get_preprocess_shape(height, width, self.transform.target_length)
+            scale = torch.tensor([new_w / width, new_h / height], dtype=torch.float32, device=xy.device)
+            return xy.to(torch.float) * scale
         return torch.as_tensor(self.transform.apply_coords(np.asarray(xy), tuple(original_size)), dtype=torch.float)
 
     def grid_coords(self, points: np.ndarray, original_size: tuple[int, int]) -> Tensor:
@@ -143,19 +147,7 @@ class SamCore(Core):
         hooks on segment-anything's own blocks).
         """
         batch, input_sizes, original_sizes = self.preprocess(images)
-        encoder = self.sam.image_encoder
-        collected: dict[int, Tensor] = {}
-        handles = []
-        if keep_intermediate:
-            for index in self.global_attn_blocks:
-                def keep(_module: nn.Module, _args: Any, output: Tensor, index: int = index) -> None:
-                    collected[index] = output.permute(0, 3, 1, 2)  # B x h x w x D -> B x D x h x w
-                handles.append(encoder.blocks[index].register_forward_hook(keep))
-        try:
-            embeddings = encoder(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
+        embeddings, collected = self.run_encoder(batch, self.global_attn_blocks if keep_intermediate else ())
         blocks = tuple(sorted(collected))
         return ImageFeatures(
             embeddings=embeddings,
@@ -165,6 +157,24 @@ class SamCore(Core):
             intermediate_blocks=blocks,
             images=batch if keep_images else None,
         )
+
+    def run_encoder(self, batch: Tensor, blocks: Sequence[int] = ()) -> tuple[Tensor, dict[int, Tensor]]:
+        """segment-anything's image encoder on a preprocessed B x 3 x S x S batch -> B x C x h x w
+        embeddings and block index -> B x D x h x w output of each of `blocks` (forward hooks on
+        segment-anything's own blocks)."""
+        encoder = self.sam.image_encoder
+        collected: dict[int, Tensor] = {}
+        handles = []
+        for index in blocks:
+            def keep(_module: nn.Module, _args: Any, output: Tensor, index: int = index) -> None:
+                collected[index] = output.permute(0, 3, 1, 2)  # B x h x w x D -> B x D x h x w
+            handles.append(encoder.blocks[index].register_forward_hook(keep))
+        try:
+            embeddings = encoder(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return embeddings, collected
 
     def input_pixels(self, features: ImageFeatures) -> list[Tensor]:
         """The resized images the encoder saw, unpadded and unnormalised: one 3 x h_i x w_i

@@ -139,6 +139,16 @@ class ESCNetMethod(Method):
 
         return escnet_table(results)
 
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, Any]:
+        from samprompt.escnet.onnx import escnet_graph
+
+        return {"escnet": escnet_graph(model)}
+
+    def onnx_prompt_inputs(self, model: nn.Module, *, text: Any = None, classes: Any = None) -> dict[str, Tensor]:
+        if text is not None or classes is None:
+            raise ConfigError("ESC-Net's graph takes class names (classes), not text")
+        return {"class_embeddings": model.clip.encode_classes(classes)}
+
     def example(self, core: "SamCore") -> ESCNet:
         config = ESCNetConfig(clip_image_size=64, templates=("a {}",), blocks=1, heads=2, window=4, guidance_dim=8,
                               decoder_dims=(8,))

@@ -52,7 +52,9 @@ def as_image_batch(images: Tensor | np.ndarray | Image.Image | Sequence[np.ndarr
 
 
 def _chunks(count: int, size: int | None) -> Iterator[slice]:
-    size = size or count
+    if not size or size >= count:
+        yield slice(None)       # all at once, without a size (an ONNX trace keeps the class count dynamic)
+        return
     for start in range(0, count, size):
         yield slice(start, min(start + size, count))
 
@@ -130,12 +132,15 @@ class ESCNet(nn.Module):
                                         or class_chunk <= 0):
             raise ConfigError(f"class_chunk must be a positive int or None, got {class_chunk!r}")
         batch = as_image_batch(images).to(self.image_proj.weight.device)
-        chunk = class_chunk or self.config.class_chunk
-        text = self.clip.encode_classes(classes)                                         # K x E
+        return self.segment(batch, self.clip.encode_classes(classes), class_chunk or self.config.class_chunk)
+
+    def segment(self, batch: Tensor, text: Tensor, chunk: int | None = None) -> ESCNetOutput:
+        """`forward` on a checked B x 3 x H x W batch in [0, 255] and K x E class embeddings
+        (`clip.encode_classes`), `chunk` classes at a time (None: all at once)."""
         clip_trains = any(p.requires_grad for p in self.clip.parameters()) and torch.is_grad_enabled()
         with torch.set_grad_enabled(clip_trains):
             dense, skips = self.clip.encode_image(batch)                                 # B x E x h x w
-        b, k, (h, w) = batch.shape[0], len(classes), dense.shape[-2:]
+        b, k, (h, w) = batch.shape[0], text.shape[0], dense.shape[-2:]
         corr = correlation(dense, text)                                                  # B x K x h x w
         prompts = pseudo_prompts(corr.detach(), self.config.pseudo)
         dtype = self.image_proj.weight.dtype
@@ -151,7 +156,7 @@ class ESCNet(nn.Module):
         for block in self.blocks:
             parts = []
             for part, (tokens, dense_prompt) in zip(_chunks(k, chunk), embedded):
-                kc = part.stop - part.start
+                kc = x[:, part].shape[1]
                 guide = torch.cat([image_guide.unsqueeze(1).expand(-1, kc, -1, -1, -1),
                                    corr[:, part].unsqueeze(2)], dim=2).flatten(0, 1)
                 y = block.per_class(x[:, part].flatten(0, 1), positional, tokens, dense_prompt.to(dtype), guide)

@@ -34,6 +34,8 @@ class OnnxGraph:
         input_names / output_names: the graph's names.
         dynamic_axes: name -> {axis: symbolic name}, for inputs and outputs.
         descriptions: name -> what the tensor is (shape, frame, dtype), written to the manifest.
+        other_inputs: inputs of other sizes along the dynamic axes for the second check (default:
+            `samprompt.export.onnx.second_inputs` makes them from `inputs`).
     """
 
     module: nn.Module
@@ -42,17 +44,36 @@ class OnnxGraph:
     output_names: list[str]
     dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    other_inputs: tuple[Tensor, ...] | None = None
 
 
 class EncoderGraph(nn.Module):
-    """The core's image encoder alone (LoRA merged by the exporter, bottleneck adapters inside)."""
+    """The core's image encoder alone (LoRA merged by the exporter, bottleneck adapters inside),
+    returning the embeddings and the outputs of `levels` (encoder blocks a prompt module reads,
+    e.g. RefSAM's hierarchical dense attention)."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, levels: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.encoder = core.sam.image_encoder
+        self.core = core
+        self.levels = levels
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.encoder(images)
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        embeddings, collected = self.core.run_encoder(images, self.levels)
+        return (embeddings, *(collected[b] for b in self.levels))
+
+
+def level_name(block: int) -> str:
+    """The graph name of encoder block `block`'s output."""
+    return f"level_{block}"
+
+
+def square_features(core: Core, embeddings: Tensor, levels: dict[int, Tensor] | None = None) -> ImageFeatures:
+    """`ImageFeatures` for one image that fills the encoder's input square (the frame the graphs'
+    coordinates live in), from graph inputs."""
+    side = (core.image_size, core.image_size)
+    blocks = tuple(sorted(levels or {}))
+    return ImageFeatures(embeddings=embeddings, input_sizes=(side,), original_sizes=(side,),
+                         intermediate=tuple(levels[b] for b in blocks), intermediate_blocks=blocks)
 
 
 class PromptDecoderGraph(nn.Module):
@@ -63,49 +84,38 @@ class PromptDecoderGraph(nn.Module):
         self.core = core
         self.multimask_output = multimask_output
         encoder = core.prompt_encoding.encoder
-        self.point_embeddings = encoder.point_embeddings
-        self.not_a_point = encoder.not_a_point_embed
-        self.pe_layer = encoder.pe_layer
         self.mask_downscaling = encoder.mask_downscaling
         self.no_mask = encoder.no_mask_embed
-        self.input_side = float(core.image_size)
-
-    def embed_points(self, coords: Tensor, labels: Tensor) -> Tensor:
-        """P x N x 2 input-frame pixels, P x N labels -> P x N x C tokens, as segment-anything's
-        prompt encoder embeds points (pixel centres, random Fourier features) and box corners."""
-        normalised = (coords + 0.5) / self.input_side
-        tokens = self.pe_layer._pe_encoding(normalised.float())
-        labels = labels.unsqueeze(-1).to(tokens.dtype)
-        for label, embedding in enumerate(self.point_embeddings):
-            tokens = tokens + embedding.weight * (labels == label).to(tokens.dtype)
-        padding = (labels == -1).to(tokens.dtype)
-        return tokens * (1 - padding) + self.not_a_point.weight * padding
 
     def forward(self, image_embeddings: Tensor, point_coords: Tensor, point_labels: Tensor, mask_input: Tensor,
                 has_mask_input: Tensor) -> tuple[Tensor, Tensor]:
         """Args: 1 x C x h x w, P x N x 2, P x N, P x 1 x 4h x 4w, P. Returns P x M x 4h x 4w, P x M."""
         dtype = image_embeddings.dtype
-        sparse = self.embed_points(point_coords, point_labels).to(dtype)
+        sparse = self.core.prompt_encoding.point_tokens(point_coords, point_labels, pad=False).to(dtype)
         has_mask = has_mask_input.reshape(-1, 1, 1, 1).to(dtype)
         dense = self.mask_downscaling(mask_input.to(dtype)) * has_mask + \
             self.no_mask.weight.reshape(1, -1, 1, 1) * (1 - has_mask)
-        side = (self.core.image_size, self.core.image_size)
-        features = ImageFeatures(embeddings=image_embeddings, input_sizes=(side,), original_sizes=(side,))
         rows = torch.zeros_like(point_labels[:, 0], dtype=torch.long)
-        prediction = self.core.decode(features, Prompts(sparse, dense, batch_index=rows),
+        prediction = self.core.decode(square_features(self.core, image_embeddings),
+                                      Prompts(sparse, dense, batch_index=rows),
                                       multimask_output=self.multimask_output, upscale=False)
         return prediction.low_res_logits, prediction.iou_predictions
 
 
-def encoder_graph(core: Core, batch: int = 1) -> OnnxGraph:
-    """The image encoder as an `OnnxGraph` (dynamic batch)."""
+def encoder_graph(core: Core, batch: int = 1, levels: tuple[int, ...] = ()) -> OnnxGraph:
+    """The image encoder as an `OnnxGraph` (dynamic batch), with the outputs of encoder blocks `levels`."""
     side = core.image_size
     example = torch.randn(batch, 3, side, side, dtype=core.dtype, device=core.device)
-    return OnnxGraph(EncoderGraph(core).eval(), (example,), ["images"], ["image_embeddings"],
-                     {"images": {0: "batch"}, "image_embeddings": {0: "batch"}},
+    names = ["image_embeddings", *(level_name(b) for b in levels)]
+    widths = core.intermediate_widths()
+    (h, w) = core.embedding_size
+    return OnnxGraph(EncoderGraph(core, levels).eval(), (example,), ["images"], names,
+                     {"images": {0: "batch"}, **{name: {0: "batch"} for name in names}},
                      {"images": f"B x 3 x {side} x {side} float: the image resized (longest side {side}), "
                                 "normalised by SAM's pixel mean / std and zero-padded (SamCore.preprocess)",
-                      "image_embeddings": "B x C x h x w"})
+                      "image_embeddings": "B x C x h x w",
+                      **{level_name(b): f"B x {widths[b]} x {h} x {w}: the output of encoder block {b}"
+                         for b in levels}})
 
 
 def prompt_decoder_graph(core: Core, *, multimask_output: bool = True, rows: int = 3, points: int = 2) -> OnnxGraph:

@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 from torch import Tensor, nn
@@ -166,6 +166,17 @@ class Method:
         raise ExportError(f"the {self.name!r} method's prompt path has no ONNX export yet; export its core "
                           f"(export_onnx(model.core, ...): the image encoder with LoRA merged and the click / box / "
                           f"mask prompt decoder) or only parts=('encoder',)")
+
+    def onnx_encoder_levels(self, model: nn.Module) -> tuple[int, ...]:
+        """Encoder blocks whose outputs this method's prompt graphs read (`encoder.onnx` returns
+        them as `level_<block>`); none by default."""
+        return ()
+
+    def onnx_prompt_inputs(self, model: nn.Module, *, text: Sequence[str] | None = None,
+                           classes: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """The precomputed inputs of this method's prompt graphs for `text` / `classes` (the
+        text-tower side that stays outside ONNX), by graph input name."""
+        raise ExportError(f"the {self.name!r} method's prompt graphs take no text or class names")
 
     # ---------------------------------------------------------- contract tests
     def example(self, core: "SamCore") -> nn.Module:

@@ -74,66 +74,81 @@ class ClassPrompts(PromptGenerator):
         return self
 
     # ---------------------------------------------------------------- pieces
-    def correlation(self, core: "SamCore", features: "ImageFeatures", classes: Sequence[str],
+    def class_embeddings(self, classes: Sequence[str] | Tensor) -> Tensor:
+        """K x E CLIP text embeddings of the class names (or the K x E embeddings themselves, precomputed)."""
+        if isinstance(classes, Tensor):
+            return classes
+        return self.clip.encode_classes(classes)
+
+    def correlation(self, core: "SamCore", features: "ImageFeatures", classes: Sequence[str] | Tensor,
                     images: Sequence[int]) -> Tensor:
-        """len(images) x K x g x g cosine correlation of CLIP patches with the class names, on the
-        part of each image the encoder saw (resized to CLIP's input square)."""
+        """len(images) x K x g x g cosine correlation of CLIP patches with the classes (names or their
+        `class_embeddings`), on the part of each image the encoder saw (resized to CLIP's input square)."""
         pixels = core.input_pixels(features)
         side = self.clip.image_size
         batch = torch.cat([F.interpolate(pixels[i][None].float(), size=(side, side), mode="bilinear",
                                          align_corners=False) for i in images])
         dense, _ = self.clip.encode_image(batch.clamp(0, 255))
-        return correlation(dense, self.clip.encode_classes(classes))
+        return correlation(dense, self.class_embeddings(classes))
 
-    def pseudo_prompts(self, core: "SamCore", features: "ImageFeatures", classes: Sequence[str],
+    def pseudo_prompts(self, core: "SamCore", features: "ImageFeatures", classes: Sequence[str] | Tensor,
                        images: Sequence[int]) -> PseudoPrompts:
         """The pseudo points / masks of the len(images) x K rows (points relative to each image)."""
         with torch.no_grad():
             return pseudo_prompts(self.correlation(core, features, classes, images), self.settings)
 
     def _dense_masks(self, core: "SamCore", features: "ImageFeatures", pseudo: PseudoPrompts,
-                     images: Sequence[int], k: int) -> Tensor:
-        """R x 1 x Mh x Mw pseudo-mask logits in the padded mask-input frame."""
+                     images: Sequence[int], k: int | Tensor) -> Tensor:
+        """R x 1 x Mh x Mw pseudo-mask logits in the padded mask-input frame: each pseudo mask
+        resized as `F.interpolate(mode="nearest")` resizes (source index floor(i x in / out) in
+        float32) onto the rows and columns of the frame its image covers, background elsewhere.
+        Written with tensor sizes so that an ONNX trace keeps the image size an input."""
         mh, mw = core.mask_input_size
-        side = core.image_size
-        signs = torch.full((len(pseudo.masks), 1, mh, mw), -1.0, device=pseudo.masks.device)
-        for position, image in enumerate(images):
-            h, w = features.input_sizes[image]
-            region = (max(1, round(h * mh / side)), max(1, round(w * mw / side)))
-            rows = slice(position * k, (position + 1) * k)
-            signs[rows, :, :region[0], :region[1]] = F.interpolate(
-                pseudo.masks[rows].unsqueeze(1).float(), size=region, mode="nearest") * 2 - 1
+        gh, gw = pseudo.masks.shape[-2:]
+        device = pseudo.masks.device
+        sizes = per_row(input_sizes(features, images, device), k)                            # R x 2 (h, w)
+        covered = torch.round(sizes.double() * torch.tensor([mh, mw], device=device) / core.image_size).clamp(min=1)
+        scale = torch.tensor([gh, gw], device=device).float() / covered.float()            # in / out, float32
+        ys, xs = torch.arange(mh, device=device), torch.arange(mw, device=device)
+        src_y = (ys.float()[None] * scale[:, :1]).floor().long().clamp(max=gh - 1)       # R x Mh
+        src_x = (xs.float()[None] * scale[:, 1:]).floor().long().clamp(max=gw - 1)       # R x Mw
+        flat = (src_y[:, :, None] * gw + src_x[:, None, :]).flatten(1)
+        values = pseudo.masks.flatten(1).gather(1, flat).view(-1, mh, mw).float() * 2 - 1
+        inside = (ys[None] < covered[:, :1])[:, :, None] & (xs[None] < covered[:, 1:])[:, None, :]
+        signs = torch.where(inside, values, torch.full_like(values, -1.0)).unsqueeze(1)
         return signs.to(core.dtype) * self.mask_logit.to(core.dtype)
 
     # ---------------------------------------------------------------- forward
-    def forward(self, core: "SamCore", features: "ImageFeatures", *, classes: Sequence[str],
+    def forward(self, core: "SamCore", features: "ImageFeatures", *, classes: Sequence[str] | Tensor,
                 class_images: Sequence[int] | Tensor | None = None) -> Prompts:
         """Prompt rows for every (image, class) pair.
 
         Args:
-            classes: K unique class names.
+            classes: K unique class names, or their K x E `class_embeddings` (precomputed).
             class_images: which images of `features` get class rows (default: all), in order.
         Returns:
             `Prompts` for R = len(class_images) x K rows: sparse R x (regions + 2) x C (the
             points, SAM's padding point, the class token), dense R x C x h x w, padding for
             empty regions, the image of every row.
         """
-        check_classes(classes)
+        if not isinstance(classes, Tensor):
+            check_classes(classes)
+        elif classes.ndim != 2 or classes.shape[1] != self.clip.embed_dim:
+            raise PromptError(f"class embeddings must be K x {self.clip.embed_dim}, got {tuple(classes.shape)}")
         images = self._images(class_images, len(features))
-        k = len(classes)
-        pseudo = self.pseudo_prompts(core, features, classes, images)
+        text = self.class_embeddings(classes)
+        k = text.shape[0]
+        pseudo = self.pseudo_prompts(core, features, text, images)
         device = core.device
-        sizes = torch.tensor([features.input_sizes[i][::-1] for i in images], dtype=torch.float32, device=device)
-        points = pseudo.points.to(device) * sizes.repeat_interleave(k, dim=0)[:, None, :]   # input frame (x, y)
+        sizes = per_row(input_sizes(features, images, device).flip(-1), k)                 # R x 2 (w, h)
+        points = pseudo.points.to(device) * sizes[:, None, :].float()                        # input frame (x, y)
         labels = pseudo.labels.to(device)
         sparse, dense = core.embed_prompts((points, labels), None,
                                            self._dense_masks(core, features, pseudo, images, k).to(device))
-        text = self.clip.encode_classes(classes).to(self.class_token.weight.dtype)
-        token = self.class_token(text).repeat(len(images), 1).unsqueeze(1).to(sparse.dtype)   # R x 1 x C
-        sparse = torch.cat([sparse, token], dim=1)
-        padding = torch.zeros(sparse.shape[:2], dtype=torch.bool, device=device)
-        padding[:, : labels.shape[1]] = labels == -1
-        index = torch.tensor(images, device=device).repeat_interleave(k)
+        token = self.class_token(text.to(self.class_token.weight.dtype)).repeat(len(images), 1)
+        sparse = torch.cat([sparse, token.unsqueeze(1).to(sparse.dtype)], dim=1)            # R x 1 x C class token
+        padding = torch.cat([labels == -1, torch.zeros_like(sparse[:, labels.shape[1]:, 0], dtype=torch.bool)], dim=1)
+        index = per_row(torch.tensor(images, device=device)[:, None], k).flatten()
         return Prompts(sparse, dense, padding, index)
 
     @staticmethod
@@ -144,6 +159,17 @@ class ClassPrompts(PromptGenerator):
         if not images or any(not isinstance(i, int) or not 0 <= i < count for i in images):
             raise PromptError(f"class_images must be image indexes in [0, {count}), got {images}")
         return images
+
+
+def input_sizes(features: "ImageFeatures", images: Sequence[int], device: torch.device) -> Tensor:
+    """len(images) x 2 (h, w) input sizes of the chosen images (0-d tensors stay traced in an ONNX export)."""
+    return torch.stack([torch.stack([torch.as_tensor(v, device=device) for v in features.input_sizes[i]])
+                        for i in images]).long()
+
+
+def per_row(values: Tensor, k: int | Tensor) -> Tensor:
+    """n x D per-image values -> (n k) x D, each repeated for the image's k class rows (image-major)."""
+    return values[:, None].expand(-1, k, -1).reshape(-1, values.shape[-1])
 
 
 def class_logits(prediction: "MaskPrediction", classes: int) -> Tensor:

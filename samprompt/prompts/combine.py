@@ -82,7 +82,7 @@ class CombinedPrompts(PromptGenerator):
             empty = torch.nonzero(~parts.any(dim=1)).flatten().tolist()
             raise PromptError(f"parts: rows {empty} use no generator; every row needs at least one part")
         masked = []
-        dense_sum, dense_present = None, torch.zeros(rows, dtype=torch.bool, device=parts.device)
+        dense_sum, dense_present = None, torch.zeros_like(parts[:, 0])   # shapes from tensors: traceable (ONNX)
         for column, output in enumerate(outputs):
             present = parts[:, column]
             padding = output.padding_mask if output.padding_mask is not None else \
@@ -91,9 +91,9 @@ class CombinedPrompts(PromptGenerator):
             if output.dense is not None:
                 part = output.dense * present.view(-1, 1, 1, 1).to(output.dense.dtype)
                 dense_sum = part if dense_sum is None else dense_sum + part
-                dense_present |= present
+                dense_present = dense_present | present
         joined = Prompts.concatenate(masked)
         if dense_sum is not None:
-            filler = core.no_mask_dense(rows, dense_sum.shape[-2:]).to(dense_sum.dtype)
+            filler = core.no_mask_dense(1, dense_sum.shape[-2:]).to(dense_sum.dtype)
             dense_sum = dense_sum + filler * (~dense_present).view(-1, 1, 1, 1).to(dense_sum.dtype)
         return Prompts(joined.sparse, dense_sum, joined.padding_mask, joined.batch_index)

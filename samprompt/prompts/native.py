@@ -34,6 +34,8 @@ def check_in_range(xy: Tensor, sizes: Tensor, what: str, ignore: Tensor | None =
 def original_to_input_frame(core: "SamCore", xy: Tensor, index: Tensor, features: "ImageFeatures") -> Tensor:
     """P x K x 2 (x, y) coordinates in original-image pixels of each row's image (`index`, P)
     -> the encoder-input frame (`core.input_coords`: SAM's longest-side resize, or SAM 2's square one)."""
+    if len(features) == 1:    # every row is on image 0 (no boolean indexing: the path stays traceable)
+        return core.input_coords(xy, features.original_sizes[0])
     out = torch.empty_like(xy)
     for image in torch.unique(index).tolist():
         members = index == image

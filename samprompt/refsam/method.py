@@ -141,6 +141,23 @@ class RefSAMMethod(Method):
 
         return refsam_table(results)
 
+    def onnx_encoder_levels(self, model: nn.Module) -> tuple[int, ...]:
+        from samprompt.refsam.onnx import encoder_levels
+
+        return encoder_levels(model)
+
+    def onnx_prompt_graphs(self, model: nn.Module, *, multimask_output: bool = True) -> dict[str, Any]:
+        from samprompt.refsam.onnx import text_prompt_graph
+
+        return {"text_prompt_decoder": text_prompt_graph(model)}
+
+    def onnx_prompt_inputs(self, model: nn.Module, *, text: Any = None, classes: Any = None) -> dict[str, Tensor]:
+        from samprompt.refsam.onnx import text_inputs
+
+        if classes is not None or text is None:
+            raise ConfigError(f"the {self.name!r} prompt graph takes expressions (text), not class names")
+        return text_inputs(model, text)
+
     def example(self, core: "SamCore") -> RefSAM:
         from samprompt.tuning import BottleneckSettings
 

@@ -11,7 +11,7 @@ import samprompt
 from samprompt.errors import ConfigError, ExportError
 from samprompt.export import export_onnx, onnx_session
 from samprompt.export.graphs import PromptDecoderGraph
-from samprompt.methods import available_methods, get_method
+from samprompt.methods import get_method
 from samprompt.tuning.lora import add_lora
 from samprompt.tuning.settings import LoraSettings
 
@@ -121,13 +121,6 @@ def test_single_mask_and_rows_of_any_count(tmp_path) -> None:
         assert np.abs(masks - want[0].numpy()).max() < 1e-4
 
 
-@pytest.mark.parametrize("name", [n for n in available_methods() if n not in ("native", "samref")])
-def test_methods_without_an_export_say_so(name, core) -> None:
-    model = get_method(name).example(core)
-    with pytest.raises(ExportError, match="no ONNX export yet"):
-        export_onnx(model, "unused", parts=("prompt_decoder",))
-
-
 def test_export_errors(tmp_path, core) -> None:
     with pytest.raises(ConfigError, match="parts"):
         export_onnx(core, tmp_path, parts=("decoder",))
@@ -171,3 +164,26 @@ def test_samref_exports_its_refiners_and_they_answer_as_in_pytorch(tmp_path, cor
     error, refined_logits, blended = onnx_session(tmp_path / "refiner_global.onnx").run(None, feed)
     assert np.abs(blended - refined.global_output.blended.numpy()).max() < 1e-4
     assert np.abs(error - refined.global_output.error.numpy()).max() < 1e-4
+
+
+def test_export_cli_writes_precomputed_class_embeddings_and_refuses_text(tmp_path, capsys):
+    from samprompt.cli import main
+
+    core = samprompt.build_sam("micro", seed=0)
+    model = get_method("classes").example(core)
+    samprompt.save(model, tmp_path / "weights")
+    names = ["background", "circle", "square", "star"]
+    assert main(["export", "--variant", "micro", "--weights", str(tmp_path / "weights"), "--classes", *names,
+                 "--out", str(tmp_path / "onnx")]) == 0
+    assert "prompt_inputs.npz (class_embeddings 4x" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
+    assert set(manifest["graphs"]) == {"encoder", "class_prompt_decoder"}
+    assert manifest["prompt_inputs"]["classes"] == names
+    with np.load(tmp_path / "onnx" / "prompt_inputs.npz", allow_pickle=False) as saved:
+        with torch.no_grad():
+            want = model.generator.clip.encode_classes(names).numpy()
+        assert np.abs(saved["class_embeddings"] - want).max() < 1e-6
+    assert main(["export", "--variant", "micro", "--weights", str(tmp_path / "weights"), "--text", "a red circle",
+                 "--out", str(tmp_path / "other")]) == 2
+    assert "takes class names (classes), not text" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())    # refused before any work

@@ -150,3 +150,22 @@ def test_a_random_init_core_must_be_passed(name, saved):
 def test_loading_onto_another_variant_names_both(name, saved):
     with pytest.raises(CheckpointError, match="saved for SAM variant 'micro', but this core is 'tiny'"):
         samprompt.load(saved[name], core=samprompt.build_sam("tiny"))
+
+
+@pytest.mark.parametrize("name", METHODS, ids=METHODS)
+def test_exports_to_onnx_and_onnx_runtime_agrees_with_pytorch(name, tmp_path):
+    """Every method's whole path (encoder with its levels when it has a core, prompt graphs) is
+    exported and checked in ONNX Runtime on the example inputs and on inputs of other sizes."""
+    pytest.importorskip("onnxruntime")
+    from samprompt.export import export_onnx
+
+    method, model = example(name)
+    manifest = export_onnx(model, tmp_path)
+    assert manifest["method"] == name
+    assert ("encoder" in manifest["graphs"]) == (getattr(model, "core", None) is not None)
+    assert len(manifest["graphs"]) >= 2 - ("encoder" not in manifest["graphs"])
+    for graph in manifest["graphs"].values():
+        assert (tmp_path / graph["file"]).stat().st_size > 0
+        checks = graph["largest_difference_to_pytorch"]
+        assert set(checks) == {"example", "other_shapes"}
+        assert 0 <= max(v for check in checks.values() for v in check.values()) <= manifest["tolerance"]

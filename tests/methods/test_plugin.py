@@ -22,6 +22,7 @@ from PIL import Image
 
 import samprompt
 from samprompt.cli import main
+from samprompt.export import export_onnx
 from samprompt.methods import available_methods, get_method, method_of, unregister_method
 from samprompt.methods import registry as registry_module
 
@@ -195,6 +196,8 @@ def test_a_method_installed_from_outside_the_package_trains_saves_loads_and_eval
         model = samprompt.load(trained, samprompt.build_sam("micro"))
         assert type(model) is method.model_class and method_of(model) is method
         assert model.tokens == 3 and model.generator.tokens.shape == (3, model.core.prompt_dim)
+        with pytest.raises(samprompt.errors.ExportError, match="'toy' method's prompt path has no ONNX export yet"):
+            export_onnx(model, tmp_path / "onnx", parts=("prompt_decoder",))
 
         picture = tmp_path / "picture.png"
         Image.fromarray(np.full((40, 52, 3), 120, np.uint8)).save(picture)
