@@ -34,7 +34,7 @@ class ClassPromptGraph(nn.Module):
         return prediction.low_res_logits, prediction.iou_predictions
 
 
-def _example_inputs(model: nn.Module, classes: int, height: int, seed: int) -> tuple[Tensor, ...]:
+def example_inputs(model: nn.Module, classes: int, height: int, seed: int) -> tuple[Tensor, ...]:
     """A random image of `height` x the core's side in the encoder's input frame (normalised,
     padded), its size, a random embedding and `classes` unit class embeddings."""
     core = model.core
@@ -66,6 +66,6 @@ def class_prompt_graph(model: nn.Module) -> OnnxGraph:
                          "scale (samprompt.prompts.classes.semantic_map turns them into a class map)",
         "iou_predictions": f"K x {masks} predicted mask IoU"}
     dynamic = {"class_embeddings": {0: "classes"}, "low_res_masks": {0: "classes"}, "iou_predictions": {0: "classes"}}
-    return OnnxGraph(ClassPromptGraph(model).eval(), _example_inputs(model, 3, side * 3 // 4, seed=0), names,
+    return OnnxGraph(ClassPromptGraph(model).eval(), example_inputs(model, 3, side * 3 // 4, seed=0), names,
                      outputs, dynamic, descriptions,
-                     other_inputs=_example_inputs(model, 5, side // 2, seed=1))
+                     other_inputs=example_inputs(model, 5, side // 2, seed=1))

@@ -27,7 +27,7 @@ class ESCNetGraph(nn.Module):
         return output.logits, output.correlation
 
 
-def _example_inputs(model: nn.Module, batch: int, classes: int, size: tuple[int, int], seed: int
+def example_inputs(model: nn.Module, batch: int, classes: int, size: tuple[int, int], seed: int
                     ) -> tuple[Tensor, Tensor]:
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(batch, 3, *size, generator=generator) * 255
@@ -46,5 +46,5 @@ def escnet_graph(model: nn.Module) -> OnnxGraph:
         "correlation": f"B x K x {grid} x {grid}: CLIP's patch-class cosine correlation (the raw baseline)"}
     dynamic = {"images": {0: "batch", 2: "height", 3: "width"}, "class_embeddings": {0: "classes"},
                "logits": {0: "batch", 1: "classes", 2: "height", 3: "width"}, "correlation": {0: "batch", 1: "classes"}}
-    return OnnxGraph(ESCNetGraph(model).eval(), _example_inputs(model, 1, 3, (48, 64), seed=0), names, outputs,
-                     dynamic, descriptions, other_inputs=_example_inputs(model, 2, 5, (40, 36), seed=1))
+    return OnnxGraph(ESCNetGraph(model).eval(), example_inputs(model, 1, 3, (48, 64), seed=0), names, outputs,
+                     dynamic, descriptions, other_inputs=example_inputs(model, 2, 5, (40, 36), seed=1))

@@ -77,7 +77,7 @@ class TextPromptGraph(nn.Module):
         return (*outputs, torch.where(has_track > 0.5, later, first))
 
 
-def _example_inputs(model: nn.Module, rows: int, tokens: int, clicks: int, seed: int) -> dict[str, Tensor]:
+def example_inputs(model: nn.Module, rows: int, tokens: int, clicks: int, seed: int) -> dict[str, Tensor]:
     """Graph inputs by name: random features, `rows` rows of `tokens` text tokens (some padding)
     and, for RefSAMWithClicks, `clicks` clicks per row and every kind of row."""
     core, prompt = model.core, text_prompt(model)
@@ -109,7 +109,7 @@ def text_prompt_graph(model: nn.Module) -> OnnxGraph:
     c, (h, w), d = core.prompt_dim, core.embedding_size, prompt.text_encoder.dim
     widths = core.intermediate_widths()
     levels = encoder_levels(model)
-    inputs = _example_inputs(model, rows=3, tokens=5, clicks=2, seed=0)
+    inputs = example_inputs(model, rows=3, tokens=5, clicks=2, seed=0)
     masks = core.num_mask_tokens - 1 if model.multimask_output else 1
     mh, mw = core.mask_input_size
     descriptions = {
@@ -139,6 +139,6 @@ def text_prompt_graph(model: nn.Module) -> OnnxGraph:
         dynamic.update({"track": {0: "rows"}, "has_track": {0: "rows"}, "next_track": {0: "rows"}})
         outputs.append("next_track")
     names = list(inputs)
-    other = _example_inputs(model, rows=5, tokens=8, clicks=3, seed=1)
+    other = example_inputs(model, rows=5, tokens=8, clicks=3, seed=1)
     return OnnxGraph(TextPromptGraph(model, names).eval(), tuple(inputs.values()), names, outputs, dynamic,
                      descriptions, other_inputs=tuple(other[n] for n in names))
