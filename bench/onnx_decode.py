@@ -1,8 +1,9 @@
 """The exported prompt path in ONNX Runtime against the same path in PyTorch, on the CPU.
 
     python bench/onnx_decode.py --variant vit_b --rounds 20 --out bench/results/onnx_decode_vit_b.json
+    python bench/onnx_decode.py --variant sam2.1_hiera_t --rounds 5 --out bench/results/onnx_decode_sam2_t.json
 
-One image embedding (random init weights: no checkpoint is downloadable here, and speed does not
+One image's encoder outputs (SAM 2: with its two high-resolution maps; random init weights: no checkpoint is downloadable here, and speed does not
 depend on the values), P rows of one click plus segment-anything's padding point, P = 1, 16
 and 64. Paths, interleaved call by call: `pytorch` (the exported module, `PromptDecoderGraph`,
 called in PyTorch under no_grad: the core's decoder), `samprompt_decode` (the library's own
@@ -23,7 +24,7 @@ from shared import machine, write_json
 import samprompt
 from samprompt.core.structures import Prompts
 from samprompt.export import export_onnx, onnx_session
-from samprompt.export.graphs import PromptDecoderGraph
+from samprompt.export.graphs import PromptDecoderGraph, image_inputs, square_features
 
 
 def main() -> None:
@@ -39,9 +40,8 @@ def main() -> None:
         export_onnx(core, folder, parts=("prompt_decoder",))
         session = onnx_session(Path(folder) / "prompt_decoder.onnx")
         graph = PromptDecoderGraph(core).eval()
-        embedding = torch.randn(1, core.prompt_dim, *core.embedding_size)
-        features = samprompt.ImageFeatures(embeddings=embedding, input_sizes=((core.image_size,) * 2,),
-                                           original_sizes=((core.image_size,) * 2,))
+        image_side, _ = image_inputs(core)
+        features = square_features(core, image_side)
         result = {"variant": args.variant, "device": machine(), "torch": torch.__version__, "rounds": args.rounds,
                   "rows": {}}
         print(f"{args.variant} prompt path, {result['device']}, median of {args.rounds} interleaved calls")
@@ -52,14 +52,14 @@ def main() -> None:
             labels = torch.cat([torch.ones(rows, 1), -torch.ones(rows, 1)], 1)
             mask = torch.zeros(rows, 1, *core.mask_input_size)
             has_mask = torch.zeros(rows)
-            feed = {"image_embeddings": embedding.numpy(), "point_coords": coords.numpy(),
+            feed = {**{n: t.numpy() for n, t in image_side.items()}, "point_coords": coords.numpy(),
                     "point_labels": labels.numpy(), "mask_input": mask.numpy(), "has_mask_input": has_mask.numpy()}
 
             def library() -> None:
                 sparse, dense = core.embed_prompts(points=(clicks, torch.ones(rows, 1, dtype=torch.int)))
                 core.decode(features, Prompts(sparse, dense), upscale=False)
 
-            paths = {"pytorch": lambda: graph(embedding, coords, labels, mask, has_mask),
+            paths = {"pytorch": lambda: graph(*image_side.values(), coords, labels, mask, has_mask),
                      "samprompt_decode": library,
                      "onnxruntime": lambda: session.run(None, feed)}
             seconds = {name: [] for name in paths}

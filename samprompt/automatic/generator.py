@@ -87,6 +87,11 @@ def onnx_prompt_session(core: Core) -> Any:
     from samprompt.export.graphs import prompt_decoder_graph
     from samprompt.export.onnx import export_graph, onnx_session, prepared_copy
 
+    if core.family != "sam":
+        # SAM 2 upscales its raw logits and the exported graph returns them clamped to +/-32 (what
+        # SAM2ImagePredictor hands back as low_res_masks), so masks near a clamp would move
+        raise ConfigError(f"backend='onnxruntime' decodes on SAM (segment-anything) cores; this {core.family} core "
+                          f"({core.variant}) decodes with backend='pytorch'")
     try:
         _, _, copied = prepared_copy(core)
     except ExportError as error:

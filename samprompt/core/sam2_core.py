@@ -20,7 +20,7 @@ What differs from SAM 1, and follows `sam2.sam2_image_predictor.SAM2ImagePredict
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -144,7 +144,11 @@ class Sam2Core(Core):
     def run_backbone(self, images: Images, *, keep_intermediate: bool = True) -> "Backbone":
         """One pass of SAM 2's image encoder (Hiera and its FPN neck) over a batch of images: what
         `encode` (image mode) and SAM 2's video memory (`samprompt.core.sam2_memory`) both start from."""
-        batch, input_sizes, original_sizes = self.preprocess(images)
+        return self.backbone_of(*self.preprocess(images), keep_intermediate=keep_intermediate)
+
+    def backbone_of(self, batch: Tensor, input_sizes: tuple, original_sizes: tuple, *,
+                    keep_intermediate: bool = True) -> "Backbone":
+        """`run_backbone` on an already preprocessed B x 3 x S x S batch."""
         collected: list[Tensor] = []
         handle = None
         if keep_intermediate:
@@ -181,6 +185,19 @@ class Sam2Core(Core):
         """
         return self.features_from(self.run_backbone(images, keep_intermediate=keep_intermediate),
                                   keep_images=keep_images)
+
+    def encode_batch(self, batch: Tensor, levels: Sequence[int] = ()) -> ImageFeatures:
+        """`encode` on a preprocessed B x 3 x S x S batch (sizes: the square), keeping the Hiera
+        stage outputs `levels`."""
+        side = ((self.image_size, self.image_size),) * batch.shape[0]
+        features = self.features_from(self.backbone_of(batch, side, side, keep_intermediate=bool(levels)))
+        kept = tuple(sorted(levels))
+        return replace(features, intermediate=tuple(features.intermediate[b] for b in kept), intermediate_blocks=kept)
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What `preprocess` does to an H x W x 3 uint8 image, for callers outside PyTorch (ONNX)."""
+        return {"resize_to": [self.image_size, self.image_size], "divide_by": 255.0,
+                "mean": list(self.transforms.mean), "std": list(self.transforms.std), "padding": None}
 
     def input_pixels(self, features: ImageFeatures) -> list[Tensor]:
         """The square-resized images the encoder saw, unnormalised: one 3 x S x S tensor in [0, 255]

@@ -158,6 +158,20 @@ class SamCore(Core):
             images=batch if keep_images else None,
         )
 
+    def encode_batch(self, batch: Tensor, levels: Sequence[int] = ()) -> ImageFeatures:
+        """`encode` on a preprocessed B x 3 x S x S batch (sizes: the square), keeping the outputs
+        of encoder blocks `levels`."""
+        embeddings, collected = self.run_encoder(batch, levels)
+        side = ((self.image_size, self.image_size),) * batch.shape[0]
+        kept = tuple(sorted(collected))
+        return ImageFeatures(embeddings=embeddings, input_sizes=side, original_sizes=side,
+                             intermediate=tuple(collected[b] for b in kept), intermediate_blocks=kept)
+
+    def preprocessing(self) -> dict[str, Any]:
+        """What `preprocess` does to an H x W x 3 uint8 image, for callers outside PyTorch (ONNX)."""
+        return {"resize_longest_side": self.image_size, "pixel_mean": self.sam.pixel_mean.flatten().tolist(),
+                "pixel_std": self.sam.pixel_std.flatten().tolist(), "pad_to": [self.image_size, self.image_size]}
+
     def run_encoder(self, batch: Tensor, blocks: Sequence[int] = ()) -> tuple[Tensor, dict[int, Tensor]]:
         """segment-anything's image encoder on a preprocessed B x 3 x S x S batch -> B x C x h x w
         embeddings and block index -> B x D x h x w output of each of `blocks` (forward hooks on

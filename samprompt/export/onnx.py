@@ -3,12 +3,14 @@
     from samprompt.export import export_onnx
     report = export_onnx(model, "out/onnx")          # a core, or a registered method's model
 
-writes `encoder.onnx` (LoRA merged into the weights, bottleneck adapters kept), the method's
-prompt side (`Method.onnx_prompt_graphs`: `prompt_decoder.onnx`, plain clicks, boxes and mask
-prompts, for a core or the native method; SAM-REF adds its refiners) and `manifest.json` (what each input and
-output is, SAM's preprocessing, the core, and the largest differences to PyTorch that ONNX
-Runtime gave on the example inputs and on a second, differently shaped set). The model itself
-is not changed: the exporter works on a copy.
+writes `encoder.onnx` (LoRA merged into the weights, bottleneck adapters kept; SAM or SAM 2.1),
+the method's prompt side (`Method.onnx_prompt_graphs`: `prompt_decoder.onnx`, plain clicks,
+boxes and mask prompts, for a core or the native method; `text_prompt_decoder.onnx` for RefSAM,
+`class_prompt_decoder.onnx` for class names, `escnet.onnx`; SAM-REF adds its refiners),
+optionally `prompt_inputs.npz` (text features / class embeddings, precomputed) and
+`manifest.json` (what each input and output is, the core's preprocessing, the core, and the
+largest differences to PyTorch that ONNX Runtime gave on the example inputs and on a second,
+differently shaped set). The model itself is not changed: the exporter works on a copy.
 
 The graphs are traced with PyTorch's TorchScript-based exporter (`dynamo=False`): the
 validation in the core's decoder is data-dependent Python, which tracing evaluates once while
@@ -56,9 +58,6 @@ def prepared_copy(model: nn.Module) -> tuple[Any, nn.Module, Core | None]:
 
     copied = copy.deepcopy(model).float().cpu().eval()
     method, core = _method_and_core(copied)
-    if core is not None and core.family != "sam":
-        raise ExportError(f"ONNX export runs on SAM (segment-anything) cores; this is a {core.family} core "
-                          f"({core.variant}): SAM 2's export is not written yet")
     if core is not None and active_lora(core) is not None:
         merge_lora(core)
     return method, copied, core
@@ -146,9 +145,7 @@ def export_onnx(model: nn.Module, out: str | Path, *, parts: tuple[str, ...] | N
     manifest: dict[str, Any] = {
         "method": method.name if method is not None else None, "opset": opset, "tolerance": tolerance,
         "core": (core.describe() if core is not None else method.core_info(model)).to_dict(),
-        "preprocessing": None if core is None else {
-            "resize_longest_side": core.image_size, "pixel_mean": core.sam.pixel_mean.flatten().tolist(),
-            "pixel_std": core.sam.pixel_std.flatten().tolist(), "pad_to": [core.image_size, core.image_size]},
+        "preprocessing": None if core is None else core.preprocessing(),
         "graphs": {}}
     for name, (graph, other_inputs) in graphs.items():
         path = out / f"{name}.onnx"

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import Prompts
-from samprompt.export.graphs import OnnxGraph, level_name, square_features
+from samprompt.export.graphs import OnnxGraph, image_inputs, square_features
 from samprompt.refsam.prompt import RefSAMPrompt
 from samprompt.text.encoders import TextFeatures
 
@@ -32,14 +32,16 @@ def encoder_levels(model: nn.Module) -> tuple[int, ...]:
 
 
 def text_inputs(model: nn.Module, expressions: Sequence[str]) -> dict[str, Tensor]:
-    """The text graph's `sentence`, `tokens` and `token_padding` for `expressions` (the frozen text encoder's output)."""
+    """The text graph's `sentence`, `tokens` and `token_padding` for `expressions` (the frozen
+    text encoder's output)."""
     features = text_prompt(model).encode_text(list(expressions))
     return {"sentence": features.sentence, "tokens": features.tokens, "token_padding": features.padding_mask}
 
 
 class TextPromptGraph(nn.Module):
-    """`(image_embeddings, level_<b>..., sentence, tokens, token_padding[, track, has_track]
-    [, point_coords, point_labels, parts])` -> `(low_res_masks, iou_predictions[, next_track])`."""
+    """`(image side: image_embeddings[, high_res_0, high_res_1], level_<b>...; sentence, tokens,
+    token_padding[, track, has_track][, point_coords, point_labels, parts])` ->
+    `(low_res_masks, iou_predictions[, next_track])`."""
 
     def __init__(self, model: nn.Module, input_names: list[str]) -> None:
         super().__init__()
@@ -52,8 +54,7 @@ class TextPromptGraph(nn.Module):
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         named = dict(zip(self.input_names, inputs))
         core = self.model.core
-        features = square_features(core, named["image_embeddings"],
-                                   {b: named[level_name(b)] for b in self.levels})
+        features = square_features(core, named, self.levels)
         text = TextFeatures(named["tokens"], named["token_padding"], named["sentence"])
         rows = torch.zeros_like(named["sentence"][:, 0], dtype=torch.long)
         if self.clicks:
@@ -82,12 +83,10 @@ def example_inputs(model: nn.Module, rows: int, tokens: int, clicks: int, seed: 
     and, for RefSAMWithClicks, `clicks` clicks per row and every kind of row."""
     core, prompt = model.core, text_prompt(model)
     generator = torch.Generator().manual_seed(seed)
-    c, (h, w), d = core.prompt_dim, core.embedding_size, prompt.text_encoder.dim
-    widths = core.intermediate_widths()
+    c, d = core.prompt_dim, prompt.text_encoder.dim
     padding = torch.zeros(rows, tokens, dtype=torch.bool)
     padding[0, -2:] = True
-    inputs = {"image_embeddings": torch.randn(1, c, h, w, generator=generator),
-              **{level_name(b): torch.randn(1, widths[b], h, w, generator=generator) for b in encoder_levels(model)},
+    inputs = {**image_inputs(core, encoder_levels(model), seed)[0],
               "sentence": torch.randn(rows, d, generator=generator),
               "tokens": torch.randn(rows, tokens, d, generator=generator), "token_padding": padding}
     kinds = torch.arange(rows) % 3
@@ -106,15 +105,12 @@ def text_prompt_graph(model: nn.Module) -> OnnxGraph:
     clicks per row dynamic)."""
     core = model.core
     prompt = text_prompt(model)
-    c, (h, w), d = core.prompt_dim, core.embedding_size, prompt.text_encoder.dim
-    widths = core.intermediate_widths()
-    levels = encoder_levels(model)
+    c, d = core.prompt_dim, prompt.text_encoder.dim
     inputs = example_inputs(model, rows=3, tokens=5, clicks=2, seed=0)
     masks = core.num_mask_tokens - 1 if model.multimask_output else 1
     mh, mw = core.mask_input_size
     descriptions = {
-        "image_embeddings": f"1 x {c} x {h} x {w}: encoder.onnx's image_embeddings for the image",
-        **{level_name(b): f"1 x {widths[b]} x {h} x {w}: encoder.onnx's {level_name(b)}" for b in levels},
+        **image_inputs(core, encoder_levels(model))[1],
         "sentence": f"P x {d}: the sentence feature of each expression (TextFeatures.sentence of "
                     "model.generator.encode_text(expressions))",
         "tokens": f"P x L x {d}: the word-token features (TextFeatures.tokens)",

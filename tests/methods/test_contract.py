@@ -152,14 +152,15 @@ def test_loading_onto_another_variant_names_both(name, saved):
         samprompt.load(saved[name], core=samprompt.build_sam("tiny"))
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", METHODS, ids=METHODS)
-def test_exports_to_onnx_and_onnx_runtime_agrees_with_pytorch(name, tmp_path):
+def test_exports_to_onnx_and_onnx_runtime_agrees_with_pytorch(name, family, tmp_path):
     """Every method's whole path (encoder with its levels when it has a core, prompt graphs) is
     exported and checked in ONNX Runtime on the example inputs and on inputs of other sizes."""
     pytest.importorskip("onnxruntime")
     from samprompt.export import export_onnx
 
-    method, model = example(name)
+    method, model = example(name, family=family)
     manifest = export_onnx(model, tmp_path)
     assert manifest["method"] == name
     assert ("encoder" in manifest["graphs"]) == (getattr(model, "core", None) is not None)
