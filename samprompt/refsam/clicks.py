@@ -112,6 +112,9 @@ class TextClickTask(RefSAMTask):
         text_drop / click_drop: the probabilities that a row starts without its text / its click.
         iterations: rounds per object on interactive steps.
         single_prompt_share: the share of steps with one round only (one prompt per row).
+        wrong_text: the probability that a row with both its text and its click gets another
+            row's expression instead (the target stays the clicked object), so that the model
+            learns to follow the click where a text points elsewhere.
     """
 
     frames: int = 1
@@ -119,6 +122,7 @@ class TextClickTask(RefSAMTask):
     click_drop: float = 0.4
     iterations: int = 4
     single_prompt_share: float = 0.5
+    wrong_text: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +133,8 @@ class TextClickTask(RefSAMTask):
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
         if not 0.0 <= self.single_prompt_share <= 1.0:
             raise ConfigError(f"single_prompt_share must be in [0, 1], got {self.single_prompt_share}")
+        if not 0.0 <= self.wrong_text <= 1.0:
+            raise ConfigError(f"wrong_text must be in [0, 1], got {self.wrong_text}")
 
     def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         return {**item, "click": random_click(item["mask"], rng)}
@@ -146,10 +152,17 @@ class TextClickTask(RefSAMTask):
         click_dropped = (u >= self.text_drop) & (u < self.text_drop + self.click_drop)
         return torch.stack([~text_dropped, ~click_dropped], dim=1)
 
+    def training_texts(self, texts: Sequence[str], parts: Tensor, generator: torch.Generator) -> list[str]:
+        """The expressions the rows train with: a row with text and click takes the next row's
+        (another object's) expression with probability `wrong_text`."""
+        swap = (torch.rand(len(texts), generator=generator) < self.wrong_text) & parts[:, TEXT] & parts[:, CLICK]
+        return [texts[(row + 1) % len(texts)] if bool(swap[row]) else text for row, text in enumerate(texts)]
+
     def batch_loss(self, step: Step, batch: TextClickBatch) -> Tensor:
         rows = len(batch.texts)
         features = self.encode(step.model.core, batch.images, batch.ids)
         start = self.draw_parts(rows, step.generator)
+        texts = self.training_texts(batch.texts, start, step.generator) if self.wrong_text else batch.texts
         rng = np.random.default_rng(step.integers(0, 2 ** 31 - 1))
         clicks: list[list[tuple[float, float, int]]] = [[(x, y, 1)] if start[row, CLICK] else []
                                                         for row, (x, y) in enumerate(batch.clicks[:, 0].tolist())]
@@ -169,7 +182,7 @@ class TextClickTask(RefSAMTask):
                 inputs["masks"] = masks_in
             has_click = torch.tensor([bool(row) for row in clicks])
             parts = torch.stack([start[:, TEXT] | ~has_click, has_click], dim=1)  # a row without clicks keeps text
-            prediction = step.forward(features=features, text=batch.texts, parts=parts, **inputs)
+            prediction = step.forward(features=features, text=texts, parts=parts, **inputs)
             total = total + self.mask_loss(prediction.logits, batch.masks)
             masks_in = prediction.low_res_logits[:, :1].detach()
             predicted = [(logits[0] > 0).cpu().numpy() for logits in prediction.logits]

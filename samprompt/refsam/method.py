@@ -178,7 +178,8 @@ class RefSAMMethod(Method):
 class RefSAMClicksRecipe(RefSAMRecipe):
     """RefSAM with clicks: RefSAM's options (tracking off) plus `TextClickTask`'s: `text_drop` /
     `click_drop` (the probabilities that a row starts without its text / its click),
-    `iterations` (interactive rounds) and `single_prompt_share` (steps with one round only)."""
+    `iterations` (interactive rounds), `single_prompt_share` (steps with one round only) and
+    `wrong_text` (the probability that a text + click row trains with another object's text)."""
 
     what = "refsam_clicks"
     refsam: str | Mapping[str, Any] = "prompts_only"
@@ -187,6 +188,7 @@ class RefSAMClicksRecipe(RefSAMRecipe):
     click_drop: float = 0.4
     iterations: int = 4
     single_prompt_share: float = 0.5
+    wrong_text: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -195,7 +197,8 @@ class RefSAMClicksRecipe(RefSAMRecipe):
     def task(self, cache: FeatureCache | None = None) -> TextClickTask:
         """The training task these options describe (it validates them)."""
         return TextClickTask(cache=cache, text_drop=self.text_drop, click_drop=self.click_drop,
-                             iterations=self.iterations, single_prompt_share=self.single_prompt_share)
+                             iterations=self.iterations, single_prompt_share=self.single_prompt_share,
+                             wrong_text=self.wrong_text)
 
     def resolve(self, lora: Any, bottleneck: Any) -> RefSAMConfig:
         return replace(super().resolve(lora, bottleneck), tracking=False)

@@ -44,6 +44,9 @@ DEMO_TEXT_CLICK = RefSAMConfig(adapters=None, tracking=False)
 # its rows only), so that SAM alone, SAM-REF and the class prompts share the same frozen core.
 TEXT_CLICK_ADAPTER = "text_click"
 DEMO_LORA = LoraSettings(targets=("decoder.attn", "decoder.mlp"), rank=8)
+# A quarter of the text + click rows train with another object's text: the model learns to follow
+# the click where the text points elsewhere (without it, text + click tied the click alone).
+DEMO_WRONG_TEXT = 0.25
 PROTOCOLS = {
     "clicks": "clicks alone (SAM)",
     "clicks_refined": "clicks alone (SAM-REF)",
@@ -81,7 +84,7 @@ def train_text_click(core: Any, steps: int, settings: DemoSettings, out: Path) -
     model = RefSAMWithClicks(core, load_text_encoder("shapes"), DEMO_TEXT_CLICK, text_encoder_spec="shapes")
     start_text_from_refsam(model, out, settings)
     model.adapter = TEXT_CLICK_ADAPTER
-    task = TextClickTask(cache=FeatureCache(core))
+    task = TextClickTask(cache=FeatureCache(core), wrong_text=DEMO_WRONG_TEXT)
     config = TrainConfig(steps=steps, batch_size=8, lr=3e-3, warmup_steps=20, seed=settings.seed,
                          module_lrs=decoder_lrs(core, 1e-3),
                          progress=settings.progress, output_dir=str(out / "mix"))

@@ -70,6 +70,19 @@ def test_training_draws_every_kind_and_never_an_empty_row():
         TextClickTask(single_prompt_share=1.5)
 
 
+def test_wrong_text_gives_rows_with_a_click_another_rows_expression():
+    texts = ["the red circle", "a blue square", "the green star", "a ring"]
+    parts = row_parts(["text+click", "text", "click", "text+click"])
+    generator = torch.Generator().manual_seed(0)
+    assert TextClickTask(wrong_text=1.0).training_texts(texts, parts, generator) == \
+        ["a blue square", "a blue square", "the green star", "the red circle"]      # only text + click rows
+    assert TextClickTask(wrong_text=0.0).training_texts(texts, parts, generator) == texts
+    swapped = TextClickTask(wrong_text=0.3).training_texts(texts * 500, row_parts(["text+click"] * 2000), generator)
+    assert abs(sum(a != b for a, b in zip(swapped, texts * 500)) / 2000 - 0.3) < 0.03
+    with pytest.raises(ConfigError, match="wrong_text must be in"):
+        TextClickTask(wrong_text=-0.1)
+
+
 def test_loss_trains_the_text_prompt_and_scores_every_kind(model):
     items = [ShapesReferring("train", 4)[i] for i in range(4)]
     task = TextClickTask()
@@ -87,8 +100,11 @@ def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder
         RefSAMWithClicks(core, text_encoder, RefSAMConfig(adapters=None))
     recipe = Recipe.from_dict({"method": "refsam_clicks", "variant": "micro", "eval_items": 2,
                                "data": {"dataset": "shapes", "size": 4, "videos": 0},
-                               "train": {"steps": 1, "batch_size": 2}})
+                               "train": {"steps": 1, "batch_size": 2}, "wrong_text": 0.25})
     assert recipe.options.task().click_drop == pytest.approx(0.4)
+    assert recipe.options.task().wrong_text == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match="wrong_text"):
+        RefSAMClicksRecipe(wrong_text=2.0)
     with torch.no_grad():
         for parameter in model.text_prompt.parameters():
             parameter.add_(0.01 * torch.randn_like(parameter))
