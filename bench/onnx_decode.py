@@ -3,12 +3,12 @@
     python bench/onnx_decode.py --variant vit_b --rounds 20 --out bench/results/onnx_decode_vit_b.json
     python bench/onnx_decode.py --variant sam2.1_hiera_t --rounds 5 --out bench/results/onnx_decode_sam2_t.json
 
-One image's encoder outputs (SAM 2: with its two high-resolution maps; random init weights: no checkpoint is downloadable here, and speed does not
-depend on the values), P rows of one click plus segment-anything's padding point, P = 1, 16
-and 64. Paths, interleaved call by call: `pytorch` (the exported module, `PromptDecoderGraph`,
-called in PyTorch under no_grad: the core's decoder), `samprompt_decode` (the library's own
-`embed_prompts` + `decode` without upscaling) and `onnxruntime` (prompt_decoder.onnx, CPU
-provider, default threads). Reports the median seconds per call and the ratio to PyTorch.
+One image's encoder outputs (SAM 2: with its two high-resolution maps; random init weights: no
+checkpoint is downloadable here, and speed does not depend on the values), P rows of one click
+plus the padding point, P = 1, 16 and 64. Paths, interleaved call by call: `pytorch` (the
+exported module, `PromptDecoderGraph`, called in PyTorch under no_grad: the core's decoder),
+`samprompt_decode` (the library's own `embed_prompts` + `decode` without upscaling) and
+`onnxruntime` (prompt_decoder.onnx, CPU provider, default threads). Reports the median seconds per call and the ratio to PyTorch.
 """
 from __future__ import annotations
 

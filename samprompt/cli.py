@@ -354,7 +354,8 @@ def command_export(args: argparse.Namespace) -> dict[str, Any]:
         print(f"samprompt export: {args.out}/{graph['file']} (largest difference to PyTorch in ONNX Runtime: "
               f"{worst:.2g})")
     if "prompt_inputs" in manifest:
-        arrays = ", ".join(f"{n} {'x'.join(map(str, shape))}" for n, shape in manifest["prompt_inputs"]["arrays"].items())
+        shapes = manifest["prompt_inputs"]["arrays"]
+        arrays = ", ".join(f"{n} {'x'.join(map(str, shape))}" for n, shape in shapes.items())
         print(f"samprompt export: {args.out}/prompt_inputs.npz ({arrays})")
     return manifest
 
