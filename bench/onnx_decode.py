@@ -8,7 +8,8 @@ checkpoint is downloadable here, and speed does not depend on the values), P row
 plus the padding point, P = 1, 16 and 64. Paths, interleaved call by call: `pytorch` (the
 exported module, `PromptDecoderGraph`, called in PyTorch under no_grad: the core's decoder),
 `samprompt_decode` (the library's own `embed_prompts` + `decode` without upscaling) and
-`onnxruntime` (prompt_decoder.onnx, CPU provider, default threads). Reports the median seconds per call and the ratio to PyTorch.
+`onnxruntime` (prompt_decoder.onnx, CPU provider, default threads). Reports the median
+seconds per call and the ratio to PyTorch.
 """
 from __future__ import annotations
 
