@@ -107,7 +107,8 @@ def export_onnx(model: nn.Module, out: str | Path, *, parts: tuple[str, ...] | N
     Args:
         parts: "encoder" and / or "prompt_decoder" (the method's whole prompt side); None: every
             part the model has (a model without a core, ESC-Net, has no SAM encoder to export).
-        multimask_output: the prompt decoder returns the 3 ambiguity masks (else the single mask).
+        multimask_output: the click prompt decoder returns the 3 ambiguity masks (else the single
+            mask); the text and class-name graphs give what their model gives (`model.multimask_output`).
         tolerance: the largest absolute difference to PyTorch accepted in the ONNX Runtime check.
         text / classes: expressions or class names whose precomputed graph inputs (text features,
             class embeddings: `Method.onnx_prompt_inputs`) are written to `prompt_inputs.npz`,

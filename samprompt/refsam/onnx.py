@@ -5,7 +5,7 @@ The graph runs the model's own modules on one image: `RefSAMPrompt` (the Cross-M
 then the core's mask decoder, and with tracking the Implicit Tracking Module for the next
 frame's track token. `RefSAMWithClicks` adds SAM's clicks and the per-row `parts` switch
 (text, clicks) of `CombinedPrompts`. What stays outside: the text encoder (the expressions'
-`TextFeatures` are computed once, `model.generator.encode_text(...)`, and passed in).
+`TextFeatures` are computed once, `text_inputs` / `export_onnx(..., text=[...])`, and passed in).
 """
 from __future__ import annotations
 
