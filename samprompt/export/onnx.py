@@ -176,7 +176,7 @@ def precomputed_inputs(method: Any, model: nn.Module, text: Sequence[str] | None
     """The method's precomputed prompt-graph inputs for `text` / `classes`, by input name."""
     if method is None:
         raise ExportError("a core's prompt decoder takes clicks, boxes and masks: text and class names need the "
-                          "model of a method that reads them (refsam, refsam_clicks, classes, escnet)")
+                          "model of a method whose prompt graphs read them")
     with torch.no_grad():
         return {name: t.detach().cpu().numpy() for name, t in
                 method.onnx_prompt_inputs(model, text=text, classes=classes).items()}
