@@ -128,6 +128,8 @@ def test_export_errors(tmp_path, core) -> None:
         export_onnx(core, tmp_path, tolerance=0)
     with pytest.raises(ExportError, match="registered method"):
         export_onnx(torch.nn.Linear(2, 2), tmp_path)
+    with pytest.raises(ExportError, match="prompt decoder takes clicks, boxes and masks"):
+        export_onnx(core, tmp_path, text=["the red circle"])
     assert not (tmp_path / "manifest.json").exists()
 
 
