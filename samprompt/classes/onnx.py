@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from samprompt.export.graphs import OnnxGraph, image_inputs, image_side_names, square_features
+from samprompt.export.graphs import (
+    OnnxGraph,
+    describe_maps,
+    encoder_outputs,
+    image_inputs,
+    image_side_names,
+    square_features,
+)
 
 
 class ClassPromptGraph(nn.Module):
@@ -36,10 +43,11 @@ class ClassPromptGraph(nn.Module):
         return prediction.low_res_logits, prediction.iou_predictions
 
 
-def example_inputs(model: nn.Module, classes: int, height: int, seed: int) -> tuple[Tensor, ...]:
+def example_inputs(model: nn.Module, classes: int, height: int, seed: int,
+                   maps: dict[str, Tensor] | None = None) -> tuple[Tensor, ...]:
     """A random image of `height` x the core's side in the encoder's input frame (normalised,
-    padded; SAM 2 fills the square whatever `height`), its size, the image side and `classes`
-    unit class embeddings, in the graph's input order."""
+    padded; SAM 2 fills the square whatever `height`), its size, the image side (shaped as `maps`,
+    the encoder's outputs, when given) and `classes` unit class embeddings, in the graph's input order."""
     core = model.core
     generator = torch.Generator().manual_seed(seed)
     side = core.image_size
@@ -47,7 +55,7 @@ def example_inputs(model: nn.Module, classes: int, height: int, seed: int) -> tu
     images = torch.zeros(1, 3, side, side)
     images[:, :, :height] = torch.randn(1, 3, height, side, generator=generator)
     text = F.normalize(torch.randn(classes, model.generator.clip.embed_dim, generator=generator), dim=-1)
-    return images, torch.tensor([height, side]), *image_inputs(core, seed=seed)[0].values(), text
+    return images, torch.tensor([height, side]), *image_inputs(core, seed=seed, maps=maps)[0].values(), text
 
 
 def class_prompt_graph(model: nn.Module) -> OnnxGraph:
@@ -57,17 +65,18 @@ def class_prompt_graph(model: nn.Module) -> OnnxGraph:
     embed = model.generator.clip.embed_dim
     masks = core.num_mask_tokens - 1 if model.multimask_output else 1
     module = ClassPromptGraph(model).eval()
+    maps = encoder_outputs(core)                                  # one encoder pass gives every shape
     outputs = ["low_res_masks", "iou_predictions"]
     descriptions = {
         "images": f"1 x 3 x {side} x {side}: encoder.onnx's input (core.preprocess)",
         "input_size": "2 int64: (height, width) of the resized image inside that square before padding (SAM 2: "
                       f"{side}, {side})",
-        **image_inputs(core)[1],
+        **describe_maps(maps, "1"),
         "class_embeddings": f"K x {embed}: the classes' CLIP text embeddings "
                             "(model.generator.clip.encode_classes(names))",
         "low_res_masks": f"K x {masks} x {mh} x {mw}: one mask per class, logits in the input frame at 1/4 "
                          "scale (samprompt.prompts.classes.semantic_map turns them into a class map)",
         "iou_predictions": f"K x {masks} predicted mask IoU"}
     dynamic = {"class_embeddings": {0: "classes"}, "low_res_masks": {0: "classes"}, "iou_predictions": {0: "classes"}}
-    return OnnxGraph(module, example_inputs(model, 3, side * 3 // 4, seed=0), module.input_names, outputs, dynamic,
-                     descriptions, other_inputs=example_inputs(model, 5, side // 2, seed=1))
+    return OnnxGraph(module, example_inputs(model, 3, side * 3 // 4, seed=0, maps=maps), module.input_names, outputs,
+                     dynamic, descriptions, other_inputs=example_inputs(model, 5, side // 2, seed=1, maps=maps))

@@ -75,11 +75,13 @@ def describe_maps(maps: Mapping[str, Tensor], batch: str) -> dict[str, str]:
     return {n: " x ".join([batch, *(str(s) for s in m.shape[1:])]) + source for n, m in maps.items()}
 
 
-def image_inputs(core: Core, levels: Sequence[int] = (), seed: int = 0) -> tuple[dict[str, Tensor], dict[str, str]]:
+def image_inputs(core: Core, levels: Sequence[int] = (), seed: int = 0, maps: Mapping[str, Tensor] | None = None
+                 ) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Random example values of the image side of a prompt graph (one image) by name, shaped as
-    the encoder's outputs, and their descriptions."""
+    the encoder's outputs (`maps`: those outputs when already at hand, saving an encoder pass),
+    and their descriptions."""
     generator = torch.Generator().manual_seed(seed)
-    maps = encoder_outputs(core, levels)
+    maps = maps if maps is not None else encoder_outputs(core, levels)
     inputs = {n: torch.randn(m.shape, generator=generator).to(m.device, m.dtype) for n, m in maps.items()}
     return inputs, describe_maps(maps, "1")
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from samprompt.core.structures import Prompts
-from samprompt.export.graphs import OnnxGraph, image_inputs, square_features
+from samprompt.export.graphs import OnnxGraph, describe_maps, encoder_outputs, image_inputs, square_features
 from samprompt.refsam.prompt import RefSAMPrompt
 from samprompt.text.encoders import TextFeatures
 
@@ -78,15 +78,17 @@ class TextPromptGraph(nn.Module):
         return (*outputs, torch.where(has_track > 0.5, later, first))
 
 
-def example_inputs(model: nn.Module, rows: int, tokens: int, clicks: int, seed: int) -> dict[str, Tensor]:
-    """Graph inputs by name: random features, `rows` rows of `tokens` text tokens (some padding)
-    and, for RefSAMWithClicks, `clicks` clicks per row and every kind of row."""
+def example_inputs(model: nn.Module, rows: int, tokens: int, clicks: int, seed: int,
+                   maps: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Graph inputs by name: random features (shaped as `maps`, the encoder's outputs, when
+    given), `rows` rows of `tokens` text tokens (some padding) and, for RefSAMWithClicks, `clicks`
+    clicks per row and every kind of row."""
     core, prompt = model.core, text_prompt(model)
     generator = torch.Generator().manual_seed(seed)
     c, d = core.prompt_dim, prompt.text_encoder.dim
     padding = torch.zeros(rows, tokens, dtype=torch.bool)
     padding[0, -2:] = True
-    inputs = {**image_inputs(core, encoder_levels(model), seed)[0],
+    inputs = {**image_inputs(core, encoder_levels(model), seed, maps)[0],
               "sentence": torch.randn(rows, d, generator=generator),
               "tokens": torch.randn(rows, tokens, d, generator=generator), "token_padding": padding}
     kinds = torch.arange(rows) % 3
@@ -106,11 +108,12 @@ def text_prompt_graph(model: nn.Module) -> OnnxGraph:
     core = model.core
     prompt = text_prompt(model)
     c, d = core.prompt_dim, prompt.text_encoder.dim
-    inputs = example_inputs(model, rows=3, tokens=5, clicks=2, seed=0)
+    maps = encoder_outputs(core, encoder_levels(model))          # one encoder pass gives every shape
+    inputs = example_inputs(model, rows=3, tokens=5, clicks=2, seed=0, maps=maps)
     masks = core.num_mask_tokens - 1 if model.multimask_output else 1
     mh, mw = core.mask_input_size
     descriptions = {
-        **image_inputs(core, encoder_levels(model))[1],
+        **describe_maps(maps, "1"),
         "sentence": f"P x {d}: the sentence feature of each expression (TextFeatures.sentence of "
                     "model.generator.encode_text(expressions))",
         "tokens": f"P x L x {d}: the word-token features (TextFeatures.tokens)",
@@ -135,6 +138,6 @@ def text_prompt_graph(model: nn.Module) -> OnnxGraph:
         dynamic.update({"track": {0: "rows"}, "has_track": {0: "rows"}, "next_track": {0: "rows"}})
         outputs.append("next_track")
     names = list(inputs)
-    other = example_inputs(model, rows=5, tokens=8, clicks=3, seed=1)
+    other = example_inputs(model, rows=5, tokens=8, clicks=3, seed=1, maps=maps)
     return OnnxGraph(TextPromptGraph(model, names).eval(), tuple(inputs.values()), names, outputs, dynamic,
                      descriptions, other_inputs=tuple(other[n] for n in names))
