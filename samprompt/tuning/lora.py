@@ -51,8 +51,18 @@ def add_lora(core: "SamCore", settings: LoraSettings = LoraSettings(), name: str
     return module_names
 
 
-def _lora_layers(core: "SamCore") -> list[LoraLayer]:
-    return [m for m in core.sam.modules() if isinstance(m, LoraLayer)]
+def _lora_layers(core: "SamCore", first: bool = False) -> list[LoraLayer]:
+    """The core's LoRA layers (with `first`, at most the first), found by the module names `add_lora`
+    recorded: walking every module of the core cost 2 ms, and a model checks its adapter on every call."""
+    names = dict.fromkeys(name for modules in core.adapters.lora_modules.values() for name in modules)
+    layers = []
+    for name in names:
+        layer = core.sam.get_submodule(name)
+        if isinstance(layer, LoraLayer):
+            layers.append(layer)
+            if first:
+                break
+    return layers
 
 
 def _match_core_dtype(core: "SamCore") -> None:
@@ -74,10 +84,10 @@ def use_lora(core: "SamCore", name: str | None) -> None:
 
 
 def active_lora(core: "SamCore") -> str | None:
-    layers = _lora_layers(core)
-    if not layers or layers[0].disable_adapters:
+    first = next(iter(_lora_layers(core, first=True)), None)
+    if first is None or first.disable_adapters:
         return None
-    return layers[0].active_adapters[0]
+    return first.active_adapters[0]
 
 
 def remove_lora(core: "SamCore", name: str) -> None:
