@@ -9,7 +9,10 @@ along straight lines, bouncing off the borders.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -210,8 +213,61 @@ def describe(objects: list[ShapeObject], masks: np.ndarray) -> dict[int, str]:
     return expressions
 
 
+def _copy_scene(scene: Scene) -> Scene:
+    return Scene(scene.image.copy(), [ShapeObject(**vars(o)) for o in scene.objects], scene.masks.copy(),
+                 scene.class_map.copy(), dict(scene.expressions))
+
+
+def _scene_bytes(scenes: list[Scene]) -> int:
+    return sum(s.image.nbytes + s.masks.nbytes + s.class_map.nbytes for s in scenes)
+
+
+class _DrawnScenes:
+    """Scenes already drawn, by (config, kind, seed, frames), up to a budget of bytes (the oldest
+    forgotten first). A training run reads each scene of its dataset once per epoch, and drawing one
+    costs milliseconds of noise generation; callers get copies, so they may write to them."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._scenes: OrderedDict[tuple, list[Scene]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, draw: Callable[[], list[Scene]]) -> list[Scene]:
+        try:
+            hash(key)
+        except TypeError:   # a config holding lists: drawn every time
+            return draw()
+        with self._lock:
+            scenes = self._scenes.get(key)
+            if scenes is not None:
+                self._scenes.move_to_end(key)
+        if scenes is None:
+            scenes = draw()
+            size = _scene_bytes(scenes)
+            with self._lock:
+                if key not in self._scenes and size <= self.budget_bytes:
+                    self._scenes[key] = [_copy_scene(s) for s in scenes]
+                    self._bytes += size
+                    while self._bytes > self.budget_bytes:
+                        _, dropped = self._scenes.popitem(last=False)
+                        self._bytes -= _scene_bytes(dropped)
+            return scenes
+        return [_copy_scene(s) for s in scenes]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._scenes.clear()
+            self._bytes = 0
+
+
+# 128 MB: about 800 scenes of the default 128 px world, one demo training set several times over.
+DRAWN_SCENES = _DrawnScenes(budget_bytes=128 * 2**20)
+
+
 class ShapesWorld:
-    """Draws scenes and clips from seeds: the same seed always gives the same pixels."""
+    """Draws scenes and clips from seeds: the same seed always gives the same pixels (scenes
+    drawn recently are kept, `DRAWN_SCENES`, and handed out as copies)."""
 
     def __init__(self, config: ShapesConfig = ShapesConfig()) -> None:
         self.config = config
@@ -235,6 +291,13 @@ class ShapesWorld:
 
     def scene(self, seed: int) -> Scene:
         """The scene of `seed`; objects hidden below `min_visible_fraction` are dropped."""
+        return DRAWN_SCENES.get((self.config, "scene", int(seed), 1), lambda: [self._draw_scene(seed)])[0]
+
+    def clip(self, seed: int, frames: int = 4) -> list[Scene]:
+        """`frames` scenes of the same objects moving (bouncing off the borders)."""
+        return DRAWN_SCENES.get((self.config, "clip", int(seed), int(frames)), lambda: self._draw_clip(seed, frames))
+
+    def _draw_scene(self, seed: int) -> Scene:
         rng = np.random.default_rng(seed)
         c = self.config
         background = _background(rng, c.image_size, c.noise)
@@ -247,8 +310,7 @@ class ShapesWorld:
             image, masks = render(objects, background, np.random.default_rng(seed + 7_919), c.noise)
         return self._scene(image, objects, masks)
 
-    def clip(self, seed: int, frames: int = 4) -> list[Scene]:
-        """`frames` scenes of the same objects moving (bouncing off the borders)."""
+    def _draw_clip(self, seed: int, frames: int) -> list[Scene]:
         rng = np.random.default_rng(seed)
         c = self.config
         background = _background(rng, c.image_size, c.noise)

@@ -97,3 +97,27 @@ def test_config_validates():
         ShapesConfig(classes=("hexagon",))
     with pytest.raises(ConfigError, match="non-empty"):
         ShapesConfig(colours=())
+
+
+def test_scenes_drawn_again_come_from_the_kept_copies_unchanged_by_callers():
+    from samprompt.data.shapes import DRAWN_SCENES, _DrawnScenes
+
+    world = ShapesWorld(ShapesConfig(image_size=64))
+    DRAWN_SCENES.clear()
+    first = world.scene(11)
+    first.image[:] = 0                      # a caller writing to its scene changes no later one
+    first.masks[:] = False
+    again = world.scene(11)
+    DRAWN_SCENES.clear()
+    fresh = world.scene(11)
+    assert again.image.any() and np.array_equal(again.image, fresh.image)
+    assert np.array_equal(again.masks, fresh.masks) and again.expressions == fresh.expressions
+    clip = world.clip(3, frames=2)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(clip, world.clip(3, frames=2)))
+    assert len(world.clip(3, frames=3)) == 3   # the frame count is part of the key
+
+    small = _DrawnScenes(budget_bytes=3 * (64 * 64 * 3 + 64 * 64 * 6))
+    for seed in range(10):
+        small.get(("k", seed), lambda seed=seed: [world._draw_scene(seed)])
+    assert small._bytes <= small.budget_bytes and 0 < len(small._scenes) < 10
+    assert ("k", 9) in small._scenes and ("k", 0) not in small._scenes   # the oldest forgotten first
