@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor
 from samprompt.core.base import Core
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
+from samprompt.core.structures import ImageFeatures
 from samprompt.errors import ConfigError, EmptyHistoryError, PromptError
 from samprompt.interactive.clicks import Click, click_tensors
 from samprompt.model import PromptedSam
@@ -101,11 +102,15 @@ class InteractiveSession:
         keep_start: give the start inputs to `model` again with every click (its generator
             takes both, e.g. text + clicks in one `CombinedPrompts`), so the first prompt stays
             in force instead of living on only as the mask input.
+        features: the image's encoding, when already computed (`core.encode` of this one image, with
+            `keep_images=True` where the refiner or the start model needs pixels, and
+            `keep_intermediate=True` where a start model reads intermediate features): `image` is then
+            not encoded again (e.g. several images encoded in one batch, see `click_sessions`).
     """
 
     def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True,
                  start_with: PromptedSam | None = None, start_inputs: Mapping[str, Any] | None = None,
-                 start_row: int = 0, keep_start: bool = False) -> None:
+                 start_row: int = 0, keep_start: bool = False, features: ImageFeatures | None = None) -> None:
         for name, value in (("refine", refine), ("keep_start", keep_start)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ConfigError(f"{name} must be True or False, got {value!r}")
@@ -120,6 +125,7 @@ class InteractiveSession:
         if start_with is not None and not isinstance(start_with, PromptedSam):
             raise ConfigError("start_with must be a PromptedSam on the session's core, got "
                               f"{type(start_with).__name__}")
+        self.bare_core = isinstance(model, Core)   # SAM alone: sessions on the same core can be clicked together
         if isinstance(model, Core):
             model = PromptedSam(model, NativePrompts())
         clicks = click_part(model.generator)
@@ -143,9 +149,16 @@ class InteractiveSession:
         if start_with is not None:
             keep_images = keep_images or start_with.needs_images
         model.activate_adapter()
-        with torch.no_grad():
-            self.features = model.core.encode(image if isinstance(image, Tensor) else [image],
-                                              keep_intermediate=start_with is not None, keep_images=keep_images)
+        if features is None:
+            with torch.no_grad():
+                features = model.core.encode(image if isinstance(image, Tensor) else [image],
+                                             keep_intermediate=start_with is not None, keep_images=keep_images)
+        elif len(features) != 1 or (keep_images and features.images is None):
+            raise ConfigError(f"features must be the encoding of this one image"
+                              f"{' with its encoder input kept (keep_images=True)' if keep_images else ''}, got "
+                              f"features of {len(features)} images"
+                              f"{' without their input' if features.images is None else ''}")
+        self.features = features
         self.height, self.width = self.features.original_sizes[0]
         self.steps: list[ClickStep] = []
         self.start = None if start_with is None else self._start(start_with, dict(start_inputs or {}), start_row)
@@ -196,41 +209,118 @@ class InteractiveSession:
     # ------------------------------------------------------------------ click
     def click(self, x: float, y: float, positive: bool = True) -> np.ndarray:
         """Add a click at pixel (x = column, y = row) of the original image; returns the H x W boolean mask."""
-        if not (0 <= x < self.width and 0 <= y < self.height):   # NaN fails every comparison: refused too
-            raise PromptError(f"click at (x={x:g}, y={y:g}) lies outside the {self.width} x {self.height} "
-                              "(W x H) image")
-        if positive not in (True, False):   # 0.5 would silently become a positive click
-            raise PromptError(f"positive must be True / False (or 1 / 0), got {positive!r}")
-        click = Click(int(x), int(y), bool(positive))
-        clicks = self.clicks + [click]
-        previous = self.steps[-1] if self.steps else None
-        core, device = self.model.core, self.model.core.device
-        points, labels = click_tensors([clicks], device)
-        masks = previous.low_res_logits if previous is not None else None
-        if previous is None and self.start is not None:
-            masks = self.start.low_res_logits
-        self.model.activate_adapter()  # a start model on the same core may run with another adapter
-        with torch.no_grad():
-            started = time.perf_counter()
-            kept = dict(self.start.inputs) if self.keep_start and self.start is not None else {}
-            prompts = self.model.generator(core, self.features, points=points, labels=labels, masks=masks, **kept)
-            prediction = core.decode(self.features, prompts, multimask_output=masks is None)
-            best = int(prediction.iou_predictions[0].argmax())
-            sam_logits = prediction.logits[0][best]
-            _synchronize(device)
-            decoded = time.perf_counter()
-            low_res, refined_logits, error_area, logits = prediction.low_res_logits[:, best:best + 1], None, None, None
-            if self.refiner is not None:
-                refined = self.refiner(core, self.features, prompts, prediction, points=points, labels=labels,
-                                       previous_logits=previous.refined_logits if previous else None,
-                                       previous_error_area=previous.error_area if previous else None)
-                low_res, refined_logits, error_area = refined.low_res_logits, refined.refined_logits, refined.error_area
-                logits = refined.logits[0][0]
-            _synchronize(device)
-            finished = time.perf_counter()
-        sam_mask = (sam_logits > 0).cpu().numpy()
-        mask = sam_mask if logits is None else (logits > 0).cpu().numpy()
-        refiner_seconds = finished - decoded if self.refiner is not None else 0.0
-        self.steps.append(ClickStep(click, mask, sam_mask, low_res, refined_logits, error_area,
-                                    decoded - started, refiner_seconds))
-        return mask
+        return click_sessions([self], [(x, y, positive)])[0]
+
+
+def _checked_click(session: InteractiveSession, x: float, y: float, positive: bool) -> Click:
+    if not (0 <= x < session.width and 0 <= y < session.height):   # NaN fails every comparison: refused too
+        raise PromptError(f"click at (x={x:g}, y={y:g}) lies outside the {session.width} x {session.height} "
+                          "(W x H) image")
+    if positive not in (True, False):   # 0.5 would silently become a positive click
+        raise PromptError(f"positive must be True / False (or 1 / 0), got {positive!r}")
+    return Click(int(x), int(y), bool(positive))
+
+
+def _joined_inputs(inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The start inputs of several sessions (one prompt row each) as one batch, row i on image i:
+    strings and lists of strings joined into one list, tensors concatenated along their first axis."""
+    joined: dict[str, Any] = {}
+    for name in inputs[0]:
+        values = [i[name] for i in inputs]
+        if all(isinstance(v, str) for v in values):
+            joined[name] = list(values)
+        elif all(isinstance(v, (list, tuple)) and len(v) == 1 for v in values):
+            joined[name] = [v[0] for v in values]
+        elif all(isinstance(v, Tensor) and len(v) == 1 for v in values):
+            joined[name] = torch.cat(values)
+        else:
+            raise ConfigError(f"keep_start: the start input {name!r} of several sessions cannot be joined into one "
+                              f"batch; each must be one row (a string, a one-item list or a 1 x ... tensor), got "
+                              f"{[type(v).__name__ for v in values]}")
+    return joined
+
+
+def _stacked(tensors: list[Tensor]) -> Tensor:
+    """The rows of several sessions as one batch (one session's tensor passed on as it is)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
+def _same_state(sessions: Sequence[InteractiveSession]) -> None:
+    first = sessions[0]
+    for session in sessions[1:]:
+        same_model = session.model is first.model or (
+            session.bare_core and first.bare_core and session.model.core is first.model.core)
+        if not same_model or session.refiner is not first.refiner or session.keep_start != first.keep_start:
+            raise ConfigError("click_sessions: every session must use the same model, refiner setting and "
+                              "keep_start")
+        if len(session.steps) != len(first.steps) or (session.start is None) != (first.start is None):
+            raise ConfigError(f"click_sessions: every session must have made the same number of clicks from the "
+                              f"same kind of start, got {len(first.steps)} and {len(session.steps)} clicks")
+
+
+def click_sessions(sessions: Sequence[InteractiveSession], clicks: Sequence[tuple[float, float, bool] | Click]
+                   ) -> list[np.ndarray]:
+    """One click on each of several sessions (one model, the same number of clicks so far), run as one
+    batch: one prompt-encoder, decoder and refiner call for all of them, row i on session i's image.
+    Each session records its `ClickStep` as `InteractiveSession.click` does (which is this, for one
+    session); the decoder and refiner seconds of a step are the batch's divided by its rows.
+
+    Args:
+        sessions: the sessions (each of one image).
+        clicks: one (x, y, positive) or `Click` per session, in original-image pixels.
+    Returns:
+        the H x W boolean mask of each session after its click.
+    """
+    if len(sessions) != len(clicks) or not sessions:
+        raise ConfigError(f"click_sessions needs one click per session, got {len(clicks)} clicks for "
+                          f"{len(sessions)} sessions")
+    _same_state(sessions)
+    made = [_checked_click(session, *((c.x, c.y, c.positive) if isinstance(c, Click) else c))
+            for session, c in zip(sessions, clicks)]
+    first = sessions[0]
+    model, refiner = first.model, first.refiner
+    core, device = model.core, model.core.device
+    rows = len(sessions)
+    features = first.features if rows == 1 else ImageFeatures.concatenate([s.features for s in sessions])
+    previous = [s.steps[-1] if s.steps else None for s in sessions]
+    points, labels = click_tensors([s.clicks + [c] for s, c in zip(sessions, made)], device)
+    masks = None
+    if previous[0] is not None:
+        masks = _stacked([p.low_res_logits for p in previous])
+    elif first.start is not None:
+        masks = _stacked([s.start.low_res_logits for s in sessions])
+    model.activate_adapter()  # a start model on the same core may run with another adapter
+    with torch.no_grad():
+        started = time.perf_counter()
+        kept = {}
+        if first.keep_start and first.start is not None:
+            kept = dict(first.start.inputs) if rows == 1 else _joined_inputs([s.start.inputs for s in sessions])
+        prompts = model.generator(core, features, points=points, labels=labels, masks=masks, **kept)
+        prediction = core.decode(features, prompts, multimask_output=masks is None)
+        best = prediction.iou_predictions.argmax(dim=1)
+        sam_logits = [prediction.logits[i][int(best[i])] for i in range(rows)]
+        _synchronize(device)
+        decoded = time.perf_counter()
+        low_res = prediction.low_res_logits[torch.arange(rows), best].unsqueeze(1)
+        refined = None
+        if refiner is not None:
+            refined = refiner(core, features, prompts, prediction, points=points, labels=labels,
+                              previous_logits=None if previous[0] is None else
+                              _stacked([p.refined_logits for p in previous]),
+                              previous_error_area=None if previous[0] is None else
+                              _stacked([p.error_area for p in previous]))
+            low_res = refined.low_res_logits
+        _synchronize(device)
+        finished = time.perf_counter()
+    decoder_seconds = (decoded - started) / rows
+    refiner_seconds = (finished - decoded) / rows if refiner is not None else 0.0
+    results = []
+    for i, (session, click) in enumerate(zip(sessions, made)):
+        sam_mask = (sam_logits[i] > 0).cpu().numpy()
+        mask = sam_mask if refined is None else (refined.logits[i][0] > 0).cpu().numpy()
+        session.steps.append(ClickStep(
+            click, mask, sam_mask, low_res[i:i + 1],
+            None if refined is None else refined.refined_logits[i:i + 1],
+            None if refined is None else refined.error_area[i:i + 1], decoder_seconds, refiner_seconds))
+        results.append(mask)
+    return results

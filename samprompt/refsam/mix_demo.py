@@ -55,6 +55,8 @@ PROTOCOLS = {
     "text_then_clicks_refined": "text, then clicks (text kept, SAM-REF)",
     "classes_then_clicks": "class names, then clicks (SAM)",
 }
+# Objects clicked in lockstep, one batch per round (`evaluate_interactive`): the same figures, 3-5x faster.
+PROTOCOL_BATCH = 25
 STARTED = ("text_mask_then_sam", "text_then_clicks", "text_then_clicks_refined", "classes_then_clicks")
 
 
@@ -128,7 +130,8 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
             ("classes_then_clicks", clicks, {"start_with": class_model, "start_inputs": class_start,
                                              "start_row": class_row})):
         protocols[key], runs[key] = evaluate_interactive(click_model, items[:max(count // 2, 1)],
-                                                         progress=settings.progress, **start)
+                                                         progress=settings.progress, batch_size=PROTOCOL_BATCH,
+                                                         **start)
     for key in STARTED:
         plain = "clicks_refined" if key.endswith("refined") else "clicks"
         protocols[key]["clicks_saved"] = {t: protocols[plain][f"NoC@{t}"] - protocols[key][f"NoC@{t}"]
