@@ -95,7 +95,7 @@ class PromptedSam(nn.Module):
         return self.refiner is not None or bool(getattr(self.generator, "needs_images", False))
 
     def session(self, image: Any, *, refine: bool = True, clicks: "PromptedSam | SamCore | None" = None,
-                row: int = 0, **inputs: Any) -> Any:
+                row: int = 0, start_role: str = "mask", **inputs: Any) -> Any:
         """An `InteractiveSession` on `image` (encoded once): click, undo, reset.
 
         Without `inputs` this model takes the clicks (its generator must take them).
@@ -104,17 +104,20 @@ class PromptedSam(nn.Module):
         the same core, e.g. SAM-REF), or by default to this model itself with the same inputs kept
         in every prompt when it takes clicks too (a text + click model), else to SAM alone on this
         core with the start mask as SAM's mask input. A `clicks` model that takes the inputs too
-        keeps them as well.
+        keeps them as well. With `start_role="choice"` the session starts from nothing instead, and
+        the start mask only chooses among SAM's masks for the first click (clicks go to SAM alone
+        unless `clicks` names another model; see `InteractiveSession`).
         """
         from samprompt.interactive.session import InteractiveSession, click_part, takes_inputs
 
         if not inputs:
             return InteractiveSession(clicks if clicks is not None else self, image, refine=refine)
-        if clicks is None and click_part(self.generator) is not None:
+        if clicks is None and click_part(self.generator) is not None and start_role != "choice":
             clicks = self
-        keep = isinstance(clicks, PromptedSam) and takes_inputs(clicks.generator, inputs)
+        keep = isinstance(clicks, PromptedSam) and takes_inputs(clicks.generator, inputs) and start_role != "choice"
         return InteractiveSession(clicks if clicks is not None else self.core, image, refine=refine,
-                                  start_with=self, start_inputs=inputs, start_row=row, keep_start=keep)
+                                  start_with=self, start_inputs=inputs, start_row=row, keep_start=keep,
+                                  start_role=start_role)
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Name -> parameter for every parameter that requires a gradient."""

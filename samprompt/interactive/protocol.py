@@ -46,14 +46,14 @@ class _ObjectProtocol:
         session.reset()
         self.session, self.gt, self.ignore, self.given = session, gt, ignore, clicks
         self.done = False
+        starts = session.start is not None and session.start_role == "mask"   # NoC counts from the start mask
         visible = gt if ignore is None else gt & ~np.asarray(ignore, dtype=bool)
         if not visible.any():  # RITM: an object with no pixel outside the ignore region has no IoU (0 / 0): it fails
             undefined = float("nan")
-            self.run = ObjectRun(ious=[undefined], sam_ious=[undefined],
-                                 start_iou=None if session.start is None else undefined)
+            self.run = ObjectRun(ious=[undefined], sam_ious=[undefined], start_iou=undefined if starts else None)
             self.done = True
             return
-        self.run = ObjectRun(start_iou=None if session.start is None else binary_mask_iou(session.mask, gt, ignore))
+        self.run = ObjectRun(start_iou=binary_mask_iou(session.mask, gt, ignore) if starts else None)
         self.limit = max_clicks if clicks is None else min(max_clicks, len(clicks))
 
     def next_click(self) -> Click | None:
@@ -123,7 +123,7 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
                          start_with: PromptedSam | None = None,
                          start_inputs: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
                          start_row: Callable[[dict[str, Any]], int] | None = None, keep_start: bool = False,
-                         batch_size: int = 1) -> tuple[dict[str, Any], list[ObjectRun]]:
+                         start_role: str = "mask", batch_size: int = 1) -> tuple[dict[str, Any], list[ObjectRun]]:
     """The click protocol on every item ({"image", "mask"[, "ignore"]}): one session per object.
 
     With `replay` (the runs of an earlier evaluation on the same items), each object gets the
@@ -133,7 +133,9 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
     `start_inputs(item)` (e.g. `lambda item: {"text": item["expression"]}`), row `start_row(item)`
     (default 0), and the first click corrects that mask: "text (or class names) first, then clicks".
     NoC counts the clicks after it (0 when it already reaches the threshold). With `keep_start`,
-    `model` gets the start inputs again with every click (see `InteractiveSession`).
+    `model` gets the start inputs again with every click (see `InteractiveSession`). With
+    `start_role="choice"` the start mask only chooses among SAM's masks at the first click: the
+    session starts from nothing and NoC counts every click, as for clicks alone.
 
     With `batch_size` > 1, that many objects are encoded in one batch and clicked in lockstep
     (`run_objects`): the same protocol and, to float rounding, the same clicks and IoUs, several
@@ -158,7 +160,8 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
             for item, encoded in zip(group, features):
                 start = {} if start_with is None else {
                     "start_with": start_with, "start_inputs": start_inputs(item) if start_inputs else {},
-                    "start_row": start_row(item) if start_row else 0, "keep_start": keep_start}
+                    "start_row": start_row(item) if start_row else 0, "keep_start": keep_start,
+                    "start_role": start_role}
                 sessions.append(InteractiveSession(model, item["image"], refine=refine, features=encoded, **start))
             given = None if replay is None else [replay[first + i].clicks for i in range(len(group))]
             runs += run_objects(sessions, [item["mask"] for item in group],

@@ -12,9 +12,10 @@ from torch import Tensor
 from samprompt.core.base import Core
 from samprompt.core.images import ImageLike
 from samprompt.core.sam_core import SamCore
-from samprompt.core.structures import ImageFeatures
+from samprompt.core.structures import ImageFeatures, MaskPrediction
 from samprompt.errors import ConfigError, EmptyHistoryError, PromptError
 from samprompt.interactive.clicks import Click, click_tensors
+from samprompt.metrics.masks import binary_mask_iou
 from samprompt.model import PromptedSam
 from samprompt.prompts.base import PromptGenerator
 from samprompt.prompts.combine import CombinedPrompts
@@ -54,6 +55,12 @@ class SessionStart:
     low_res_logits: Tensor
     inputs: Mapping[str, Any] = field(default_factory=dict)
     row: int = 0
+
+
+START_ROLES = ("mask", "choice")
+# start_role="choice": the IoU at which the start mask and one of SAM's masks count as the same object
+# (the match criterion of detection's AP@0.5 and of referring segmentation's prec@0.5).
+CHOICE_MIN_IOU = 0.5
 
 
 def click_part(generator: PromptGenerator) -> NativePrompts | None:
@@ -99,6 +106,12 @@ class InteractiveSession:
         image: H x W x 3 uint8 array, RGB PIL image or 3 x H x W tensor.
         refine: use the model's refiner (False: SAM alone on the same model, to compare).
         start_with / start_inputs / start_row: the prompt the session starts from (None: nothing).
+        start_role: what the start mask does. "mask" (default): it is the session's mask before
+            any click, and SAM's mask input at the first click, which corrects it. "choice": the
+            session starts from nothing, as clicks alone do, and the start mask only chooses among
+            SAM's three masks for the first click: the one it overlaps most, where that IoU is at
+            least `CHOICE_MIN_IOU` (the two masks then show the same object); otherwise SAM's own
+            choice by predicted IoU. No refiner and no `keep_start` with "choice".
         keep_start: give the start inputs to `model` again with every click (its generator
             takes both, e.g. text + clicks in one `CombinedPrompts`), so the first prompt stays
             in force instead of living on only as the mask input.
@@ -110,7 +123,8 @@ class InteractiveSession:
 
     def __init__(self, model: PromptedSam | SamCore, image: ImageLike, *, refine: bool = True,
                  start_with: PromptedSam | None = None, start_inputs: Mapping[str, Any] | None = None,
-                 start_row: int = 0, keep_start: bool = False, features: ImageFeatures | None = None) -> None:
+                 start_row: int = 0, keep_start: bool = False, start_role: str = "mask",
+                 features: ImageFeatures | None = None) -> None:
         for name, value in (("refine", refine), ("keep_start", keep_start)):
             if not isinstance(value, (bool, np.bool_)):
                 raise ConfigError(f"{name} must be True or False, got {value!r}")
@@ -137,7 +151,13 @@ class InteractiveSession:
         if keep_start and (start_with is None or not takes_inputs(model.generator, start_inputs or {})):
             raise ConfigError(f"keep_start: the session model must take the start inputs {sorted(start_inputs or {})} "
                               f"with its clicks; {type(model.generator).__name__} does not")
+        if start_role not in START_ROLES:
+            raise ConfigError(f"start_role must be one of {START_ROLES}, got {start_role!r}")
+        if start_role == "choice" and (start_with is None or keep_start or (refine and model.refiner is not None)):
+            raise ConfigError("start_role='choice' needs a start_with model, and neither keep_start nor a refiner "
+                              "(the start mask only chooses among SAM's masks for the first click)")
         self.keep_start = keep_start
+        self.start_role = start_role
         if start_with is not None and start_with.core is not model.core:
             raise ConfigError("start_with must run on the session model's core (one encoder pass serves both), "
                               "got a model on another core")
@@ -184,7 +204,9 @@ class InteractiveSession:
         """The current H x W boolean mask (before the first click: the start's, or empty)."""
         if self.steps:
             return self.steps[-1].mask
-        return self.start.mask if self.start is not None else np.zeros((self.height, self.width), dtype=bool)
+        if self.start is not None and self.start_role == "mask":
+            return self.start.mask
+        return np.zeros((self.height, self.width), dtype=bool)
 
     def undo(self) -> np.ndarray:
         """Forget the last click; returns the mask as it was before it (the start's before the first)."""
@@ -240,6 +262,17 @@ def _joined_inputs(inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return joined
 
 
+def _chosen_by_start(prediction: MaskPrediction, starts: list[np.ndarray], best: Tensor) -> Tensor:
+    """Per row, the index of SAM's mask that the row's start mask (H x W) overlaps most, where that IoU
+    reaches `CHOICE_MIN_IOU`; else `best` (SAM's choice by predicted IoU)."""
+    chosen = best.clone()
+    for i, start in enumerate(starts):
+        overlaps = [binary_mask_iou((logits > 0).cpu().numpy(), start) for logits in prediction.logits[i]]
+        if max(overlaps) >= CHOICE_MIN_IOU:
+            chosen[i] = int(np.argmax(overlaps))
+    return chosen
+
+
 def _stacked(tensors: list[Tensor]) -> Tensor:
     """The rows of several sessions as one batch (one session's tensor passed on as it is)."""
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
@@ -253,7 +286,8 @@ def _same_state(sessions: Sequence[InteractiveSession]) -> None:
         if not same_model or session.refiner is not first.refiner or session.keep_start != first.keep_start:
             raise ConfigError("click_sessions: every session must use the same model, refiner setting and "
                               "keep_start")
-        if len(session.steps) != len(first.steps) or (session.start is None) != (first.start is None):
+        if len(session.steps) != len(first.steps) or (session.start is None) != (first.start is None) \
+                or session.start_role != first.start_role:
             raise ConfigError(f"click_sessions: every session must have made the same number of clicks from the "
                               f"same kind of start, got {len(first.steps)} and {len(session.steps)} clicks")
 
@@ -287,7 +321,7 @@ def click_sessions(sessions: Sequence[InteractiveSession], clicks: Sequence[tupl
     masks = None
     if previous[0] is not None:
         masks = _stacked([p.low_res_logits for p in previous])
-    elif first.start is not None:
+    elif first.start is not None and first.start_role == "mask":
         masks = _stacked([s.start.low_res_logits for s in sessions])
     model.activate_adapter()  # a start model on the same core may run with another adapter
     with torch.no_grad():
@@ -298,6 +332,8 @@ def click_sessions(sessions: Sequence[InteractiveSession], clicks: Sequence[tupl
         prompts = model.generator(core, features, points=points, labels=labels, masks=masks, **kept)
         prediction = core.decode(features, prompts, multimask_output=masks is None)
         best = prediction.iou_predictions.argmax(dim=1)
+        if first.start_role == "choice" and previous[0] is None:
+            best = _chosen_by_start(prediction, [s.start.mask for s in sessions], best)
         sam_logits = [prediction.logits[i][int(best[i])] for i in range(rows)]
         _synchronize(device)
         decoded = time.perf_counter()

@@ -57,11 +57,14 @@ def _models(core, text_encoder) -> dict:
         "text, then SAM's clicks": (core, {"start_with": text, "start_inputs": start_text}),
         "text kept with every click": (text_click, {"start_with": text_click, "start_inputs": start_text,
                                                     "keep_start": True}),
+        "text chooses SAM's first mask": (core, {"start_with": text, "start_inputs": start_text,
+                                                 "start_role": "choice"}),
     }
 
 
 @pytest.mark.parametrize("protocol", ["clicks alone (bare core)", "SAM-REF", "SAM alone on SAM-REF's model",
-                                      "text, then SAM's clicks", "text kept with every click"])
+                                      "text, then SAM's clicks", "text kept with every click",
+                                      "text chooses SAM's first mask"])
 def test_objects_clicked_in_lockstep_get_what_they_get_one_by_one_from_one_encoder_pass(core, text_encoder,
                                                                                         protocol):
     model, options = _models(core, text_encoder)[protocol]

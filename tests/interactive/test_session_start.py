@@ -148,3 +148,57 @@ def test_protocol_settings_are_checked_before_any_click(core, image, settings, m
         else:
             evaluate_interactive(core, [{"image": image, "mask": mask}], **settings)
     assert encoder_calls[0] == 0
+
+
+def test_a_start_mask_that_only_chooses_picks_the_sam_mask_it_overlaps_most(core, text_model, image):
+    from samprompt.interactive.session import CHOICE_MIN_IOU
+
+    session = text_model.session(image, text="the red circle", start_role="choice")
+    assert session.model.generator.__class__ is NativePrompts and not session.keep_start   # SAM alone clicks
+    assert not session.mask.any()                       # it starts from nothing, as clicks alone do
+    features = core.encode([image])
+    with torch.no_grad():
+        own = core.decode(features, NativePrompts()(core, features, points=torch.tensor([[[20.0, 10.0]]]),
+                                                    labels=torch.ones(1, 1)), multimask_output=True)
+    masks = (own.logits[0] > 0).numpy()
+    sam_choice = int(own.iou_predictions[0].argmax())
+    for wanted in range(len(masks)):
+        session.reset()
+        session.start.mask = masks[wanted]              # IoU 1 with SAM's mask `wanted`
+        chosen = session.click(20, 10)
+        assert np.array_equal(chosen, masks[wanted] if masks[wanted].any() else masks[sam_choice])
+        assert session.steps[-1].low_res_logits.shape[1] == 1
+    session.reset()
+    session.start.mask = np.zeros_like(masks[0])        # overlaps nothing: SAM's own choice
+    assert np.array_equal(session.click(20, 10), masks[sam_choice])
+    assert 0 < CHOICE_MIN_IOU < 1
+    second = session.click(30, 30, positive=False)      # later clicks: SAM alone, its last mask as input
+    with torch.no_grad():
+        prompts = NativePrompts()(core, features, points=torch.tensor([[[20.0, 10.0], [30.0, 30.0]]]),
+                                  labels=torch.tensor([[1, 0]]), masks=session.steps[0].low_res_logits)
+        expected = core.decode(features, prompts, multimask_output=False).logits[0][0] > 0
+    assert np.array_equal(second, expected.numpy())
+
+
+def test_choice_sessions_count_every_click_and_refuse_what_they_cannot_do(core, text_model, text_encoder, image):
+    gt = np.zeros(image.shape[:2], dtype=bool)
+    gt[10:30, 8:32] = True
+    items = [{"image": image, "mask": gt, "expression": "the square"}]
+    summary, runs = evaluate_interactive(core, items, max_clicks=3, start_with=text_model, start_role="choice",
+                                         start_inputs=lambda item: {"text": item["expression"]})
+    assert runs[0].start_iou is None and "start_miou" not in summary and runs[0].clicks
+    refiner = SAMRef(core, SAMRefConfig(local_size=32, click_radius=2.0))
+    with pytest.raises(ConfigError, match="start_role must be one of"):
+        InteractiveSession(core, image, start_with=text_model, start_inputs={"text": "a"}, start_role="guide")
+    from samprompt.refsam.clicks import RefSAMWithClicks
+
+    text_click = RefSAMWithClicks(core, text_encoder, RefSAMConfig(adapters=None, tracking=False))
+    for model, options in ((core, {}), (text_click, {"start_with": text_click, "start_inputs": {"text": ["a"]},
+                                                     "keep_start": True})):
+        with pytest.raises(ConfigError, match="start_role='choice' needs a start_with model"):
+            InteractiveSession(model, image, start_role="choice", **options)
+    assert not text_click.session(image, text=["a"], start_role="choice").keep_start
+    with pytest.raises(ConfigError, match="neither keep_start nor a refiner"):
+        InteractiveSession(refiner, image, start_with=text_model, start_inputs={"text": "a"}, start_role="choice")
+    InteractiveSession(refiner, image, start_with=text_model, start_inputs={"text": "a"}, start_role="choice",
+                       refine=False)                  # SAM alone on the refiner's model: allowed
