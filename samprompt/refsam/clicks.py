@@ -21,6 +21,7 @@ from samprompt.core.structures import MaskPrediction
 from samprompt.data.mask_prompts import error_click, random_click
 from samprompt.errors import ConfigError
 from samprompt.metrics import ReferringScores
+from samprompt.model import PromptedSam
 from samprompt.prompts.combine import CombinedPrompts
 from samprompt.prompts.native import NativePrompts
 from samprompt.refsam.config import RefSAMConfig
@@ -195,8 +196,7 @@ class TextClickTask(RefSAMTask):
         same click per item (drawn with `seed`): one encoder pass per image, the three kinds of
         rows of a chunk in one decoder call."""
         model.eval()
-        rng = np.random.default_rng(seed)
-        clicks = [random_click(item["mask"], rng) for item in items]
+        clicks = evaluation_clicks(items, seed)
         scores = {kind: ReferringScores() for kind in KINDS}
         for start in range(0, len(items), batch_size):
             chunk, chunk_clicks = items[start:start + batch_size], clicks[start:start + batch_size]
@@ -210,3 +210,23 @@ class TextClickTask(RefSAMTask):
             for row, (kind, masks) in enumerate(zip(kinds, prediction.masks)):
                 scores[kind].add(masks[0], chunk[row % len(chunk)]["mask"])
         return {kind: score.summary() for kind, score in scores.items()}
+
+    @torch.no_grad()
+    def evaluate_text_choice(self, model: RefSAMWithClicks, clicks_model: PromptedSam, items: Sequence[dict[str, Any]],
+                             seed: int = 0) -> dict[str, float]:
+        """mIoU / oIoU / prec@X of one click through `clicks_model` (e.g. SAM alone) whose mask, among
+        SAM's three for that click, `model`'s text mask chooses (`start_role="choice"` of a session):
+        the same click per item as `evaluate_kinds` with the same `seed`."""
+        model.eval()
+        scores = ReferringScores()
+        for item, (x, y) in zip(items, evaluation_clicks(items, seed)):
+            session = model.session(item["image"], text=[item["text"]], clicks=clicks_model, start_role="choice")
+            scores.add(session.click(x, y), item["mask"])
+        return scores.summary()
+
+
+def evaluation_clicks(items: Sequence[dict[str, Any]], seed: int) -> list[np.ndarray]:
+    """One click per item, drawn uniformly inside its mask with `seed`: the click every kind of
+    prompt is scored with."""
+    rng = np.random.default_rng(seed)
+    return [random_click(item["mask"], rng) for item in items]

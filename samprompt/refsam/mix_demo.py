@@ -5,11 +5,13 @@ On the shipped core (frozen; no adapter is switched on unless a row says so):
   adapter on SAM's decoder), its text part started from the RefSAM prompt that the demo's
   referring section trained on text alone, then trained with the text or the click dropped at
   random and with corrective clicks over interactive rounds, scored as text alone, click alone
-  and both on the same held-out objects and the same click;
+  and both on the same held-out objects and the same click, and as the click through SAM alone
+  whose mask, among SAM's three, the text mask chooses (no training: `start_role="choice"`);
 - the RITM click protocol started from nothing (clicks alone), from the text mask (text, then
   corrective clicks: either SAM alone with the text mask as its mask input, or the text + click
   model with the text kept in every prompt, with and without the SAM-REF refiner of the demo's
-  own SAM-REF section after it) and from the class-name mask (class names, then SAM's clicks),
+  own SAM-REF section after it), from nothing with the text mask choosing SAM's first mask,
+  and from the class-name mask (class names, then SAM's clicks),
   on the first half of the held-out objects (20 clicks each);
   the class prompts (with their decoder LoRA, switched on for their rows only) come from the
   demo's class-prompt section. Sections missing from the output folder are run first.
@@ -53,11 +55,13 @@ PROTOCOLS = {
     "text_mask_then_sam": "text mask, then SAM's clicks",
     "text_then_clicks": "text, then clicks (text kept)",
     "text_then_clicks_refined": "text, then clicks (text kept, SAM-REF)",
+    "text_chooses_then_clicks": "clicks, the text choosing SAM's first mask",
     "classes_then_clicks": "class names, then clicks (SAM)",
 }
 # Objects clicked in lockstep, one batch per round (`evaluate_interactive`): the same figures, 3-5x faster.
 PROTOCOL_BATCH = 25
-STARTED = ("text_mask_then_sam", "text_then_clicks", "text_then_clicks_refined", "classes_then_clicks")
+STARTED = ("text_mask_then_sam", "text_then_clicks", "text_then_clicks_refined", "text_chooses_then_clicks",
+           "classes_then_clicks")
 
 
 def section_model(out: Path, method: str, settings: DemoSettings, core: Any, **load_options: Any) -> Any:
@@ -106,13 +110,15 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     classes = list(ShapesSemantic("test", 1).classes)
     core = settings.build_core()
     text_click, training = train_text_click(core, steps, settings, out)
-    kinds = TextClickTask(cache=FeatureCache(core)).evaluate_kinds(text_click, items, seed=settings.seed)
+    task = TextClickTask(cache=FeatureCache(core))
+    kinds = task.evaluate_kinds(text_click, items, seed=settings.seed)
 
     refiner = section_model(out, "samref", settings, core)
     refiner.adapter = BASE_CORE
     class_model = section_model(out, "classes", settings, core, adapter="classes")
     clicks = PromptedSam(core, NativePrompts())
     clicks.adapter = BASE_CORE
+    kinds["text_choice"] = task.evaluate_text_choice(text_click, clicks, items, seed=settings.seed)
     text_start: Callable[[dict], dict] = lambda item: {"text": [item["text"]]}  # noqa: E731
     class_start: Callable[[dict], dict] = lambda item: {"classes": classes}  # noqa: E731
     class_row: Callable[[dict], int] = lambda item: classes.index(item["class"])  # noqa: E731
@@ -127,6 +133,7 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
             ("text_mask_then_sam", clicks, from_text),
             ("text_then_clicks", text_click, {**from_text, "keep_start": True}),
             ("text_then_clicks_refined", text_refined, {**from_text, "keep_start": True}),
+            ("text_chooses_then_clicks", clicks, {**from_text, "start_role": "choice"}),
             ("classes_then_clicks", clicks, {"start_with": class_model, "start_inputs": class_start,
                                              "start_row": class_row})):
         protocols[key], runs[key] = evaluate_interactive(click_model, items[:max(count // 2, 1)],
@@ -171,7 +178,13 @@ def mix_table(results: dict[str, Any]) -> str:
     rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", "-", "-", "-", "-"))
     rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}",
                  "-", "-", "-", "-"))
+    if "text_choice" in kinds:
+        rows.append(("mix_and_match", "click, the text choosing SAM's mask", f"{kinds['text_choice']['miou']:.3f}",
+                     *(protocol_cells("text_chooses_then_clicks") if "text_chooses_then_clicks" in protocols
+                       else ("-",) * 4)))
     for key in ("clicks_refined", *STARTED):
+        if key not in protocols or key == "text_chooses_then_clicks":
+            continue
         start = protocols[key].get("start_miou")
         rows.append(("mix_and_match", PROTOCOLS[key], "-" if start is None else f"{start:.3f}", *protocol_cells(key)))
     return aligned(rows)

@@ -94,6 +94,27 @@ def test_loss_trains_the_text_prompt_and_scores_every_kind(model):
     assert set(scores) == {"text", "click", "text+click"} and all(0 <= s["miou"] <= 1 for s in scores.values())
 
 
+def test_the_text_choice_scores_the_click_of_evaluate_kinds_through_the_chosen_sam_mask(core, model):
+    from samprompt.data.mask_prompts import random_click
+    from samprompt.interactive import InteractiveSession
+    from samprompt.metrics.masks import binary_mask_iou
+    from samprompt.model import BASE_CORE, PromptedSam
+    from samprompt.refsam.clicks import evaluation_clicks
+
+    items = [ShapesReferring("val", 3)[i] for i in range(3)]
+    rng = np.random.default_rng(4)
+    assert all(np.array_equal(a, random_click(item["mask"], rng)) for a, item in zip(evaluation_clicks(items, 4), items))
+    sam = PromptedSam(core, NativePrompts())
+    sam.adapter = BASE_CORE
+    scores = TextClickTask().evaluate_text_choice(model, sam, items, seed=4)
+    expected = []
+    for item, (x, y) in zip(items, evaluation_clicks(items, 4)):
+        session = InteractiveSession(sam, item["image"], start_with=model, start_inputs={"text": [item["text"]]},
+                                     start_role="choice")
+        expected.append(binary_mask_iou(session.click(x, y), item["mask"]))
+    assert scores["miou"] == pytest.approx(np.mean(expected))
+
+
 def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder, model, image, tmp_path):
     assert RefSAMClicksRecipe().resolve(None, None).tracking is False
     with pytest.raises(ConfigError, match="tracking=False"):
