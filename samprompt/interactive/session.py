@@ -177,7 +177,7 @@ class InteractiveSession:
             raise ConfigError(f"features must be the encoding of this one image"
                               f"{' with its encoder input kept (keep_images=True)' if keep_images else ''}, got "
                               f"features of {len(features)} images"
-                              f"{' without their input' if features.images is None else ''}")
+                              f"{' without their input' if keep_images and features.images is None else ''}")
         self.features = features
         self.height, self.width = self.features.original_sizes[0]
         self.steps: list[ClickStep] = []
@@ -201,7 +201,8 @@ class InteractiveSession:
 
     @property
     def mask(self) -> np.ndarray:
-        """The current H x W boolean mask (before the first click: the start's, or empty)."""
+        """The current H x W boolean mask (before the first click: the start's, or empty, as with
+        `start_role="choice"`)."""
         if self.steps:
             return self.steps[-1].mask
         if self.start is not None and self.start_role == "mask":
