@@ -147,8 +147,7 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
         and the refiner) and the per-object runs.
     """
     check_protocol(max_clicks, thresholds)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int (objects clicked in one batch), got {batch_size!r}")
+    _check_batch_size(batch_size)
     items = list(items)
     runs: list[ObjectRun] = []
     with tqdm(total=len(items), desc="clicks", disable=not progress) as bar:
@@ -196,23 +195,38 @@ def summarize_runs(runs: Sequence[ObjectRun], thresholds: Sequence[float] = DEFA
 
 def compare_refiner(model: PromptedSam, items: Iterable[dict[str, Any]], *, max_clicks: int = 20,
                     thresholds: Sequence[float] = DEFAULT_THRESHOLDS, same_clicks: bool = True,
-                    progress: bool = False) -> dict[str, tuple[dict[str, Any], list[ObjectRun]]]:
+                    progress: bool = False, batch_size: int = 1) -> dict[str, tuple[dict[str, Any], list[ObjectRun]]]:
     """The click protocol with and without the model's refiner, each image encoded once.
 
     Returns (summary, runs) per comparison: "sam_alone" (refiner off), "refined" (on, its own
     clicks) and, with `same_clicks`, "refined_on_sam_clicks" (on, replaying SAM alone's clicks):
-    what `evaluate_interactive` gives with `refine=False`, `refine=True` and `replay=`.
+    what `evaluate_interactive` gives with `refine=False`, `refine=True` and `replay=`. With
+    `batch_size` > 1 the objects are clicked in lockstep, as there (seconds per click then a
+    throughput).
     """
     check_protocol(max_clicks, thresholds)
+    _check_batch_size(batch_size)
     names = ("sam_alone", "refined") + (("refined_on_sam_clicks",) if same_clicks else ())
     runs: dict[str, list[ObjectRun]] = {name: [] for name in names}
-    for item in tqdm(items, desc="clicks", disable=not progress):
-        session = InteractiveSession(model, item["image"])
-        object_runs = {}
-        for name in names:
-            session.use_refiner(name != "sam_alone")
-            given = object_runs["sam_alone"].clicks if name == "refined_on_sam_clicks" else None
-            object_runs[name] = run_object(session, item["mask"], ignore=item.get("ignore"), max_clicks=max_clicks,
-                                           clicks=given)
-            runs[name].append(object_runs[name])
+    items = list(items)
+    with tqdm(total=len(items), desc="clicks", disable=not progress) as bar:
+        for first in range(0, len(items), batch_size):
+            group = items[first:first + batch_size]
+            features = _encode_group(model, [item["image"] for item in group], True, None) \
+                if len(group) > 1 else [None]
+            sessions = [InteractiveSession(model, item["image"], features=encoded)
+                        for item, encoded in zip(group, features)]
+            for name in names:
+                for session in sessions:
+                    session.use_refiner(name != "sam_alone")
+                given = [r.clicks for r in runs["sam_alone"][first:]] if name == "refined_on_sam_clicks" else None
+                runs[name] += run_objects(sessions, [item["mask"] for item in group],
+                                          ignores=[item.get("ignore") for item in group], max_clicks=max_clicks,
+                                          clicks=given)
+            bar.update(len(group))
     return {name: (summarize_runs(runs[name], thresholds, max_clicks), runs[name]) for name in names}
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive int (objects clicked in one batch), got {batch_size!r}")

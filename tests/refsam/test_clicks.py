@@ -103,7 +103,8 @@ def test_the_text_choice_scores_the_click_of_evaluate_kinds_through_the_chosen_s
 
     items = [ShapesReferring("val", 3)[i] for i in range(3)]
     rng = np.random.default_rng(4)
-    assert all(np.array_equal(a, random_click(item["mask"], rng)) for a, item in zip(evaluation_clicks(items, 4), items))
+    drawn = evaluation_clicks(items, 4)
+    assert all(np.array_equal(a, random_click(item["mask"], rng)) for a, item in zip(drawn, items))
     sam = PromptedSam(core, NativePrompts())
     sam.adapter = BASE_CORE
     scores = TextClickTask().evaluate_text_choice(model, sam, items, seed=4)

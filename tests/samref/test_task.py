@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -77,3 +78,19 @@ def test_a_session_without_images_cannot_switch_the_refiner_on(core):
     session.click(10, 10)
     session.use_refiner(False)
     assert session.refiner is None and not session.steps
+
+
+def test_the_comparison_in_lockstep_gives_the_clicks_and_ious_of_one_object_at_a_time(core):
+    torch.manual_seed(0)
+    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0)).eval()
+    items = [ShapesInteractive("val", 5, WORLD)[i] for i in range(5)]
+    calls = [0]
+    core.sam.image_encoder.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    lockstep = compare_refiner(model, items, max_clicks=4, batch_size=3)
+    assert calls[0] == 2                                    # 5 objects in batches of 3
+    one_by_one = compare_refiner(model, items, max_clicks=4)
+    for name, (summary, runs) in one_by_one.items():
+        batched_summary, batched = lockstep[name]
+        assert [r.clicks for r in batched] == [r.clicks for r in runs]
+        assert all(np.allclose(a.ious, b.ious, atol=1e-6) for a, b in zip(batched, runs))
+        assert batched_summary["NoC@85"] == summary["NoC@85"]
