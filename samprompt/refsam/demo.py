@@ -58,16 +58,19 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     clips = [ShapesVideo("test", clip_count, frames=4)[i] for i in range(clip_count)]
     results: dict[str, Any] = {}
     core = settings.build_core()
+    # Every model here runs on a fresh copy of the shipped core with its encoder frozen: one store of
+    # encoder features serves them all (each image encoded once in the section, not once per model).
+    cache = FeatureCache(core)
     for name, generator in (("centre_click", FixedNativePrompt(point=(0.5, 0.5))),
                             ("whole_image_box", FixedNativePrompt(box=(0.0, 0.0, 1.0, 1.0)))):
-        results[name] = RefSAMTask(cache=FeatureCache(core)).evaluate(PromptedSam(core, generator), images, clips)
+        results[name] = RefSAMTask(cache=cache).evaluate(PromptedSam(core, generator), images, clips)
 
     torch.manual_seed(settings.seed)
     constant_core = settings.build_core()
     for parameter in constant_core.mask_decoder.parameters():
         parameter.requires_grad_(True)
     constant = PromptedSam(constant_core, LearnedConstantPrompt(constant_core.prompt_dim))
-    task = RefSAMTask(frames=2, cache=FeatureCache(constant_core))
+    task = RefSAMTask(frames=2, cache=cache.for_core(constant_core))
     training, losses = {}, {}
     training["constant_prompt"], losses["learned constant prompt"] = train_referring(
         constant, task, steps, settings, out, "constant_prompt")
@@ -76,7 +79,7 @@ def refsam_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]
     torch.manual_seed(settings.seed)
     refsam_core = settings.build_core()
     model = RefSAM(refsam_core, load_text_encoder("shapes"), DEMO_REFSAM, text_encoder_spec="shapes")
-    task = RefSAMTask(frames=2, cache=FeatureCache(refsam_core))
+    task = RefSAMTask(frames=2, cache=cache.for_core(refsam_core))
     training["refsam"], losses["RefSAM"] = train_referring(model, task, steps, settings, out, "refsam")
     plot_curves(losses, out / "plots" / "refsam_loss.png", title="RefSAM: training loss (focal + dice)",
                 xlabel="step", ylabel="loss", smooth=25)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -35,6 +36,15 @@ def feature_bytes(features: ImageFeatures) -> int:
     if features.images is not None:
         tensors.append(features.images)
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass
+class _Entries:
+    """The stored features by id (oldest use first) and their bytes: shared by the caches of cores
+    that compute the same features (`FeatureCache.for_core`)."""
+
+    store: OrderedDict[Hashable, tuple[ImageFeatures, int]] = field(default_factory=OrderedDict)
+    nbytes: int = 0
 
 
 class FeatureCache:
@@ -76,11 +86,32 @@ class FeatureCache:
         self.keep_images = keep_images
         self.max_bytes = max_bytes
         self.offload: torch.device | None = offload
-        self._store: OrderedDict[Hashable, tuple[ImageFeatures, int]] = OrderedDict()  # oldest use first
-        self._nbytes = 0
+        self._entries = _Entries()
         self.hits = 0
         self.misses = 0
         self.evictions = 0
+
+    @property
+    def _store(self) -> OrderedDict[Hashable, tuple[ImageFeatures, int]]:
+        return self._entries.store
+
+    def for_core(self, core: SamCore) -> "FeatureCache":
+        """A cache for another core that shares this one's entries (both read and fill them), for a
+        core whose image encoder computes the same features: the same tensors (checked one by one,
+        now) and the same active LoRA adapter, e.g. a second copy of the same checkpoint whose
+        decoder trains apart. Raises ConfigError otherwise. Hits and misses are counted per cache."""
+        from samprompt.tuning.lora import active_lora
+
+        mine, theirs = self.core.sam.image_encoder.state_dict(), core.sam.image_encoder.state_dict()
+        same = mine.keys() == theirs.keys() and active_lora(self.core) == active_lora(core) and all(
+            mine[k].shape == theirs[k].shape and torch.equal(mine[k], theirs[k].to(mine[k].device)) for k in mine)
+        if not same:
+            raise ConfigError("FeatureCache.for_core: that core's image encoder differs from this cache's (its "
+                              "tensors or its active LoRA adapter); its features cannot be shared")
+        other = FeatureCache(core, keep_intermediate=self.keep_intermediate, keep_images=self.keep_images,
+                             max_bytes=self.max_bytes, offload=self.offload)
+        other._entries = self._entries
+        return other
 
     @property
     def enabled(self) -> bool:
@@ -89,7 +120,7 @@ class FeatureCache:
     @property
     def nbytes(self) -> int:
         """Bytes of the entries stored now (never above `max_bytes`)."""
-        return self._nbytes
+        return self._entries.nbytes
 
     def __len__(self) -> int:
         return len(self._store)
@@ -100,7 +131,7 @@ class FeatureCache:
 
     def clear(self) -> None:
         self._store.clear()
-        self._nbytes = 0
+        self._entries.nbytes = 0
 
     def _put(self, key: Hashable, features: ImageFeatures) -> None:
         """Store one entry (on the offload device), evicting least recently used ones to fit the budget."""
@@ -110,12 +141,12 @@ class FeatureCache:
         if self.max_bytes is not None:
             if size > self.max_bytes:
                 return
-            while self._nbytes + size > self.max_bytes:
+            while self._entries.nbytes + size > self.max_bytes:
                 _, (_, evicted) = self._store.popitem(last=False)
-                self._nbytes -= evicted
+                self._entries.nbytes -= evicted
                 self.evictions += 1
         self._store[key] = (features, size)
-        self._nbytes += size
+        self._entries.nbytes += size
 
     def encode(self, images: Sequence[ImageLike], ids: Sequence[Hashable]) -> ImageFeatures:
         """Features of `images` (one per id, in the order of `ids`), encoding only those not stored.

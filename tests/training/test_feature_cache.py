@@ -225,3 +225,31 @@ def test_invalid_offload_raises_config_error(core, value):
     with pytest.raises(ConfigError, match="offload") as info:
         FeatureCache(core, offload=value)
     assert repr(value) in str(info.value)
+
+
+def test_a_copy_of_the_same_core_shares_the_entries_and_another_core_is_refused(core):
+    import samprompt
+    from samprompt.tuning import LoraSettings, add_lora, use_lora
+
+    images = make_images(2)
+    cache = FeatureCache(core)
+    first = cache.encode(images, ["a", "b"])
+    torch.manual_seed(0)
+    twin = samprompt.build_sam("micro")                  # the conftest core's weights, a separate module
+    for parameter in twin.mask_decoder.parameters():     # its decoder trains apart: no matter
+        parameter.data.add_(1.0)
+    shared = cache.for_core(twin)
+    assert shared.core is twin and len(shared) == 2
+    assert_features_close(shared.encode(images[::-1], ["b", "a"]), first.select([1, 0]), exact=True)
+    assert (shared.hits, shared.misses) == (2, 0) and (cache.hits, cache.misses) == (0, 2)
+    shared.encode(make_images(3, seed=1)[2:], ["c"])     # filled through one, read through the other
+    assert "c" in cache and cache.nbytes == shared.nbytes == 3 * entry_bytes(core)
+    torch.manual_seed(1)
+    with pytest.raises(ConfigError, match="image encoder differs"):
+        cache.for_core(samprompt.build_sam("micro"))      # other weights
+    add_lora(twin, LoraSettings(targets=("encoder.qkv",), rank=2))
+    with pytest.raises(ConfigError, match="image encoder differs"):
+        cache.for_core(twin)                              # an encoder adapter
+    use_lora(twin, None)
+    with pytest.raises(ConfigError, match="image encoder differs"):
+        cache.for_core(twin)                              # its tensors still differ (the adapter's own)
