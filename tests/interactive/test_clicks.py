@@ -62,3 +62,24 @@ def test_ignored_pixels_are_not_errors():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="one shape"):
         next_click(np.zeros((4, 4), bool), np.zeros((4, 5), bool))
+
+
+def test_the_distance_on_the_regions_box_equals_the_distance_on_the_whole_map():
+    from scipy.ndimage import distance_transform_edt
+
+    from samprompt.interactive.clicks import _padded_distance
+
+    rng = np.random.default_rng(0)
+    regions = [np.zeros((9, 7), bool), np.ones((9, 7), bool)]
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        if rng.random() < 0.5:
+            regions.append(rng.random((h, w)) < rng.random())          # scattered, often touching the border
+        else:
+            region = np.zeros((h, w), bool)
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            region[y:y + int(rng.integers(1, 20)), x:x + int(rng.integers(1, 20))] = True
+            regions.append(region)
+    for region in regions:
+        whole = distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+        assert np.array_equal(_padded_distance(region), whole)
