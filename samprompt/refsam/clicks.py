@@ -20,6 +20,7 @@ from samprompt.core.sam_core import SamCore
 from samprompt.core.structures import MaskPrediction
 from samprompt.data.mask_prompts import error_click, random_click
 from samprompt.errors import ConfigError
+from samprompt.interactive.session import InteractiveSession
 from samprompt.metrics import ReferringScores
 from samprompt.model import PromptedSam
 from samprompt.prompts.combine import CombinedPrompts
@@ -216,11 +217,13 @@ class TextClickTask(RefSAMTask):
                              seed: int = 0) -> dict[str, float]:
         """mIoU / oIoU / prec@X of one click through `clicks_model` (e.g. SAM alone) whose mask, among
         SAM's three for that click, `model`'s text mask chooses (`start_role="choice"` of a session):
-        the same click per item as `evaluate_kinds` with the same `seed`."""
+        the same click per item as `evaluate_kinds` with the same `seed`, on the encodings it cached."""
         model.eval()
         scores = ReferringScores()
         for item, (x, y) in zip(items, evaluation_clicks(items, seed)):
-            session = model.session(item["image"], text=[item["text"]], clicks=clicks_model, start_role="choice")
+            features = self.encode(model.core, [item["image"]], [f"{item['id']}@0"])
+            session = InteractiveSession(clicks_model, item["image"], start_with=model,
+                                         start_inputs={"text": [item["text"]]}, start_role="choice", features=features)
             scores.add(session.click(x, y), item["mask"])
         return scores.summary()
 
