@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -147,14 +147,10 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
         and the refiner) and the per-object runs.
     """
     check_protocol(max_clicks, thresholds)
-    _check_batch_size(batch_size)
     items = list(items)
     runs: list[ObjectRun] = []
     with tqdm(total=len(items), desc="clicks", disable=not progress) as bar:
-        for first in range(0, len(items), batch_size):
-            group = items[first:first + batch_size]
-            features = _encode_group(model, [item["image"] for item in group], refine, start_with) \
-                if len(group) > 1 else [None]
+        for first, group, features in _encoded_groups(model, items, batch_size, refine, start_with):
             sessions = []
             for item, encoded in zip(group, features):
                 start = {} if start_with is None else {
@@ -169,18 +165,29 @@ def evaluate_interactive(model: PromptedSam | SamCore, items: Iterable[dict[str,
     return summarize_runs(runs, thresholds, max_clicks), runs
 
 
-def _encode_group(model: PromptedSam | SamCore, images: list[Any], refine: bool,
-                  start_with: PromptedSam | None) -> list[ImageFeatures]:
-    """The images encoded in one batch, as one `ImageFeatures` each, with what the sessions need kept
-    (the input for a refiner or a start model that looks at pixels, the intermediate maps for a start)."""
+def _encoded_groups(model: PromptedSam | SamCore, items: list[dict[str, Any]], batch_size: int, refine: bool,
+                    start_with: PromptedSam | None
+                    ) -> Iterator[tuple[int, list[dict[str, Any]], list[ImageFeatures | None]]]:
+    """The items in groups of `batch_size`: (index of the group's first item, the group, one
+    `ImageFeatures` per item from one encoder pass, with what the sessions need kept: the input for
+    a refiner or a start model that looks at pixels, the intermediate maps for a start). A group of
+    one gets None: its session encodes its image itself."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive int (objects clicked in one batch), got {batch_size!r}")
     core = model if isinstance(model, Core) else model.core
     keep_images = refine and isinstance(model, PromptedSam) and model.refiner is not None
     keep_images = keep_images or (start_with is not None and start_with.needs_images)
-    if isinstance(model, PromptedSam):
-        model.activate_adapter()
-    with torch.no_grad():
-        features = core.encode(images, keep_intermediate=start_with is not None, keep_images=keep_images)
-    return [features.select([i]) for i in range(len(images))]
+    for first in range(0, len(items), batch_size):
+        group = items[first:first + batch_size]
+        if len(group) == 1:
+            yield first, group, [None]
+            continue
+        if isinstance(model, PromptedSam):
+            model.activate_adapter()
+        with torch.no_grad():
+            features = core.encode([item["image"] for item in group], keep_intermediate=start_with is not None,
+                                   keep_images=keep_images)
+        yield first, group, [features.select([i]) for i in range(len(group))]
 
 
 def summarize_runs(runs: Sequence[ObjectRun], thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -205,15 +212,11 @@ def compare_refiner(model: PromptedSam, items: Iterable[dict[str, Any]], *, max_
     throughput).
     """
     check_protocol(max_clicks, thresholds)
-    _check_batch_size(batch_size)
     names = ("sam_alone", "refined") + (("refined_on_sam_clicks",) if same_clicks else ())
     runs: dict[str, list[ObjectRun]] = {name: [] for name in names}
     items = list(items)
     with tqdm(total=len(items), desc="clicks", disable=not progress) as bar:
-        for first in range(0, len(items), batch_size):
-            group = items[first:first + batch_size]
-            features = _encode_group(model, [item["image"] for item in group], True, None) \
-                if len(group) > 1 else [None]
+        for first, group, features in _encoded_groups(model, items, batch_size, True, None):
             sessions = [InteractiveSession(model, item["image"], features=encoded)
                         for item, encoded in zip(group, features)]
             for name in names:
@@ -226,7 +229,3 @@ def compare_refiner(model: PromptedSam, items: Iterable[dict[str, Any]], *, max_
             bar.update(len(group))
     return {name: (summarize_runs(runs[name], thresholds, max_clicks), runs[name]) for name in names}
 
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int (objects clicked in one batch), got {batch_size!r}")
