@@ -139,15 +139,17 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     classes = metrics["modules"]["classes_on_sam"]
     assert set(classes) == {"training", "class_prompts", "untrained_class_prompts", "clip_correlation"}
     mix = metrics["modules"]["mix_and_match"]
-    assert set(mix["single_prompt"]) == {"text", "click", "text+click"}
+    assert set(mix["single_prompt"]) == {"text", "click", "text+click", "text_choice"}
     assert set(mix["protocols"]) == {"clicks", "clicks_refined", "text_mask_then_sam", "text_then_clicks",
-                                     "text_then_clicks_refined", "classes_then_clicks"}
+                                     "text_then_clicks_refined", "text_chooses_then_clicks", "classes_then_clicks"}
     assert mix["protocols"]["text_then_clicks"]["objects"] == 2 and "start_miou" in mix["protocols"]["text_then_clicks"]
+    assert "start_miou" not in mix["protocols"]["text_chooses_then_clicks"]    # it starts from nothing
     assert len(list((out / "overlays").glob("mix_*.png"))) == 2      # one per object of the click protocol
     assert Image.open(out / "overlays" / "native_box_0.png").size[1] >= 256  # enlarged, captioned panels
     printed = capsys.readouterr().out
     assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed and "NoC@90" in printed
     assert "text, then clicks (text kept)" in printed and "class prompts, trained" in printed
+    assert "click, the text choosing SAM's mask" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):
