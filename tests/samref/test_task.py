@@ -48,12 +48,18 @@ def test_protocol_on_the_same_clicks_reproduces_sam_inside_the_refined_run(core)
     assert set(sam) >= {"NoC@85", "NoC@90", "NoC@95", "NoF@90", "5-mIoU", "miou_per_click"}
 
 
-def test_comparison_encodes_each_image_once_and_matches_separate_runs(core):
+def _counted_comparison_setup(core, count: int) -> tuple[SAMRef, list[dict], list[int]]:
+    """A small SAM-REF, `count` held-out objects and a counter of encoder passes."""
     torch.manual_seed(0)
     model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0)).eval()
-    items = [ShapesInteractive("val", 2, WORLD)[i] for i in range(2)]
+    items = [ShapesInteractive("val", count, WORLD)[i] for i in range(count)]
     calls = [0]
     core.sam.image_encoder.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return model, items, calls
+
+
+def test_comparison_encodes_each_image_once_and_matches_separate_runs(core):
+    model, items, calls = _counted_comparison_setup(core, 2)
     compared = compare_refiner(model, items, max_clicks=4)
     assert calls[0] == len(items)
     _, sam_runs = evaluate_interactive(model, items, refine=False, max_clicks=4)
@@ -81,11 +87,7 @@ def test_a_session_without_images_cannot_switch_the_refiner_on(core):
 
 
 def test_the_comparison_in_lockstep_gives_the_clicks_and_ious_of_one_object_at_a_time(core):
-    torch.manual_seed(0)
-    model = SAMRef(core, SAMRefConfig(local_size=32, width=8, blocks=1, click_radius=2.0)).eval()
-    items = [ShapesInteractive("val", 5, WORLD)[i] for i in range(5)]
-    calls = [0]
-    core.sam.image_encoder.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    model, items, calls = _counted_comparison_setup(core, 5)
     lockstep = compare_refiner(model, items, max_clicks=4, batch_size=3)
     assert calls[0] == 2                                    # 5 objects in batches of 3
     one_by_one = compare_refiner(model, items, max_clicks=4)
