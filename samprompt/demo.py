@@ -23,6 +23,9 @@ from samprompt.version import __version__
 HARDER_WORLD = ShapesConfig(noise=40.0, radius_fraction=(0.05, 0.14), max_objects=6)
 
 
+# Objects the sections' click protocols click together, one batch per round (`evaluate_interactive`,
+# `compare_refiner`): the same clicks and IoUs as one at a time, about 2.5x faster on the CPU.
+PROTOCOL_BATCH = 25
 QUICK_EVAL_ITEMS = 100
 FULL_EVAL_ITEMS = 200
 # --core: the shipped small core of each family the demo runs every module on.

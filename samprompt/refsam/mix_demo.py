@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from samprompt.data import ShapesReferring, ShapesSemantic
-from samprompt.demo import DemoSettings, aligned, decoder_lrs
+from samprompt.demo import PROTOCOL_BATCH, DemoSettings, aligned, decoder_lrs
 from samprompt.interactive import evaluate_interactive
 from samprompt.methods.registry import get_method
 from samprompt.methods.saving import load, save
@@ -58,8 +58,6 @@ PROTOCOLS = {
     "text_chooses_then_clicks": "clicks, the text choosing SAM's first mask",
     "classes_then_clicks": "class names, then clicks (SAM)",
 }
-# Objects clicked in lockstep, one batch per round (`evaluate_interactive`): the same figures, 3-5x faster.
-PROTOCOL_BATCH = 25
 STARTED = ("text_mask_then_sam", "text_then_clicks", "text_then_clicks_refined", "text_chooses_then_clicks",
            "classes_then_clicks")
 

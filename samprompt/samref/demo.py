@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from samprompt.data import ShapesInteractive
-from samprompt.demo import HARDER_WORLD, DemoSettings, aligned
+from samprompt.demo import HARDER_WORLD, PROTOCOL_BATCH, DemoSettings, aligned
 from samprompt.interactive import compare_refiner
 from samprompt.methods.saving import save
 from samprompt.metrics.masks import binary_mask_iou
@@ -31,9 +31,8 @@ from samprompt.visualize import save_png, side_by_side
 # SAM-REF at shapes scale: the global refiner sees the whole 128 px encoder input, the local one
 # resamples its detail window to 64 px; about 0.18 M parameters (0.74 MB in float32).
 DEMO_SAMREF = SAMRefConfig(local_size=64, click_radius=3.0)
-# The protocol's objects are clicked 25 at a time in lockstep (the same figures, faster); the
-# seconds per click come from the first 10 objects clicked one at a time (a click's latency).
-PROTOCOL_BATCH = 25
+# The seconds per click come from the first 10 objects clicked one at a time (a click's latency);
+# the figures from all of them clicked `PROTOCOL_BATCH` at a time.
 LATENCY_OBJECTS = 10
 SAMREF_RUNS = {"sam_alone": "SAM alone", "samref": "SAM-REF", "samref_on_sam_clicks": "SAM-REF, SAM's clicks"}
 
