@@ -139,7 +139,7 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     classes = metrics["modules"]["classes_on_sam"]
     assert set(classes) == {"training", "class_prompts", "untrained_class_prompts", "clip_correlation"}
     mix = metrics["modules"]["mix_and_match"]
-    assert set(mix["single_prompt"]) == {"text", "click", "text+click", "text_choice"}
+    assert set(mix["single_prompt"]) == {"text", "click", "text+click", "sam_click", "text_choice"}
     assert set(mix["protocols"]) == {"clicks", "clicks_refined", "text_mask_then_sam", "text_then_clicks",
                                      "text_then_clicks_refined", "text_chooses_then_clicks", "classes_then_clicks"}
     assert mix["protocols"]["text_then_clicks"]["objects"] == 2 and "start_miou" in mix["protocols"]["text_then_clicks"]
@@ -149,7 +149,7 @@ def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "lora_finetuned" in printed and "J&F" in printed and "unseen" in printed and "NoC@90" in printed
     assert "text, then clicks (text kept)" in printed and "class prompts, trained" in printed
-    assert "click, the text choosing SAM's mask" in printed
+    assert "click, the text choosing SAM's mask" in printed and "click through SAM alone" in printed
 
 
 def test_refsam_train_eval_predict_and_video_submission(tmp_path, picture, capsys):

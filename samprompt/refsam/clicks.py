@@ -213,17 +213,21 @@ class TextClickTask(RefSAMTask):
         return {kind: score.summary() for kind, score in scores.items()}
 
     @torch.no_grad()
-    def evaluate_text_choice(self, model: RefSAMWithClicks, clicks_model: PromptedSam, items: Sequence[dict[str, Any]],
-                             seed: int = 0) -> dict[str, float]:
-        """mIoU / oIoU / prec@X of one click through `clicks_model` (e.g. SAM alone) whose mask, among
-        SAM's three for that click, `model`'s text mask chooses (`start_role="choice"` of a session):
-        the same click per item as `evaluate_kinds` with the same `seed`, on the encodings it cached."""
-        model.eval()
+    def evaluate_sam_click(self, clicks_model: PromptedSam, items: Sequence[dict[str, Any]], seed: int = 0,
+                           chooser: RefSAMWithClicks | None = None) -> dict[str, float]:
+        """mIoU / oIoU / prec@X of one click through `clicks_model` (e.g. SAM alone), the same click
+        per item as `evaluate_kinds` with the same `seed`, on the encodings it cached. The mask is
+        SAM's own choice among its three for that click or, given a `chooser`, the one its text
+        mask chooses (`start_role="choice"` of a session)."""
+        clicks_model.eval()
+        if chooser is not None:
+            chooser.eval()
         scores = ReferringScores()
         for item, (x, y) in zip(items, evaluation_clicks(items, seed)):
-            features = self.encode(model.core, [item["image"]], [f"{item['id']}@0"])
-            session = InteractiveSession(clicks_model, item["image"], start_with=model,
-                                         start_inputs={"text": [item["text"]]}, start_role="choice", features=features)
+            features = self.encode(clicks_model.core, [item["image"]], [f"{item['id']}@0"])
+            start = {} if chooser is None else {"start_with": chooser, "start_inputs": {"text": [item["text"]]},
+                                                "start_role": "choice"}
+            session = InteractiveSession(clicks_model, item["image"], features=features, **start)
             scores.add(session.click(x, y), item["mask"])
         return scores.summary()
 

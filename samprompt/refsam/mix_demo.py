@@ -116,7 +116,8 @@ def mix_demo(out: Path, steps: int, settings: DemoSettings) -> dict[str, Any]:
     class_model = section_model(out, "classes", settings, core, adapter="classes")
     clicks = PromptedSam(core, NativePrompts())
     clicks.adapter = BASE_CORE
-    kinds["text_choice"] = task.evaluate_text_choice(text_click, clicks, items, seed=settings.seed)
+    kinds["sam_click"] = task.evaluate_sam_click(clicks, items, seed=settings.seed)
+    kinds["text_choice"] = task.evaluate_sam_click(clicks, items, seed=settings.seed, chooser=text_click)
     text_start: Callable[[dict], dict] = lambda item: {"text": [item["text"]]}  # noqa: E731
     class_start: Callable[[dict], dict] = lambda item: {"classes": classes}  # noqa: E731
     class_row: Callable[[dict], int] = lambda item: classes.index(item["class"])  # noqa: E731
@@ -172,14 +173,16 @@ def mix_table(results: dict[str, Any]) -> str:
         v = protocols[key]
         return (f"{v['NoC@85']:.2f}", f"{v['NoC@90']:.2f}", str(v["NoF@90"]), f"{v['5-mIoU']:.3f}")
 
-    rows.append(("mix_and_match", "click only (one click)", f"{kinds['click']['miou']:.3f}", *protocol_cells("clicks")))
-    rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", "-", "-", "-", "-"))
-    rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}",
-                 "-", "-", "-", "-"))
+    blank = ("-",) * 4
+    rows.append(("mix_and_match", "click only (one click)", f"{kinds['click']['miou']:.3f}", *blank))
+    rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", *blank))
+    rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}", *blank))
+    sam_click = f"{kinds['sam_click']['miou']:.3f}" if "sam_click" in kinds else "-"
+    rows.append(("mix_and_match", "click through SAM alone", sam_click, *protocol_cells("clicks")))
     if "text_choice" in kinds:
         rows.append(("mix_and_match", "click, the text choosing SAM's mask", f"{kinds['text_choice']['miou']:.3f}",
                      *(protocol_cells("text_chooses_then_clicks") if "text_chooses_then_clicks" in protocols
-                       else ("-",) * 4)))
+                       else blank)))
     for key in ("clicks_refined", *STARTED):
         if key not in protocols or key == "text_chooses_then_clicks":
             continue

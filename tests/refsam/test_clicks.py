@@ -94,7 +94,7 @@ def test_loss_trains_the_text_prompt_and_scores_every_kind(model):
     assert set(scores) == {"text", "click", "text+click"} and all(0 <= s["miou"] <= 1 for s in scores.values())
 
 
-def test_the_text_choice_scores_the_click_of_evaluate_kinds_through_the_chosen_sam_mask(core, model):
+def test_one_click_through_sam_is_scored_alone_and_with_the_text_choosing_its_mask(core, model):
     from samprompt.data.mask_prompts import random_click
     from samprompt.interactive import InteractiveSession
     from samprompt.metrics.masks import binary_mask_iou
@@ -107,13 +107,16 @@ def test_the_text_choice_scores_the_click_of_evaluate_kinds_through_the_chosen_s
     assert all(np.array_equal(a, random_click(item["mask"], rng)) for a, item in zip(drawn, items))
     sam = PromptedSam(core, NativePrompts())
     sam.adapter = BASE_CORE
-    scores = TextClickTask().evaluate_text_choice(model, sam, items, seed=4)
-    expected = []
+    chosen = TextClickTask().evaluate_sam_click(sam, items, seed=4, chooser=model)
+    alone = TextClickTask().evaluate_sam_click(sam, items, seed=4)
+    expected_chosen, expected_alone = [], []
     for item, (x, y) in zip(items, evaluation_clicks(items, 4)):
         session = InteractiveSession(sam, item["image"], start_with=model, start_inputs={"text": [item["text"]]},
                                      start_role="choice")
-        expected.append(binary_mask_iou(session.click(x, y), item["mask"]))
-    assert scores["miou"] == pytest.approx(np.mean(expected))
+        expected_chosen.append(binary_mask_iou(session.click(x, y), item["mask"]))
+        expected_alone.append(binary_mask_iou(sam.session(item["image"]).click(x, y), item["mask"]))
+    assert chosen["miou"] == pytest.approx(np.mean(expected_chosen))
+    assert alone["miou"] == pytest.approx(np.mean(expected_alone))
 
 
 def test_recipe_turns_tracking_off_and_the_method_round_trips(core, text_encoder, model, image, tmp_path):
