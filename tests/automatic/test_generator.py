@@ -20,7 +20,7 @@ def scene(index: int) -> np.ndarray:
 
 def wide_scene() -> np.ndarray:
     """A 4:3 image of two shapes-world scenes side by side, cut: the resize is not square."""
-    return np.ascontiguousarray(np.concatenate([scene(2), scene(3)], axis=1)[:120, 40:200])
+    return np.ascontiguousarray(np.concatenate([scene(4), scene(5)], axis=1)[:120, 40:200])
 
 
 def assert_same_records(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], *, tolerance: float = 0.0) -> None:
@@ -74,8 +74,8 @@ def test_region_cleaning_changes_masks(exact_core: samprompt.SamCore) -> None:
 
 def test_batch_size_does_not_change_results(exact_core: samprompt.SamCore) -> None:
     settings = dict(points_per_side=8, pred_iou_thresh=0.5, stability_score_thresh=0.8)
-    one_pass = AutomaticMaskGenerator(exact_core, **settings, points_per_batch=64).generate(scene(1))
-    small = AutomaticMaskGenerator(exact_core, **settings, points_per_batch=5).generate(scene(1))
+    one_pass = AutomaticMaskGenerator(exact_core, **settings, points_per_batch=64).generate(scene(4))
+    small = AutomaticMaskGenerator(exact_core, **settings, points_per_batch=5).generate(scene(4))
     assert len(one_pass) >= 3
     assert_same_records(small, one_pass, tolerance=1e-5)
 
