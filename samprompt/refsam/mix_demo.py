@@ -173,18 +173,14 @@ def mix_table(results: dict[str, Any]) -> str:
         v = protocols[key]
         return (f"{v['NoC@85']:.2f}", f"{v['NoC@90']:.2f}", str(v["NoF@90"]), f"{v['5-mIoU']:.3f}")
 
-    blank = ("-",) * 4
-    rows.append(("mix_and_match", "click only (one click)", f"{kinds['click']['miou']:.3f}", *blank))
-    rows.append(("mix_and_match", "text only", f"{kinds['text']['miou']:.3f}", *blank))
-    rows.append(("mix_and_match", "text + click (one prompt)", f"{kinds['text+click']['miou']:.3f}", *blank))
-    sam_click = f"{kinds['sam_click']['miou']:.3f}" if "sam_click" in kinds else "-"
-    rows.append(("mix_and_match", "click through SAM alone", sam_click, *protocol_cells("clicks")))
-    if "text_choice" in kinds:
-        rows.append(("mix_and_match", "click, the text choosing SAM's mask", f"{kinds['text_choice']['miou']:.3f}",
-                     *(protocol_cells("text_chooses_then_clicks") if "text_chooses_then_clicks" in protocols
-                       else blank)))
+    for kind, label, protocol in (("click", "click only (one click)", None), ("text", "text only", None),
+                                  ("text+click", "text + click (one prompt)", None),
+                                  ("sam_click", "click through SAM alone", "clicks"),
+                                  ("text_choice", "click, the text choosing SAM's mask", "text_chooses_then_clicks")):
+        cells = ("-",) * 4 if protocol is None else protocol_cells(protocol)
+        rows.append(("mix_and_match", label, f"{kinds[kind]['miou']:.3f}", *cells))
     for key in ("clicks_refined", *STARTED):
-        if key not in protocols or key == "text_chooses_then_clicks":
+        if key == "text_chooses_then_clicks":
             continue
         start = protocols[key].get("start_miou")
         rows.append(("mix_and_match", PROTOCOLS[key], "-" if start is None else f"{start:.3f}", *protocol_cells(key)))
