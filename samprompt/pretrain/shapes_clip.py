@@ -17,7 +17,11 @@ Two objectives, both CLIP's contrastive image-text loss with soft targets:
   contrasted against the captions of every class and "background" (one random template per
   step); its target is the share of its pixels each class covers. This is what makes the raw
   patch-text correlation an argmax segmenter: trained on crops alone, the patch tokens barely
-  separate the shapes (mIoU 0.098 on test scenes).
+  separate the shapes (mIoU 0.098 on test scenes). `--dense-balance` weighs the classes by
+  their rarity in the batch (background covers most of a scene; mIoU counts classes alike).
+
+`--generic-captions` adds captions that name the colour of an object but not its shape ("a red
+shape"), the form of the zero-shot colour prompts.
 
 The record beside the weights gives zero-shot crop accuracy (shape and colour) and the raw
 correlation argmax mIoU on test scenes.
@@ -90,11 +94,22 @@ def scene_patches(visual: nn.Module, x: Tensor) -> Tensor:
     return torch.func.functional_call(_Patches(visual), {"visual.positional_embedding": positional}, (x,))
 
 
-def dense_loss(patches: Tensor, text_features: Tensor, logit_scale: Tensor, targets: Tensor) -> Tensor:
+def dense_loss(patches: Tensor, text_features: Tensor, logit_scale: Tensor, targets: Tensor,
+               balance: float = 0.0) -> Tensor:
     """Soft cross-entropy of every patch (B x E x g x g, normalised) over the K class captions
-    (K x E, normalised) against the class shares `targets` (B x K x g x g)."""
+    (K x E, normalised) against the class shares `targets` (B x K x g x g).
+
+    With `balance` > 0 the classes are weighted by their share of the batch's patches raised to
+    the power -balance (1: inverse frequency; 0: every patch alike, the plain mean): background
+    covers most of a scene, and the metric the dense term serves, mIoU, counts every class alike.
+    The weighted sum is divided by the sum of the weights, so the loss keeps its scale.
+    """
     logits = logit_scale.exp() * correlation(patches, text_features)
-    return -(targets * logits.log_softmax(1)).sum(1).mean()
+    if balance == 0:
+        return -(targets * logits.log_softmax(1)).sum(1).mean()
+    mass = targets.sum((0, 2, 3)).clamp(min=1.0)                 # patches' worth of each class
+    weighted = targets * (mass / mass.sum()).pow(-balance).view(1, -1, 1, 1)
+    return -(weighted * logits.log_softmax(1)).sum() / weighted.sum()
 
 
 def object_crops(seed: int, crop_size: int, rng: np.random.Generator) -> list[tuple[Image.Image, dict]]:
@@ -123,8 +138,12 @@ def object_crops(seed: int, crop_size: int, rng: np.random.Generator) -> list[tu
     return crops
 
 
-def caption(attributes: dict, rng: np.random.Generator) -> tuple[str, dict]:
-    """A caption and the attributes it commits to."""
+def caption(attributes: dict, rng: np.random.Generator, generic: float = 0.0) -> tuple[str, dict]:
+    """A caption and the attributes it commits to.
+
+    With probability `generic`, a caption that names the colour calls the object a "shape"
+    ("a red shape"), committing to its colour (and size) only.
+    """
     if attributes["shape"] == "background":
         return "background", {"shape": "background"}
     said = {"shape": attributes["shape"]}
@@ -132,7 +151,11 @@ def caption(attributes: dict, rng: np.random.Generator) -> tuple[str, dict]:
         said["colour"] = attributes["colour"]
     if rng.random() < 0.2 and attributes["size"] != "medium":
         said["size"] = attributes["size"]
-    phrase = " ".join(said[k] for k in ("size", "colour", "shape") if k in said)
+    noun = said["shape"]
+    if generic > 0 and "colour" in said and rng.random() < generic:
+        noun = "shape"
+        del said["shape"]
+    phrase = " ".join([said[k] for k in ("size", "colour") if k in said] + [noun])
     return TEMPLATES[rng.integers(len(TEMPLATES))].format(phrase), said
 
 
@@ -161,6 +184,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dense-weight", type=float, default=1.0, help="weight of the dense loss")
     parser.add_argument("--dense-size", type=int, default=128,
                         help="side of the scene windows, in pixels (default 128: whole scenes)")
+    parser.add_argument("--dense-balance", type=float, default=0.0,
+                        help="weight each class in the dense loss by its share of the batch to this negative "
+                             "power (0: every patch alike; 1: inverse frequency)")
+    parser.add_argument("--generic-captions", type=float, default=0.0,
+                        help="share of the captions naming a colour that call the object a \"shape\" "
+                             "(\"a red shape\") instead of naming it")
     parser.add_argument("--init", default=None, help="start from a folder of shipped-format CLIP weights")
     args = parser.parse_args(argv)
 
@@ -194,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             pool += object_crops(split_seed("train", scene_index), size, rng)
             scene_index += 1
         batch, pool = pool[:args.batch_size], pool[args.batch_size:]
-        texts, said = zip(*(caption(attrs, rng) for _, attrs in batch))
+        texts, said = zip(*(caption(attrs, rng, args.generic_captions) for _, attrs in batch))
         images = torch.stack([to_tensor(crop) for crop, _ in batch])
         image_features = model.encode_image(images, normalize=True)
         text_features = model.encode_text(tokenizer(list(texts)), normalize=True)
@@ -207,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             template = TEMPLATES[rng.integers(len(TEMPLATES))]
             class_text = model.encode_text(tokenizer([template.format(c) for c in SCENE_CLASSES]), normalize=True)
             patches = scene_patches(model.visual, (images - mean) / std)
-            loss = loss + args.dense_weight * dense_loss(patches, class_text, model.logit_scale, targets)
+            loss = loss + args.dense_weight * dense_loss(patches, class_text, model.logit_scale, targets,
+                                                          args.dense_balance)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

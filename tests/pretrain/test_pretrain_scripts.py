@@ -68,6 +68,19 @@ def test_soft_targets_mark_every_true_caption():
     assert shapes_clip.soft_targets(images, captions).tolist() == [[1, 0, 0], [0, 1, 0]]
 
 
+def test_generic_captions_name_the_colour_only_and_leave_the_default_draws_as_they_were():
+    attributes = {"shape": "star", "colour": "red", "size": "large"}
+    first, second = np.random.default_rng(3), np.random.default_rng(3)
+    plain = [shapes_clip.caption(attributes, first) for _ in range(50)]
+    assert plain == [shapes_clip.caption(attributes, second, 0.0) for _ in range(50)]
+    generic = [shapes_clip.caption(attributes, np.random.default_rng(k), 1.0) for k in range(50)]
+    coloured = [(text, said) for text, said in generic if "colour" in said]
+    assert coloured and all("red shape" in text and "shape" not in said for text, said in coloured)
+    assert all("star" in text and said["shape"] == "star" for text, said in generic if "colour" not in said)
+    images = [attributes, {"shape": "circle", "colour": "red", "size": "small"}, {"shape": "background"}]
+    assert shapes_clip.soft_targets(images, [{"colour": "red"}]).flatten().tolist() == [1, 1, 0]
+
+
 def test_clip_loss_prefers_matching_pairs():
     features = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
     scale = torch.tensor(np.log(10.0))
@@ -105,6 +118,28 @@ def test_dense_loss_prefers_patches_aligned_with_their_class_text():
     scale = torch.tensor(np.log(20.0))
     assert shapes_clip.dense_loss(aligned, text, scale, targets) < shapes_clip.dense_loss(aligned.roll(1, 2), text,
                                                                                            scale, targets)
+
+
+def test_balanced_dense_loss_weighs_a_rare_class_up_and_keeps_the_plain_mean_at_zero():
+    text = torch.eye(2, 4)
+    labels = torch.zeros(1, 4, 4, dtype=torch.long)
+    labels[0, 0, 0] = 1                                     # one patch of the rare class among 15
+    targets = torch.nn.functional.one_hot(labels, 2).permute(0, 3, 1, 2).float()
+    scale = torch.tensor(np.log(10.0))
+    all_background = text[0].view(1, 4, 1, 1).expand(1, 4, 4, 4)      # the rare patch misread
+    plain = shapes_clip.dense_loss(all_background, text, scale, targets)
+    logp = torch.tensor([10.0, 0.0]).log_softmax(0)
+    assert torch.isclose(plain, -(15 * logp[0] + logp[1]) / 16)
+    assert torch.isclose(shapes_clip.dense_loss(all_background, text, scale, targets, balance=0.0), plain)
+    # inverse frequency: the rare patch weighs 15 times a background one, half of the total
+    balanced = shapes_clip.dense_loss(all_background, text, scale, targets, balance=1.0)
+    assert torch.isclose(balanced, -(logp[0] + logp[1]) / 2)
+    assert balanced > plain
+    # a class absent from the batch changes nothing (no 0 x inf)
+    absent = torch.cat([targets, torch.zeros(1, 1, 4, 4)], 1)
+    logp = torch.tensor([10.0, 0.0, 0.0]).log_softmax(0)
+    assert torch.isclose(shapes_clip.dense_loss(all_background, torch.eye(3, 4), scale, absent, balance=1.0),
+                         -(logp[0] + logp[1]) / 2)
 
 
 def test_dense_training_reads_whole_scenes_as_dense_clip_does_and_trains_the_positional_embedding():
