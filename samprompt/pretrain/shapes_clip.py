@@ -20,9 +20,6 @@ Two objectives, both CLIP's contrastive image-text loss with soft targets:
   separate the shapes (mIoU 0.098 on test scenes). `--dense-balance` weighs the classes by
   their rarity in the batch (background covers most of a scene; mIoU counts classes alike).
 
-`--generic-captions` adds captions that name the colour of an object but not its shape ("a red
-shape"), the form of the zero-shot colour prompts.
-
 The record beside the weights gives zero-shot crop accuracy (shape and colour) and the raw
 correlation argmax mIoU on test scenes.
 """
@@ -138,12 +135,8 @@ def object_crops(seed: int, crop_size: int, rng: np.random.Generator) -> list[tu
     return crops
 
 
-def caption(attributes: dict, rng: np.random.Generator, generic: float = 0.0) -> tuple[str, dict]:
-    """A caption and the attributes it commits to.
-
-    With probability `generic`, a caption that names the colour calls the object a "shape"
-    ("a red shape"), committing to its colour (and size) only.
-    """
+def caption(attributes: dict, rng: np.random.Generator) -> tuple[str, dict]:
+    """A caption and the attributes it commits to."""
     if attributes["shape"] == "background":
         return "background", {"shape": "background"}
     said = {"shape": attributes["shape"]}
@@ -151,11 +144,7 @@ def caption(attributes: dict, rng: np.random.Generator, generic: float = 0.0) ->
         said["colour"] = attributes["colour"]
     if rng.random() < 0.2 and attributes["size"] != "medium":
         said["size"] = attributes["size"]
-    noun = said["shape"]
-    if generic > 0 and "colour" in said and rng.random() < generic:
-        noun = "shape"
-        del said["shape"]
-    phrase = " ".join([said[k] for k in ("size", "colour") if k in said] + [noun])
+    phrase = " ".join(said[k] for k in ("size", "colour", "shape") if k in said)
     return TEMPLATES[rng.integers(len(TEMPLATES))].format(phrase), said
 
 
@@ -187,9 +176,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dense-balance", type=float, default=0.0,
                         help="weight each class in the dense loss by its share of the batch to this negative "
                              "power (0: every patch alike; 1: inverse frequency)")
-    parser.add_argument("--generic-captions", type=float, default=0.0,
-                        help="share of the captions naming a colour that call the object a \"shape\" "
-                             "(\"a red shape\") instead of naming it")
     parser.add_argument("--init", default=None, help="start from a folder of shipped-format CLIP weights")
     args = parser.parse_args(argv)
 
@@ -223,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             pool += object_crops(split_seed("train", scene_index), size, rng)
             scene_index += 1
         batch, pool = pool[:args.batch_size], pool[args.batch_size:]
-        texts, said = zip(*(caption(attrs, rng, args.generic_captions) for _, attrs in batch))
+        texts, said = zip(*(caption(attrs, rng) for _, attrs in batch))
         images = torch.stack([to_tensor(crop) for crop, _ in batch])
         image_features = model.encode_image(images, normalize=True)
         text_features = model.encode_text(tokenizer(list(texts)), normalize=True)

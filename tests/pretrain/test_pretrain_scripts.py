@@ -68,19 +68,6 @@ def test_soft_targets_mark_every_true_caption():
     assert shapes_clip.soft_targets(images, captions).tolist() == [[1, 0, 0], [0, 1, 0]]
 
 
-def test_generic_captions_name_the_colour_only_and_leave_the_default_draws_as_they_were():
-    attributes = {"shape": "star", "colour": "red", "size": "large"}
-    first, second = np.random.default_rng(3), np.random.default_rng(3)
-    plain = [shapes_clip.caption(attributes, first) for _ in range(50)]
-    assert plain == [shapes_clip.caption(attributes, second, 0.0) for _ in range(50)]
-    generic = [shapes_clip.caption(attributes, np.random.default_rng(k), 1.0) for k in range(50)]
-    coloured = [(text, said) for text, said in generic if "colour" in said]
-    assert coloured and all("red shape" in text and "shape" not in said for text, said in coloured)
-    assert all("star" in text and said["shape"] == "star" for text, said in generic if "colour" not in said)
-    images = [attributes, {"shape": "circle", "colour": "red", "size": "small"}, {"shape": "background"}]
-    assert shapes_clip.soft_targets(images, [{"colour": "red"}]).flatten().tolist() == [1, 1, 0]
-
-
 def test_clip_loss_prefers_matching_pairs():
     features = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
     scale = torch.tensor(np.log(10.0))
