@@ -84,7 +84,9 @@ def test_shipped_clip_loads_offline_and_recognises_shapes(monkeypatch):
 def test_the_shipped_clip_record_meets_the_quality_bar():
     record = json.loads((WEIGHTS / "shapes_clip" / "training.json").read_text())
     metrics = record["metrics"]
-    assert metrics["correlation_argmax_miou"] >= 0.28                     # the crop-only CLIP: 0.096
+    assert metrics["correlation_argmax_miou"] >= 0.30                     # the crop-only CLIP: 0.096
+    # colour: 0.990 asked; every dense stage so far scored 0.988 (498 of 504 crops; those missed show
+    # another object covering most of the named one)
     assert metrics["zero_shot_shape_accuracy"] >= 0.915 and metrics["zero_shot_colour_accuracy"] >= 0.985
     assert record["init_record"]["command"].startswith("python -m samprompt.pretrain.shapes_clip")
 
@@ -93,4 +95,4 @@ def test_the_shipped_clip_patches_segment_held_out_scenes():
     from samprompt.pretrain.shapes_clip import correlation_miou
 
     bundle = load_clip("shapes")
-    assert correlation_miou(bundle.model, bundle.tokenizer, scenes=20) > 0.25   # the crop-only CLIP: 0.10
+    assert correlation_miou(bundle.model, bundle.tokenizer, scenes=20) > 0.30   # crop-only CLIP: 0.10
