@@ -48,7 +48,7 @@ def _point(text: str) -> tuple[float, float, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from samprompt.data import available_datasets
-    from samprompt.demo import FULL_EVAL_ITEMS, QUICK_EVAL_ITEMS, demo_methods, preset_steps
+    from samprompt.demo import DEFAULT_JOBS, FULL_EVAL_ITEMS, QUICK_EVAL_ITEMS, demo_methods, preset_steps
     from samprompt.methods import available_methods, get_method
     from samprompt.metrics.semantic import CONVENTIONS
 
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the shipped small core every module runs on: SAM's tiny or SAM 2's sam2_tiny "
                            "(default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--jobs", type=_positive_int, default=DEFAULT_JOBS,
+                      help="sections run side by side, each in its own process with its share of the CPU "
+                           "threads; the figures depend on it (default: %(default)s; 1: one after the other)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     train = commands.add_parser("train", help="train from a JSON config",
@@ -237,7 +240,8 @@ def command_demo(args: argparse.Namespace) -> dict[str, Any]:
     return run_demo(args.out, DemoSettings(full=args.full, steps=steps, train_images=args.train_images,
                                            eval_items=args.eval_items,
                                            seed=args.seed, progress=not args.no_progress,
-                                           only=tuple(args.only) if args.only else None, core=args.core))
+                                           only=tuple(args.only) if args.only else None, core=args.core,
+                                           jobs=args.jobs))
 
 
 def command_train(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,9 +7,13 @@ printed at the end joins each method's own table.
 """
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +34,9 @@ QUICK_EVAL_ITEMS = 100
 FULL_EVAL_ITEMS = 200
 # --core: the shipped small core of each family the demo runs every module on.
 DEMO_CORES = {"sam": "tiny", "sam2": "sam2_tiny"}
+# Sections side by side by default: these small models keep two cores busy poorly from one process
+# (two threads ran the quick demo about 1.5x faster than one, not 2x).
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -43,6 +50,11 @@ class DemoSettings:
         eval_items: held-out items scored per model (None: the preset's).
         only: the methods to run (None: every method with a demo section).
         core: the core family every section builds its shipped small core of (`DEMO_CORES`).
+        jobs: how many sections run side by side, each lane in its own process with its share
+            of the CPU threads (`demo_lanes`); the sections that use other sections' models run
+            after them, alone, with every thread. 1: one after the other in this process.
+            Figures depend on it (a matrix product summed over other threads rounds differently);
+            a given value reproduces them.
     """
 
     full: bool = False
@@ -54,10 +66,13 @@ class DemoSettings:
     progress: bool = True
     only: tuple[str, ...] | None = None
     core: str = "sam"
+    jobs: int = DEFAULT_JOBS
 
     def __post_init__(self) -> None:
         if self.core not in DEMO_CORES:
             raise ConfigError(f"core must be one of {sorted(DEMO_CORES)}, got {self.core!r}")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ConfigError(f"jobs must be a positive int, got {self.jobs!r}")
         if self.eval_items is None:
             self.eval_items = FULL_EVAL_ITEMS if self.full else QUICK_EVAL_ITEMS
         for name in ("train_images", "eval_items"):
@@ -100,6 +115,75 @@ def demo_methods(only: tuple[str, ...] | None = None) -> list[Method]:
     return sorted((m for m in methods if m.demo_key is not None), key=lambda m: (m.demo_order, m.name))
 
 
+def demo_lanes(methods: list[Method], jobs: int) -> tuple[list[list[Method]], list[Method]]:
+    """Split the demo's sections into `jobs` lanes that run side by side, and those that run after.
+
+    A section that uses other sections' models (`Method.demo_uses`) runs after the lanes. The
+    others are split so that the longest lane is as short as can be (`Method.demo_quick_seconds`):
+    every split is tried where there are few (the demo's five sections on two lanes: 32), else
+    each section goes to the lane with the least work so far, longest first. Each lane keeps the
+    demo's order. Returns (lanes, sections after), deterministic for a given list and `jobs`.
+    """
+    after = [m for m in methods if m.demo_uses]
+    first = [m for m in methods if not m.demo_uses]
+    count = max(1, min(jobs, len(first)))
+    seconds = [m.demo_quick_seconds for m in first]
+
+    def longest(assignment: tuple[int, ...]) -> float:
+        return max(sum(s for s, lane in zip(seconds, assignment) if lane == k) for k in range(count))
+
+    if count ** len(first) <= 4096:
+        assignment = min(itertools.product(range(count), repeat=len(first)), key=lambda a: (longest(a), a))
+    else:
+        load = [0.0] * count
+        chosen = [0] * len(first)
+        for i in sorted(range(len(first)), key=lambda i: -seconds[i]):
+            chosen[i] = load.index(min(load))
+            load[chosen[i]] += seconds[i]
+        assignment = tuple(chosen)
+    lanes = [[m for m, lane in zip(first, assignment) if lane == k] for k in range(count)]
+    return [lane for lane in lanes if lane], after
+
+
+def run_sections(names: list[str], out: Path, settings: DemoSettings,
+                 threads: int | None = None) -> list[tuple[str, dict[str, Any], float]]:
+    """Run the demo sections of the methods `names` one after the other; (demo_key, results,
+    seconds) per section. With `threads`, torch's CPU threads are set first (a lane's process)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    done = []
+    for name in names:
+        method = get_method(name)
+        started = time.time()
+        results = method.demo(out, settings.steps_of(method), settings)
+        done.append((method.demo_key, results, round(time.time() - started, 1)))
+    return done
+
+
+def run_lanes(lanes: list[list[Method]], out: Path, settings: DemoSettings) -> list[tuple[str, dict[str, Any], float]]:
+    """Each lane in its own process (started fresh, as `spawn` does), `cpu_count // lanes` threads each,
+    progress bars off (they would interleave); one line per lane when it is done."""
+    import torch
+
+    threads = max(1, torch.get_num_threads() // len(lanes))
+    quiet = replace(settings, progress=False)
+    context = multiprocessing.get_context("spawn")
+    done: list[tuple[str, dict[str, Any], float]] = []
+    with ProcessPoolExecutor(max_workers=len(lanes), mp_context=context) as pool:
+        futures = [pool.submit(run_sections, [m.name for m in lane], out, quiet, threads) for lane in lanes]
+        if settings.progress:
+            print(f"demo: {len(lanes)} lanes side by side, {threads} thread(s) each: "
+                  + "; ".join(", ".join(m.name for m in lane) for lane in lanes), flush=True)
+        for future in futures:
+            finished = future.result()
+            if settings.progress:
+                print("demo: done " + ", ".join(f"{key} ({seconds:.0f} s)" for key, _, seconds in finished), flush=True)
+            done += finished
+    return done
+
+
 def aligned(rows: list[tuple[str, ...]]) -> str:
     """Rows of cells as left-aligned columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -119,11 +203,17 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
     metrics: dict[str, Any] = {"samprompt": __version__, "core": f"{core.variant} ({core.weights})",
                                "preset": "full" if settings.full else "quick",
                                "settings": asdict(settings), "modules": {}}
-    metrics["section_seconds"] = {}
-    for method in demo_methods(settings.only):
-        section_started = time.time()
-        metrics["modules"][method.demo_key] = method.demo(out, settings.steps_of(method), settings)
-        metrics["section_seconds"][method.demo_key] = round(time.time() - section_started, 1)
+    methods = demo_methods(settings.only)
+    lanes, after = demo_lanes(methods, settings.jobs)
+    if len(lanes) > 1:
+        done = run_lanes(lanes, out, settings)
+        metrics["lanes"] = [[m.demo_key for m in lane] for lane in lanes]
+    else:
+        done = run_sections([m.name for m in lanes[0]] if lanes else [], out, settings)
+    done += run_sections([m.name for m in after], out, settings)
+    by_key = {key: (results, seconds) for key, results, seconds in done}
+    metrics["modules"] = {m.demo_key: by_key[m.demo_key][0] for m in methods}
+    metrics["section_seconds"] = {m.demo_key: by_key[m.demo_key][1] for m in methods}
     metrics["seconds"] = round(time.time() - started, 1)
     with atomic_file(out / "metrics.json") as staging:
         staging.write_text(json.dumps(metrics, indent=2))

@@ -109,8 +109,11 @@ def test_train_config_errors_are_clear(tmp_path, capsys):
 def test_demo_on_tiny_settings_writes_metrics_and_overlays(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--steps", "2", "--refsam-steps", "2", "--escnet-steps", "2",
-                 "--samref-steps", "2", "--eval-items", "4", "--train-images", "4", "--no-progress"]) == 0
+                 "--samref-steps", "2", "--eval-items", "4", "--train-images", "4", "--no-progress",
+                 "--jobs", "2"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["lanes"]) == 2 and metrics["settings"]["jobs"] == 2       # sections side by side
+    assert sorted([k for lane in metrics["lanes"] for k in lane] + ["mix_and_match"]) == sorted(metrics["modules"])
     native = metrics["modules"]["native_points_boxes"]
     assert set(native) >= {"random_init", "shipped", "lora_finetuned", "training"}
     assert native["shipped"]["box_miou"] > native["random_init"]["box_miou"]
@@ -408,7 +411,8 @@ def test_demo_runs_every_module_on_a_sam2_core(tmp_path, monkeypatch, capsys):
     out = tmp_path / "demo"
     metrics = demo.run_demo(out, demo.DemoSettings(steps={name: 2 for name in ("native", "refsam", "escnet", "samref",
                                                                               "classes", "refsam_clicks")},
-                                                   train_images=4, eval_items=4, progress=False, core="sam2"))
+                                                   train_images=4, eval_items=4, progress=False, core="sam2",
+                                                   jobs=1))   # one process: the patched core table is this one's
     assert metrics["core"] == "sam2_micro (random:seed=0)" and metrics["settings"]["core"] == "sam2"
     assert set(metrics["modules"]) == {"native_points_boxes", "refsam_text", "escnet_classes", "samref_clicks",
                                        "classes_on_sam", "mix_and_match"}

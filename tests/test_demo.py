@@ -4,6 +4,7 @@ import pytest
 
 from samprompt.demo import FULL_EVAL_ITEMS, QUICK_EVAL_ITEMS, DemoSettings, demo_methods, preset_steps
 from samprompt.errors import ConfigError
+from samprompt.methods.registry import get_method
 
 
 def test_quick_demo_is_the_default_and_full_trains_each_method_its_full_steps():
@@ -27,3 +28,33 @@ def test_steps_and_items_asked_for_win_over_the_preset():
 def test_demo_settings_refuse_non_positive_sizes(field, value):
     with pytest.raises(ConfigError, match=field):
         DemoSettings(**{field: value})
+
+
+def test_demo_lanes_split_the_independent_sections_and_run_the_composing_one_after():
+    from samprompt.demo import demo_lanes
+
+    methods = demo_methods()
+    lanes, after = demo_lanes(methods, 2)
+    assert [m.name for m in after] == [m.name for m in methods if m.demo_uses] == ["refsam_clicks"]
+    assert len(lanes) == 2
+    assert sorted(m.name for lane in lanes for m in lane) == sorted(m.name for m in methods if not m.demo_uses)
+    order = [m.name for m in methods]
+    assert all([m.name for m in lane] == sorted((m.name for m in lane), key=order.index) for lane in lanes)
+    loads = [sum(m.demo_quick_seconds for m in lane) for lane in lanes]
+    longest = max(m.demo_quick_seconds for lane in lanes for m in lane)
+    assert max(loads) - min(loads) <= longest                     # no lane idles for a whole section
+    used = {name for m in after for name in m.demo_uses}
+    assert used <= {m.name for lane in lanes for m in lane}       # what the composing section loads runs first
+    one, later = demo_lanes(methods, 1)
+    assert [[m.name for m in lane] for lane in one] == [[m.name for m in methods if not m.demo_uses]]
+    assert later == after
+    many, _ = demo_lanes(methods, 64)                  # no lane longer than the longest section
+    assert len(many) <= len(methods) - len(after)
+    assert max(sum(m.demo_quick_seconds for m in lane) for lane in many) == longest
+    assert demo_lanes([get_method("refsam_clicks")], 2) == ([], [get_method("refsam_clicks")])
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
+def test_demo_settings_refuse_a_bad_number_of_jobs(jobs):
+    with pytest.raises(ConfigError, match="jobs"):
+        DemoSettings(jobs=jobs)

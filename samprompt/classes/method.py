@@ -81,6 +81,7 @@ class ClassPromptMethod(Method):
     demo_steps = 200
     demo_quick_steps = 100
     demo_order = 4
+    demo_quick_seconds = 59
 
     def handles(self, model: nn.Module) -> bool:
         return (type(model) is PromptedSam and type(model.generator) is ClassPrompts

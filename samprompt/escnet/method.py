@@ -70,6 +70,7 @@ class ESCNetMethod(Method):
     demo_steps = 400
     demo_quick_steps = 100
     demo_order = 2
+    demo_quick_seconds = 175
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:
         return {"config": model.config.to_dict(), "clip": model.clip_spec}

@@ -91,6 +91,10 @@ class Method:
         demo_key / demo_steps / demo_order: the demo's section name (None: no demo), its
             training steps in `samprompt demo --full` and its place in the demo (lower first).
         demo_quick_steps: its training steps in the default, quick demo (None: `demo_steps`).
+        demo_uses: the methods whose demo sections this one's loads its models from: it runs after
+            them, alone.
+        demo_quick_seconds: about how long its quick section took on one thread, in a lane beside
+            another (two CPU cores); the demo balances its side-by-side lanes by it.
     """
 
     name: ClassVar[str]
@@ -107,6 +111,8 @@ class Method:
     demo_steps: ClassVar[int] = 150
     demo_quick_steps: ClassVar[int | None] = None
     demo_order: ClassVar[int] = 100
+    demo_uses: ClassVar[tuple[str, ...]] = ()
+    demo_quick_seconds: ClassVar[float] = 60.0
 
     # ------------------------------------------------------------------ model
     def handles(self, model: nn.Module) -> bool:

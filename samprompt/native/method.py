@@ -51,6 +51,7 @@ class NativeMethod(Method):
     demo_key = "native_points_boxes"
     demo_steps = 150
     demo_order = 0
+    demo_quick_seconds = 72
 
     def handles(self, model: nn.Module) -> bool:
         return (type(model) is PromptedSam and type(model.generator) is NativePrompts

@@ -84,6 +84,7 @@ class RefSAMMethod(Method):
     demo_steps = 600
     demo_quick_steps = 200
     demo_order = 1
+    demo_quick_seconds = 132
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:
         return {"config": model.config.to_dict(), "text_encoder": model.text_encoder_spec}
@@ -215,6 +216,8 @@ class RefSAMClicksMethod(RefSAMMethod):
     demo_steps = 400
     demo_quick_steps = 200
     demo_order = 10
+    demo_uses = ("refsam", "samref", "classes")
+    demo_quick_seconds = 128
 
     def build(self, core: "SamCore", config: Mapping[str, Any], **components: Any) -> RefSAMWithClicks:
         spec = config.get("text_encoder") or "shapes"

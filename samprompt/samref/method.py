@@ -58,6 +58,7 @@ class SAMRefMethod(Method):
     demo_steps = 300
     demo_quick_steps = 100
     demo_order = 3
+    demo_quick_seconds = 120
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:
         return {"config": model.config.to_dict()}
