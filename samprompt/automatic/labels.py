@@ -6,7 +6,7 @@ projected embedding); the crop's class probabilities are the softmax of its cosi
 class names' text embeddings (the template average) times CLIP's own logit scale (100 for
 OpenAI's models). This is the "crop and classify" reading of region proposals that
 open-vocabulary pipelines on SAM's masks use; it suits CLIP as trained (whole images, or object
-crops for the shipped shapes CLIP, 95 % zero-shot shape accuracy on those). The patch-level
+crops for the shipped shapes CLIP, 94 % zero-shot shape accuracy on those). The patch-level
 correlation ESC-Net starts from was tried first, pooled over each mask: on shapes world the
 background name won most objects (docs/deploy.md).
 
