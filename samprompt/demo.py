@@ -12,7 +12,7 @@ import json
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -163,8 +163,9 @@ def run_sections(names: list[str], out: Path, settings: DemoSettings,
 
 
 def run_lanes(lanes: list[list[Method]], out: Path, settings: DemoSettings) -> list[tuple[str, dict[str, Any], float]]:
-    """Each lane in its own process (started fresh, as `spawn` does), `cpu_count // lanes` threads each,
-    progress bars off (they would interleave); one line per lane when it is done."""
+    """Each lane in its own process (started fresh, as `spawn` does), with this process's torch
+    threads shared out among the lanes, progress bars off (they would interleave); one line per
+    lane as it finishes."""
     import torch
 
     threads = max(1, torch.get_num_threads() // len(lanes))
@@ -176,7 +177,7 @@ def run_lanes(lanes: list[list[Method]], out: Path, settings: DemoSettings) -> l
         if settings.progress:
             print(f"demo: {len(lanes)} lanes side by side, {threads} thread(s) each: "
                   + "; ".join(", ".join(m.name for m in lane) for lane in lanes), flush=True)
-        for future in futures:
+        for future in as_completed(futures):
             finished = future.result()
             if settings.progress:
                 print("demo: done " + ", ".join(f"{key} ({seconds:.0f} s)" for key, _, seconds in finished), flush=True)
