@@ -2,8 +2,10 @@
 
 Each method with a demo section (`Method.demo_key`) trains on the shipped small core and
 scores itself against baselines; its section is in its own package (`<method>/demo.py`).
-The sections run in registry order; metrics.json holds them under their `demo_key`, the table
-printed at the end joins each method's own table.
+The sections that need no other section's models run side by side in lanes (`demo_lanes`,
+`DemoSettings.jobs`), those that load others' models (`Method.demo_uses`) after them;
+metrics.json holds them under their `demo_key`, in registry order, and the table printed at the
+end joins each method's own table.
 """
 from __future__ import annotations
 
