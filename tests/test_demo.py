@@ -58,3 +58,17 @@ def test_demo_lanes_split_the_independent_sections_and_run_the_composing_one_aft
 def test_demo_settings_refuse_a_bad_number_of_jobs(jobs):
     with pytest.raises(ConfigError, match="jobs"):
         DemoSettings(jobs=jobs)
+
+
+def test_demo_lanes_share_out_many_sections_longest_first():
+    from types import SimpleNamespace
+
+    from samprompt.demo import demo_lanes
+
+    sections = [SimpleNamespace(name=f"s{i}", demo_uses=(), demo_quick_seconds=float(10 + 7 * i)) for i in range(13)]
+    lanes, after = demo_lanes(sections, 2)          # 2 ** 13 splits: too many to try, so longest first
+    assert after == [] and len(lanes) == 2
+    assert sorted(m.name for lane in lanes for m in lane) == sorted(m.name for m in sections)
+    assert all(lane == sorted(lane, key=sections.index) for lane in lanes)
+    loads = [sum(m.demo_quick_seconds for m in lane) for lane in lanes]
+    assert abs(loads[0] - loads[1]) <= min(m.demo_quick_seconds for m in sections)
