@@ -212,7 +212,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings()) -> dict[s
         done = run_lanes(lanes, out, settings)
         metrics["lanes"] = [[m.demo_key for m in lane] for lane in lanes]
     else:
-        done = run_sections([m.name for m in lanes[0]] if lanes else [], out, settings)
+        done = run_sections([m.name for lane in lanes for m in lane], out, settings)
     done += run_sections([m.name for m in after], out, settings)
     by_key = {key: (results, seconds) for key, results, seconds in done}
     metrics["modules"] = {m.demo_key: by_key[m.demo_key][0] for m in methods}
