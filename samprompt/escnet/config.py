@@ -32,6 +32,11 @@ class ESCNetConfig:
         decoder_dims: channels of the decoder's upsampling stages (one per skip layer).
         clip_finetune: "none" keeps CLIP frozen; "attention" also trains the image tower's
             attention projections (CAT-Seg's recipe, which ESC-Net builds on).
+        correlation_residual: add the raw CLIP correlation, upsampled to the input size and
+            times a learned scale that starts at CLIP's logit scale, to the decoder's logits, and
+            start the decoder's last layer at zero: an untrained ESC-Net then segments exactly
+            as CLIP alone and training learns a correction to it. Not in the paper (its decoder
+            alone gives the logits); it makes short trainings safe.
         class_chunk: classes processed at once (None: all); changes memory and time, not
             results. 64 leaves short lists unchunked and, on the bench CPU, needs 1.7x less
             memory at 150 classes and half the memory and time at 847 (docs/benchmarks.md).
@@ -49,6 +54,7 @@ class ESCNetConfig:
     guidance_dim: int = 64
     decoder_dims: tuple[int, ...] = (64, 32)
     clip_finetune: str = "none"
+    correlation_residual: bool = False
     class_chunk: int | None = 64
 
     def __post_init__(self) -> None:

@@ -98,6 +98,10 @@ class ESCNet(nn.Module):
             ESCBlock(core.mask_decoder, dim, guide, config.heads, config.window, config.sam_init == "random")
             for _ in range(config.blocks)])
         self.decoder = UpsamplingDecoder(dim, self.clip.width, config.decoder_dims)
+        if config.correlation_residual:
+            self.correlation_scale = nn.Parameter(clip.model.logit_scale.detach().exp().clone().reshape(()))
+            nn.init.zeros_(self.decoder.head.weight)
+            nn.init.zeros_(self.decoder.head.bias)
 
     @property
     def device(self) -> torch.device:
@@ -168,6 +172,9 @@ class ESCNet(nn.Module):
         projected = self.decoder.project_skips(skips)
         logits = torch.cat([self.decoder(x[:, part], projected) for part in _chunks(k, chunk)], dim=1)
         logits = F.interpolate(logits, size=batch.shape[-2:], mode="bilinear", align_corners=False)
+        if self.config.correlation_residual:
+            logits = logits + self.correlation_scale * F.interpolate(corr, size=batch.shape[-2:], mode="bilinear",
+                                                                     align_corners=False)
         return ESCNetOutput(logits, corr, prompts)
 
     # ------------------------------------------------------------------ state

@@ -131,3 +131,17 @@ def test_load_refuses_other_models_weights(core, tmp_path, text_encoder):
 def test_bfloat16_model_runs(escnet, images):
     out = escnet.to(torch.bfloat16)(images, CLASSES)
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.logits.float()).all()
+
+
+def test_correlation_residual_starts_as_clip_alone_and_trains_a_correction(core, images):
+    model = ESCNet(core, load_clip(), ESCNetConfig(**{**SMALL, "correlation_residual": True})).eval()
+    with torch.no_grad():
+        out = model(images, CLASSES)
+        alone = model.clip.correlation_map(images.float(), CLASSES)
+    assert torch.allclose(out.logits, model.correlation_scale * alone, atol=1e-5)
+    assert torch.equal(out.semantic, alone.argmax(dim=1))
+    assert model.correlation_scale.item() == pytest.approx(model.clip.clip.logit_scale.exp().item())
+    model.train()
+    model(images, CLASSES).logits.mean().backward()   # the zero head still learns, and so does the scale
+    assert model.decoder.head.weight.grad.abs().sum() > 0 and model.correlation_scale.grad is not None
+    assert any(p is model.correlation_scale for p in model.parameter_groups()["escnet"])
