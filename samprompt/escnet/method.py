@@ -67,10 +67,10 @@ class ESCNetMethod(Method):
     components = frozenset({"clip"})
     legacy_metadata_key = "escnet"
     demo_key = "escnet_classes"
-    demo_steps = 400
-    demo_quick_steps = 100
+    demo_steps = 600
+    demo_quick_steps = 160
     demo_order = 2
-    demo_quick_seconds = 175
+    demo_quick_seconds = 170
 
     def config_of(self, model: nn.Module) -> dict[str, Any]:
         return {"config": model.config.to_dict(), "clip": model.clip_spec}
