@@ -11,7 +11,8 @@ and `onnxruntime` (its .onnx file, CPU provider, default threads). Median second
 - refsam: text path with HDA and the track token, P expressions of 8 tokens;
 - refsam_clicks: text + 2 clicks per row, P rows;
 - classes: K class names on one image (CLIP's tower, pseudo prompts, SAM decoder);
-- escnet: the demo's ESC-Net (CLIP at 128 px, 2 blocks), one 256 x 256 image, K classes.
+- escnet: ESC-Net with CLIP at 128 px and 2 blocks (the demo's configuration when the figures in
+  docs/deploy.md were taken), one 256 x 256 image, K classes.
 """
 from __future__ import annotations
 
@@ -36,8 +37,7 @@ def cases() -> dict[str, tuple[Callable[[Any], Any], str, Callable[[Any, int], t
     """name -> (build the model on a core, the graph's name, inputs for a size, the sizes)."""
     from samprompt.classes.method import class_prompted_sam
     from samprompt.classes.onnx import example_inputs as class_inputs
-    from samprompt.escnet import ESCNet
-    from samprompt.escnet.demo import DEMO_ESCNET
+    from samprompt.escnet import ESCNet, ESCNetConfig
     from samprompt.escnet.onnx import example_inputs as escnet_inputs
     from samprompt.refsam import RefSAM, RefSAMConfig
     from samprompt.refsam.clicks import RefSAMWithClicks
@@ -54,7 +54,9 @@ def cases() -> dict[str, tuple[Callable[[Any], Any], str, Callable[[Any, int], t
                           [1, 8]),
         "classes": (lambda core: class_prompted_sam(core, {}), "class_prompt_decoder",
                     lambda model, k: class_inputs(model, k, model.core.image_size * 3 // 4, seed=0), [5, 20]),
-        "escnet": (lambda core: ESCNet(core, load_clip(), DEMO_ESCNET), "escnet",
+        "escnet": (lambda core: ESCNet(core, load_clip(), ESCNetConfig(
+                       clip_image_size=128, templates=("a {}", "a photo of a {}"), blocks=2, decoder_dims=(32, 16))),
+                   "escnet",
                    lambda model, k: escnet_inputs(model, 1, k, (256, 256), seed=0), [5, 20]),
     }
 

@@ -30,3 +30,20 @@ def test_any_batch_size_and_class_list_match_pytorch(escnet, images, tmp_path):
         assert np.abs(correlation - want.correlation.numpy()).max() < 1e-4
     with pytest.raises(ExportError, match="holds no SAM image encoder"):
         export_onnx(escnet, tmp_path / "again", parts=("encoder",))
+
+
+def test_the_correlation_residual_exports(core, images, tmp_path):
+    from samprompt.clip.models import load_clip
+    from samprompt.escnet import ESCNet, ESCNetConfig
+    from tests.escnet_fixtures import SMALL
+
+    torch.manual_seed(1)
+    model = ESCNet(core, load_clip(), ESCNetConfig(**SMALL, correlation_residual=True)).eval()
+    with torch.no_grad():   # a trained-looking model: both the decoder and the residual count
+        model.decoder.head.weight.normal_(0, 0.1)
+        model.correlation_scale.fill_(7.0)
+        want = model(images, CLASSES).logits
+    export_onnx(model, tmp_path)
+    logits, _ = onnx_session(tmp_path / "escnet.onnx").run(
+        None, {"images": images.float().numpy(), "class_embeddings": model.clip.encode_classes(CLASSES).numpy()})
+    assert np.abs(logits - want.numpy()).max() < 1e-3
