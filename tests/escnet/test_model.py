@@ -145,3 +145,15 @@ def test_correlation_residual_starts_as_clip_alone_and_trains_a_correction(core,
     model(images, CLASSES).logits.mean().backward()   # the zero head still learns, and so does the scale
     assert model.decoder.head.weight.grad.abs().sum() > 0 and model.correlation_scale.grad is not None
     assert any(p is model.correlation_scale for p in model.parameter_groups()["escnet"])
+
+
+def test_a_correlation_residual_model_saves_and_loads(core, images, tmp_path):
+    model = ESCNet(core, load_clip(), ESCNetConfig(**{**SMALL, "correlation_residual": True})).eval()
+    with torch.no_grad():
+        model.correlation_scale.fill_(3.0)
+        model.decoder.head.weight.normal_(0, 0.1)
+        expected = model(images, CLASSES).logits
+    save(model, tmp_path / "residual")
+    loaded = load(tmp_path / "residual", core)
+    assert loaded.config.correlation_residual and loaded.correlation_scale.item() == 3.0
+    assert torch.allclose(loaded(images, CLASSES).logits, expected, atol=1e-5)
