@@ -99,7 +99,8 @@ class ESCNet(nn.Module):
             for _ in range(config.blocks)])
         self.decoder = UpsamplingDecoder(dim, self.clip.width, config.decoder_dims)
         if config.correlation_residual:
-            self.correlation_scale = nn.Parameter(clip.model.logit_scale.detach().exp().clone().reshape(()))
+            start = float(clip.model.logit_scale.detach().exp())
+            self.correlation_scale = nn.Parameter(torch.tensor(start, dtype=self.image_proj.weight.dtype))
             nn.init.zeros_(self.decoder.head.weight)
             nn.init.zeros_(self.decoder.head.bias)
 

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from samprompt.clip.models import load_clip
 from samprompt.data import ShapesSemantic
 from samprompt.errors import ExportError
+from samprompt.escnet import ESCNet, ESCNetConfig
 from samprompt.export import export_onnx, onnx_session
-from tests.escnet_fixtures import CLASSES
+from tests.escnet_fixtures import CLASSES, SMALL
 
 pytest.importorskip("onnxruntime")
 
@@ -33,10 +35,6 @@ def test_any_batch_size_and_class_list_match_pytorch(escnet, images, tmp_path):
 
 
 def test_the_correlation_residual_exports(core, images, tmp_path):
-    from samprompt.clip.models import load_clip
-    from samprompt.escnet import ESCNet, ESCNetConfig
-    from tests.escnet_fixtures import SMALL
-
     torch.manual_seed(1)
     model = ESCNet(core, load_clip(), ESCNetConfig(**SMALL, correlation_residual=True)).eval()
     with torch.no_grad():   # a trained-looking model: both the decoder and the residual count
