@@ -45,7 +45,15 @@ def describe_sam2(model: SAM2Base) -> dict[str, Any]:
     trunk = model.image_encoder.trunk
     return {"image_size": model.image_size, "trunk_embed_dim": trunk.blocks[0].dim,
             "trunk_depth": len(trunk.blocks), "stage_ends": list(trunk.stage_ends),
-            "prompt_embed_dim": model.sam_prompt_embed_dim}
+            "prompt_embed_dim": model.sam_prompt_embed_dim, **describe_decoder(model)}
+
+
+def describe_decoder(model: SAM2Base) -> dict[str, int]:
+    """The mask decoder's two-way transformer: depth, attention heads and MLP width."""
+    transformer = model.sam_mask_decoder.transformer
+    first = transformer.layers[0]
+    return {"decoder_depth": len(transformer.layers), "decoder_heads": int(first.self_attn.num_heads),
+            "decoder_mlp_dim": int(first.mlp.layers[0].out_features)}
 
 
 class Sam2Core(Core):
@@ -324,12 +332,18 @@ class Sam2Variant:
         checkpoint_file: the official checkpoint's file name (None: no official weights).
         overrides: Hydra overrides applied to the config (a smaller architecture).
         shipped_weights: a weights file inside `samprompt/weights` (None: none ships).
+        decoder_heads, decoder_mlp_dim: the mask decoder's two-way transformer. `SAM2Base`
+            fixes them at 8 heads and a 2048-wide MLP whatever the width (no config key), which
+            suits the official 256-wide decoder; a small width needs fewer heads and a narrower
+            MLP (`sam2_tiny` is SAM 1 `tiny`'s decoder shape: 4 heads, 512).
     """
 
     config: str
     checkpoint_file: str | None = None
     overrides: tuple[str, ...] = ()
     shipped_weights: str | None = None
+    decoder_heads: int = 8
+    decoder_mlp_dim: int = 2048
 
 
 def small_sam2_overrides(image_size: int, trunk_dim: int, stages: tuple[int, ...], global_blocks: tuple[int, ...],
@@ -369,14 +383,28 @@ SAM2_VARIANTS: dict[str, Sam2Variant] = {
     "sam2.1_hiera_b+": Sam2Variant("sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt"),
     "sam2.1_hiera_l": Sam2Variant("sam2.1_hiera_l", "sam2.1_hiera_large.pt"),
     # The small SAM 2 the package ships weights for (shapes world, 256 px input, 16 x 16 embedding):
-    # 2.3 M parameters, the SAM 2.1 tiny design scaled down; memory attention and encoder included.
+    # the SAM 2.1 tiny design scaled down, memory attention and encoder included, with SAM 1 `tiny`'s
+    # decoder shape (128 wide, 4 heads, MLP 512) so that its decoder can start from tiny's.
     "sam2_tiny": Sam2Variant("sam2.1_hiera_t", overrides=small_sam2_overrides(
-        256, trunk_dim=32, stages=(1, 1, 2, 1), global_blocks=(3,), dim=64, memory_dim=32, memory_layers=2),
-        shipped_weights="sam2_tiny.safetensors"),
+        256, trunk_dim=32, stages=(1, 1, 2, 1), global_blocks=(3,), dim=128, memory_dim=32, memory_layers=2),
+        shipped_weights="sam2_tiny.safetensors", decoder_heads=4, decoder_mlp_dim=512),
     # A very small random-init size for unit tests.
     "sam2_micro": Sam2Variant("sam2.1_hiera_t", overrides=small_sam2_overrides(
         128, trunk_dim=16, stages=(1, 1, 2, 1), global_blocks=(3,), dim=32, memory_dim=16, memory_layers=1)),
 }
+
+
+def reshape_decoder(model: SAM2Base, heads: int, mlp_dim: int) -> None:
+    """Give `model`'s mask decoder a fresh two-way transformer (the `sam2` package's own) of the
+    same depth and width with `heads` attention heads and a `mlp_dim`-wide MLP."""
+    from sam2.modeling.sam.transformer import TwoWayTransformer
+
+    width = model.sam_prompt_embed_dim
+    if width % heads:
+        raise ConfigError(f"decoder_heads must divide the decoder width {width}, got {heads}")
+    transformer = model.sam_mask_decoder.transformer
+    model.sam_mask_decoder.transformer = TwoWayTransformer(depth=len(transformer.layers), embedding_dim=width,
+                                                           num_heads=heads, mlp_dim=mlp_dim)
 
 
 def shipped_sam2_weights(variant: str) -> Path | None:
@@ -420,6 +448,8 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
             torch.manual_seed(seed)
         model = build_sam2(f"configs/sam2.1/{spec.config}.yaml", ckpt_path=None, device="cpu", mode="eval",
                            hydra_overrides_extra=overrides)
+        if (spec.decoder_heads, spec.decoder_mlp_dim) != (8, 2048):
+            reshape_decoder(model, spec.decoder_heads, spec.decoder_mlp_dim)
     weights = "random" if seed is None else f"random:seed={seed}"
     shipped_file = shipped_sam2_weights(variant) if checkpoint is None and pretrained and image_size is None else None
     shipped = shipped_file is not None

@@ -3,7 +3,7 @@ with SAM's own task.
 
     python -m samprompt.pretrain.tiny_sam --steps 2000 --out samprompt/weights
     python -m samprompt.pretrain.tiny_sam --recipe interactive --iterations 11 --steps 2000 --out ...
-    python -m samprompt.pretrain.tiny_sam --variant sam2_tiny --steps 1000 --out ...
+    python -m samprompt.pretrain.tiny_sam --variant sam2_tiny --decoder-from-tiny --steps 1500 --out ...
 
 Every parameter trains (encoder, prompt encoder, decoder) on prompts drawn from shapes-world
 instance masks: `--recipe single` gives one random box or click per object
@@ -12,6 +12,10 @@ or a click followed by clicks on the errors with the previous logits fed back
 (`samprompt.native.interactive.InteractiveTask`). The weights are written as float16
 safetensors with a JSON record of the command, seed and test metrics: one box and one click
 mIoU, and SAM alone under the RITM click protocol (NoC@85/90/95, mean IoU after each click).
+
+`--decoder-from-tiny` starts `sam2_tiny`'s mask decoder and prompt encoder from the shipped SAM 1
+`tiny` core's (`samprompt.core.decoder_start`): trained from random init, sam2_tiny's decoder
+learns to ignore the prompt (docs/models.md).
 """
 from __future__ import annotations
 
@@ -26,7 +30,10 @@ import torch
 
 import samprompt
 from samprompt import NativePrompts, PromptedSam
+from samprompt.core.decoder_start import start_decoder_from_sam1
+from samprompt.core.registry import get_variant, shipped_weights_path
 from samprompt.data import ShapesInteractive
+from samprompt.errors import SamPromptError
 from samprompt.interactive import evaluate_interactive
 from samprompt.native.interactive import InteractiveTask
 from samprompt.native.task import NativeTask
@@ -58,7 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init", default=None,
                         help="start from weights of the same variant (a .safetensors or .pth state dict) "
                              "instead of random init")
-    return parser.parse_args(argv)
+    parser.add_argument("--decoder-from-tiny", action="store_true",
+                        help="sam2_tiny only: start the mask decoder and prompt encoder from the shipped SAM 1 "
+                             "tiny core's (the rest from random init)")
+    args = parser.parse_args(argv)
+    if args.decoder_from_tiny and (args.variant != "sam2_tiny" or args.init is not None):
+        parser.error("--decoder-from-tiny starts a fresh sam2_tiny: use it with --variant sam2_tiny and without --init")
+    return args
 
 
 def click_protocol(core: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,6 +112,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     core = samprompt.build_sam(args.variant, checkpoint=args.init, pretrained=False, frozen=False)
+    decoder_start = None
+    if args.decoder_from_tiny:
+        tiny_file = shipped_weights_path(get_variant("tiny"))
+        if tiny_file is None:
+            raise SamPromptError("--decoder-from-tiny: the shipped SAM 1 tiny weights are not installed "
+                                 "(samprompt/weights/sam_tiny.safetensors); reinstall the package")
+        tiny = samprompt.build_sam("tiny")
+        start_decoder_from_sam1(core, tiny)
+        decoder_start = {"core": tiny.describe().to_dict(),
+                         "record": earlier_record(tiny_file.with_suffix(".json"), str(tiny_file))}
     model = PromptedSam(core, NativePrompts())
     task = NativeTask()
     train_task = task if args.recipe == "single" else InteractiveTask(iterations=args.iterations)
@@ -114,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = {**result.evaluations[-1], "click_protocol": click_protocol(core, test_items[:args.click_items])}
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.tiny_sam {command}",
-              "args": vars(args), "init_record": init_record(args.init), "metrics": metrics,
+              "args": vars(args), "init_record": init_record(args.init),
+              "decoder_start": decoder_start, "metrics": metrics,
               "final_loss": result.losses[-1],
               "seconds": round(time.time() - start, 1)}
     write_small_core(core, args.variant, Path(args.out), record)
