@@ -225,8 +225,8 @@ def require_shipped_sam2_core() -> None:
                              f"({error})") from None
     if not shipped:
         raise SamPromptError("--core sam2: no weights for the small SAM 2 core (sam2_tiny) are installed in "
-                             "samprompt/weights (none ship with this version; docs/models.md says why); make them with "
-                             "python -m samprompt.pretrain.tiny_sam --variant sam2_tiny and "
+                             "samprompt/weights (they ship with the package: reinstall it); or make them with "
+                             "python -m samprompt.pretrain.tiny_sam --variant sam2_tiny --decoder-from-tiny and "
                              "python -m samprompt.pretrain.sam2_memory, or run the demo on SAM's core (--core sam)")
 
 

@@ -401,10 +401,12 @@ def test_config_values_are_type_checked_before_anything_runs(tmp_path, capsys, c
 
 @pytest.mark.skipif(importlib.util.find_spec("sam2") is None, reason="Meta's sam2 is not installed")
 def test_demo_runs_every_module_on_a_sam2_core(tmp_path, monkeypatch, capsys):
-    """`demo --core sam2` on the random-init sam2_micro (no small SAM 2 weights ship yet, so the
-    command refuses the real one and says why)."""
+    """`demo --core sam2` on the random-init sam2_micro (fast); without the shipped sam2_tiny
+    weights the command refuses and says why."""
     from samprompt import demo
+    from samprompt.core import registry
 
+    monkeypatch.setattr(registry, "has_shipped_weights", lambda variant: False)
     assert main(["demo", "--core", "sam2", "--out", str(tmp_path / "refused")]) == 2
     assert "no weights for the small SAM 2 core" in capsys.readouterr().err
     monkeypatch.setitem(demo.DEMO_CORES, "sam2", "sam2_micro")
