@@ -30,7 +30,7 @@ def test_small_variants_are_sam2_architectures_scaled_down():
     assert micro.embedding_size == (8, 8) and micro.prompt_dim == 32
     tiny = samprompt.build_sam("sam2_tiny", pretrained=False, seed=0)
     assert tiny.describe().weights == "random:seed=0" and tiny.embedding_size == (16, 16)
-    assert 2.0e6 < sum(p.numel() for p in tiny.parameters()) < 2.6e6
+    assert 3.0e6 < sum(p.numel() for p in tiny.parameters()) < 3.3e6   # 3.12 M: width 128, SAM 1 tiny's decoder shape
     assert tiny.sam.memory_attention is not None and tiny.sam.num_maskmem == 7
     with pytest.raises(UnknownVariantError, match="sam2_tiny"):
         samprompt.build_sam("sam2_small")
