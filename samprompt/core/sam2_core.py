@@ -448,7 +448,8 @@ def build_sam2_core(variant: str, checkpoint: str | Path | None = None, *, image
             torch.manual_seed(seed)
         model = build_sam2(f"configs/sam2.1/{spec.config}.yaml", ckpt_path=None, device="cpu", mode="eval",
                            hydra_overrides_extra=overrides)
-        if (spec.decoder_heads, spec.decoder_mlp_dim) != (8, 2048):
+        built = describe_decoder(model)
+        if (built["decoder_heads"], built["decoder_mlp_dim"]) != (spec.decoder_heads, spec.decoder_mlp_dim):
             reshape_decoder(model, spec.decoder_heads, spec.decoder_mlp_dim)
     weights = "random" if seed is None else f"random:seed={seed}"
     shipped_file = shipped_sam2_weights(variant) if checkpoint is None and pretrained and image_size is None else None
