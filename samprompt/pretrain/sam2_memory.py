@@ -10,8 +10,10 @@ every tracked frame is SAM 2's: 20 x focal + dice on the mask logits at the inpu
 binary cross-entropy on the object score (is the object in the frame). The image encoder stays
 frozen (its image-path training is `samprompt.pretrain.tiny_sam --variant sam2_tiny`); memory
 attention, the memory encoder, the object-pointer projections and the decoder train, the decoder
-at a tenth of the learning rate so the image path keeps what it learnt. Scored as semi-supervised
-video object segmentation (DAVIS: J, F, J&F over the frames after the given one).
+at a tenth of the learning rate so the image path keeps what it learnt. With `--freeze-decoder`
+the prompt encoder and the mask decoder stay frozen as well, so the click and box figures are
+exactly those of `--init` and only the memory learns. Scored as semi-supervised video object
+segmentation (DAVIS: J, F, J&F over the frames after the given one).
 """
 from __future__ import annotations
 
@@ -41,14 +43,19 @@ from samprompt.training.task import Step, TrainingTask
 FOCAL_WEIGHT = 20.0   # SAM's and SAM 2's mask loss: 20 x focal + dice
 
 
-class MemoryModel(nn.Module):
-    """The core whose memory trains; the image encoder frozen."""
+IMAGE_PATH = ("sam_prompt_encoder.", "sam_mask_decoder.")
 
-    def __init__(self, core: Sam2Core) -> None:
+
+class MemoryModel(nn.Module):
+    """The core whose memory trains; the image encoder frozen, and with `freeze_decoder` the
+    prompt encoder and mask decoder too (SAM 2's image path, shared with single images)."""
+
+    def __init__(self, core: Sam2Core, freeze_decoder: bool = False) -> None:
         super().__init__()
         self.core = core
+        frozen = ("image_encoder.",) + (IMAGE_PATH if freeze_decoder else ())
         for name, parameter in core.sam.named_parameters():
-            parameter.requires_grad_(not name.startswith("image_encoder."))
+            parameter.requires_grad_(not name.startswith(frozen))
 
 
 @dataclass
@@ -114,6 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=4, help="frames per training clip (default %(default)s)")
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of batches (default %(default)s)")
+    parser.add_argument("--freeze-decoder", action="store_true",
+                        help="keep the prompt encoder and mask decoder of --init: only the memory trains")
     parser.add_argument("--eval-clips", type=int, default=40, help="test clips of 8 frames (default %(default)s)")
     parser.add_argument("--eval-items", type=int, default=300, help="test objects for the image figures")
     parser.add_argument("--click-items", type=int, default=100, help="test objects for the click protocol")
@@ -126,13 +135,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     core = samprompt.build_sam("sam2_tiny", checkpoint=args.init, pretrained=False, frozen=False)
-    model = MemoryModel(core)
+    model = MemoryModel(core, freeze_decoder=args.freeze_decoder)
     test = ShapesVideo("test", args.eval_clips, frames=8)
     clips = [test[i] for i in range(len(test))]
     before = evaluate_memory(core, clips)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                          warmup_steps=min(50, args.steps // 10), checkpoint_every=100, output_dir=args.work_dir,
-                         seed=args.seed, module_lrs={"core.sam.sam_mask_decoder": args.lr / 10})
+                         seed=args.seed,
+                         module_lrs={} if args.freeze_decoder else {"core.sam.sam_mask_decoder": args.lr / 10})
     started = time.time()
     result = Trainer(model, MemoryTask(), ShapesVideo("train", 10**6, frames=args.frames), config).fit()
     model.eval()

@@ -41,6 +41,16 @@ def test_image_then_memory_training_write_loadable_weights_and_one_record_chain(
     assert any(not torch.equal(stored[k], before[k]) for k in stored if k.startswith("memory_attention."))
     assert torch.equal(core.sam.state_dict()["memory_attention.norm.weight"],
                        stored["memory_attention.norm.weight"].float())
+    assert any(not torch.equal(stored[k], before[k]) for k in stored if k.startswith("sam_mask_decoder."))
+
+    frozen_out = tmp_path / "memory_only"
+    sam2_memory.main(["--init", str(image_out / "sam2_tiny.safetensors"), "--steps", "1", "--freeze-decoder",
+                      "--batch-size", "2", "--frames", "2", "--eval-clips", "1", "--eval-items", "1",
+                      "--click-items", "1", "--out", str(frozen_out), "--work-dir", str(tmp_path / "work_frozen")])
+    stored = load_file(str(frozen_out / "sam2_tiny.safetensors"))
+    image_path = ("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.")
+    assert all(torch.equal(stored[k], before[k]) for k in stored if k.startswith(image_path))
+    assert any(not torch.equal(stored[k], before[k]) for k in stored if k.startswith("memory_attention."))
 
 
 @pytest.mark.parametrize("argv", [["--decoder-from-tiny"], ["--variant", "sam2_tiny", "--decoder-from-tiny",
