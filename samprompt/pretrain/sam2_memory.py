@@ -12,8 +12,11 @@ frozen (its image-path training is `samprompt.pretrain.tiny_sam --variant sam2_t
 attention, the memory encoder, the object-pointer projections and the decoder train, the decoder
 at a tenth of the learning rate so the image path keeps what it learnt. With `--freeze-decoder`
 the prompt encoder and the mask decoder stay frozen as well, so the click and box figures are
-exactly those of `--init` and only the memory learns. Scored as semi-supervised video object
-segmentation (DAVIS: J, F, J&F over the frames after the given one).
+exactly those of `--init` and only the memory learns, save the decoder's object-score head:
+only the video path reads it (`SAM2Base` sets every mask logit of a frame whose score says "no
+object" to -1024), the image path never does, and the image stages leave it untrained. Scored
+as semi-supervised video object segmentation (DAVIS: J, F, J&F over the frames after the given
+one).
 """
 from __future__ import annotations
 
@@ -44,18 +47,20 @@ FOCAL_WEIGHT = 20.0   # SAM's and SAM 2's mask loss: 20 x focal + dice
 
 
 IMAGE_PATH = ("sam_prompt_encoder.", "sam_mask_decoder.")
+VIDEO_ONLY = "sam_mask_decoder.pred_obj_score_head."
 
 
 class MemoryModel(nn.Module):
     """The core whose memory trains; the image encoder frozen, and with `freeze_decoder` the
-    prompt encoder and mask decoder too (SAM 2's image path, shared with single images)."""
+    prompt encoder and mask decoder too (SAM 2's image path, shared with single images) but for
+    the object-score head, which only the video path reads."""
 
     def __init__(self, core: Sam2Core, freeze_decoder: bool = False) -> None:
         super().__init__()
         self.core = core
         frozen = ("image_encoder.",) + (IMAGE_PATH if freeze_decoder else ())
         for name, parameter in core.sam.named_parameters():
-            parameter.requires_grad_(not name.startswith(frozen))
+            parameter.requires_grad_(name.startswith(VIDEO_ONLY) or not name.startswith(frozen))
 
 
 @dataclass
@@ -122,7 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of batches (default %(default)s)")
     parser.add_argument("--freeze-decoder", action="store_true",
-                        help="keep the prompt encoder and mask decoder of --init: only the memory trains")
+                        help="keep the prompt encoder and mask decoder of --init (all but the object-score "
+                             "head, which only video reads): the image figures stay those of --init")
     parser.add_argument("--eval-clips", type=int, default=40, help="test clips of 8 frames (default %(default)s)")
     parser.add_argument("--eval-items", type=int, default=300, help="test objects for the image figures")
     parser.add_argument("--click-items", type=int, default=100, help="test objects for the click protocol")
