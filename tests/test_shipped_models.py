@@ -16,8 +16,8 @@ WEIGHTS = Path(samprompt.__file__).parent / "weights"
 # one click, and a click curve that does not fall (a dip within CURVE_TOLERANCE between
 # neighbouring clicks is the noise of 100 objects).
 BOX_MIOU, CLICK_MIOU, CURVE_TOLERANCE = 0.85, 0.75, 0.01
-# The small SAM 2 core reached 0.668 for one click: its short video stage cost 0.05 (docs/models.md).
-SAM2_CLICK_MIOU = 0.65
+# The small SAM 2 core reached 0.722 for one click (docs/models.md): its short interactive stage cost 0.03.
+SAM2_CLICK_MIOU = 0.70
 
 
 def test_tiny_core_loads_the_shipped_weights_offline(monkeypatch):
@@ -132,7 +132,12 @@ def test_the_small_sam2_core_record_holds_its_three_stages_and_their_figures():
     assert metrics["box_miou"] >= BOX_MIOU and metrics["point_miou"] >= SAM2_CLICK_MIOU
     curve = metrics["click_protocol"]["miou_per_click"]
     assert curve[-1] > curve[0] + 0.03
-    assert memory["video_after"]["J&F"] > memory["video_before"]["J&F"]
+    assert memory["video_after"]["J&F"] > memory["video_before"]["J&F"] + 0.2
+    # The video stage kept the image path (--freeze-decoder): its one-prompt figures are the
+    # interactive stage's, up to the float16 export between the stages.
+    assert memory["args"]["freeze_decoder"]
+    for key in ("box_miou", "point_miou"):
+        assert abs(metrics[key] - interactive["metrics"][key]) < 0.002, key
 
 
 def test_the_small_sam2_core_segments_held_out_shapes_and_follows_its_prompts():
@@ -156,5 +161,6 @@ def test_the_small_sam2_core_tracks_a_generated_clip_with_its_memory():
     clips = [ShapesVideo("test", 50, frames=6)[i] for i in range(45, 50)]
     scores = evaluate_memory(samprompt.build_sam("sam2_tiny"), clips)
     untrained = evaluate_memory(samprompt.build_sam("sam2_tiny", pretrained=False, seed=0), clips)
-    # 100 steps of video training: J&F 0.175 on the record's 40 clips (docs/models.md), weak but real.
-    assert scores["J&F"] > 0.1 and scores["J&F"] > untrained["J&F"] + 0.05, (scores, untrained)
+    # 800 steps of video training: J&F 0.342 on the record's 40 clips (docs/models.md); on these
+    # five 0.40, against 0.13 for the untrained core.
+    assert scores["J&F"] > 0.25 and scores["J&F"] > untrained["J&F"] + 0.15, (scores, untrained)
