@@ -119,23 +119,26 @@ def test_the_small_sam2_core_loads_its_shipped_weights_offline(monkeypatch):
         assert torch.equal(state[key], value.to(state[key].dtype)), key
 
 
-def test_the_small_sam2_core_record_holds_its_three_stages_and_their_figures():
-    memory = sam2_record()
-    interactive = memory["init_record"]
-    single = interactive["init_record"]
-    assert memory["command"].startswith("python -m samprompt.pretrain.sam2_memory")
+def test_the_small_sam2_core_record_holds_its_stages_and_their_figures():
+    shipped = sam2_record()
+    video_stages, record = [], shipped
+    while record["command"].startswith("python -m samprompt.pretrain.sam2_memory"):
+        video_stages.append(record)
+        record = record["init_record"]
+    interactive, single = record, record["init_record"]
+    assert video_stages
     assert interactive["args"]["recipe"] == "interactive" and interactive["args"]["variant"] == "sam2_tiny"
     assert single["args"]["decoder_from_tiny"] and single["args"]["recipe"] == "single"
-    # What it reached (docs/models.md): SAM 1 tiny's bars for one box and one click, a click curve
-    # that rises, and memory that tracks better after the video stage than before it.
-    metrics = memory["metrics"]
+    # What it reached (docs/models.md): SAM 1 tiny's bar for one box, 0.70 for one click, a click
+    # curve that rises, and memory that tracks far better after the video stages than before them.
+    metrics = shipped["metrics"]
     assert metrics["box_miou"] >= BOX_MIOU and metrics["point_miou"] >= SAM2_CLICK_MIOU
     curve = metrics["click_protocol"]["miou_per_click"]
     assert curve[-1] > curve[0] + 0.03
-    assert memory["video_after"]["J&F"] > memory["video_before"]["J&F"] + 0.2
-    # The video stage kept the image path (--freeze-decoder): its one-prompt figures are the
+    assert shipped["video_after"]["J&F"] > video_stages[-1]["video_before"]["J&F"] + 0.2
+    # The video stages kept the image path (--freeze-decoder): the one-prompt figures are the
     # interactive stage's, up to the float16 export between the stages.
-    assert memory["args"]["freeze_decoder"]
+    assert all(stage["args"]["freeze_decoder"] for stage in video_stages)
     for key in ("box_miou", "point_miou"):
         assert abs(metrics[key] - interactive["metrics"][key]) < 0.002, key
 
