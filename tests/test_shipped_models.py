@@ -135,7 +135,7 @@ def test_the_small_sam2_core_record_holds_its_stages_and_their_figures():
     assert metrics["box_miou"] >= BOX_MIOU and metrics["point_miou"] >= SAM2_CLICK_MIOU
     curve = metrics["click_protocol"]["miou_per_click"]
     assert curve[-1] > curve[0] + 0.03
-    assert shipped["video_after"]["J&F"] > video_stages[-1]["video_before"]["J&F"] + 0.2
+    assert shipped["video_after"]["J&F"] > video_stages[-1]["video_before"]["J&F"] + 0.5
     # The video stages kept the image path (--freeze-decoder): the one-prompt figures are the
     # interactive stage's, up to the float16 export between the stages.
     assert all(stage["args"]["freeze_decoder"] for stage in video_stages)
@@ -164,6 +164,6 @@ def test_the_small_sam2_core_tracks_a_generated_clip_with_its_memory():
     clips = [ShapesVideo("test", 50, frames=6)[i] for i in range(45, 50)]
     scores = evaluate_memory(samprompt.build_sam("sam2_tiny"), clips)
     untrained = evaluate_memory(samprompt.build_sam("sam2_tiny", pretrained=False, seed=0), clips)
-    # 800 steps of video training: J&F 0.342 on the record's 40 clips (docs/models.md); on these
-    # five 0.40, against 0.13 for the untrained core.
-    assert scores["J&F"] > 0.25 and scores["J&F"] > untrained["J&F"] + 0.15, (scores, untrained)
+    # 2000 steps of video training: J&F 0.620 on the record's 40 clips (docs/models.md); on these
+    # five 0.747, against 0.129 for the untrained core.
+    assert scores["J&F"] > 0.5 and scores["J&F"] > untrained["J&F"] + 0.3, (scores, untrained)
