@@ -31,12 +31,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import Tensor, nn
 
 import samprompt
 from samprompt.core.sam2_core import Sam2Core
 from samprompt.core.sam2_memory import Sam2MemoryTracker, encode_frames
 from samprompt.data import ShapesVideo
+from samprompt.errors import ConfigError
 from samprompt.metrics.davis import mean_video_scores, video_scores
 from samprompt.pretrain.tiny_sam import image_scores, init_record, write_small_core
 from samprompt.training import TrainConfig, Trainer
@@ -63,19 +65,67 @@ class MemoryModel(nn.Module):
             parameter.requires_grad_(name.startswith(VIDEO_ONLY) or not name.startswith(frozen))
 
 
+def imperfect_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The H x W bool `mask` as an imperfect first-frame answer might give it: each of these
+    with probability one half, in this order — shifted by up to 15 % of the object's extent,
+    grown or shrunk by 1 to 3 pixels, coarsened to an 8-pixel grid, cut by a random line through
+    the object (the larger part kept), a stray disc added elsewhere. The object is never lost
+    entirely: an empty result gives back the true mask."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return mask.copy()
+    out = mask.copy()
+    extent = max(np.ptp(ys), np.ptp(xs)) + 1
+    if rng.random() < 0.5:
+        dy, dx = (int(v) for v in np.round(rng.uniform(-0.15, 0.15, 2) * extent))
+        out = ndimage.shift(out, (dy, dx), order=0, mode="constant", cval=False)
+    if rng.random() < 0.5:
+        change = ndimage.binary_dilation if rng.random() < 0.5 else ndimage.binary_erosion
+        out = change(out, iterations=int(rng.integers(1, 4)))
+    if rng.random() < 0.5:
+        h, w = out.shape
+        coarse = out[:h - h % 8, :w - w % 8].reshape(h // 8, 8, w // 8, 8).mean((1, 3))
+        out = ndimage.zoom(coarse, (h / coarse.shape[0], w / coarse.shape[1]), order=1)[:h, :w] >= 0.5
+    if rng.random() < 0.5:
+        angle = rng.uniform(0, 2 * np.pi)
+        y0, x0 = ys.mean() + rng.normal(0, extent / 6), xs.mean() + rng.normal(0, extent / 6)
+        grid_y, grid_x = np.mgrid[:out.shape[0], :out.shape[1]]
+        side = (grid_y - y0) * np.sin(angle) + (grid_x - x0) * np.cos(angle) > 0
+        out = out & side if (out & side).sum() >= (out & ~side).sum() else out & ~side
+    if rng.random() < 0.5:
+        radius = rng.uniform(2, 0.25 * extent + 2)
+        cy, cx = rng.uniform(0, out.shape[0]), rng.uniform(0, out.shape[1])
+        grid_y, grid_x = np.ogrid[:out.shape[0], :out.shape[1]]
+        out = out | ((grid_y - cy) ** 2 + (grid_x - cx) ** 2 <= radius ** 2)
+    return out if out.any() else mask.copy()
+
+
 @dataclass
 class ClipBatch:
-    """B clips of T frames: frames B x T x H x W x 3 uint8, masks B x T x H x W bool."""
+    """B clips of T frames: frames B x T x H x W x 3 uint8, masks B x T x H x W bool, and the
+    masks the clips start from, first B x H x W bool."""
 
     frames: np.ndarray
     masks: np.ndarray
+    first: np.ndarray
 
 
 class MemoryTask(TrainingTask):
-    """First frame from its mask, the rest from memory; SAM 2's loss on every tracked frame."""
+    """First frame from a given mask (an `imperfect_mask` for a share `imperfect_first` of the
+    clips, else the true one), the rest from memory; SAM 2's loss on every tracked frame,
+    against the true masks."""
+
+    def __init__(self, imperfect_first: float = 0.0) -> None:
+        if not 0.0 <= imperfect_first <= 1.0:
+            raise ConfigError(f"imperfect_first must be a share in [0, 1], got {imperfect_first!r}")
+        self.imperfect_first = imperfect_first
+
+    def sample(self, item: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        first = item["masks"][0]
+        return {**item, "first": imperfect_mask(first, rng) if rng.random() < self.imperfect_first else first}
 
     def collate(self, samples: list[dict[str, Any]]) -> ClipBatch:
-        return ClipBatch(np.stack([s["frames"] for s in samples]), np.stack([s["masks"] for s in samples]))
+        return ClipBatch(*(np.stack([s[key] for s in samples]) for key in ("frames", "masks", "first")))
 
     def batch_loss(self, step: Step, batch: ClipBatch) -> Tensor:
         core = step.model.core
@@ -87,7 +137,7 @@ class MemoryTask(TrainingTask):
                 frame = encode_frames(core, list(batch.frames[:, t]))
             target = torch.as_tensor(batch.masks[:, t], device=frame.vision_feats[-1].device)
             if t == 0:
-                tracker.condition(frame, target)
+                tracker.condition(frame, torch.as_tensor(batch.first, device=target.device))
                 continue
             out = tracker.track(frame)
             resized = F.interpolate(target[:, None].float(), (size, size), mode="bilinear", align_corners=False)
@@ -100,14 +150,16 @@ class MemoryTask(TrainingTask):
 
 
 @torch.no_grad()
-def evaluate_memory(core: Sam2Core, clips: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Semi-supervised VOS on `clips`: the first frame's true mask given, J / F / J&F over the
-    other frames (DAVIS), and the seconds per tracked frame."""
+def evaluate_memory(core: Sam2Core, clips: Sequence[dict[str, Any]], imperfect: bool = False) -> dict[str, float]:
+    """Semi-supervised VOS on `clips`: the first frame's mask given (the true one, or with
+    `imperfect` an `imperfect_mask` of it, the draw for clip i seeded by i), J / F / J&F over
+    the other frames (DAVIS) against the truth, and the seconds per tracked frame."""
     tracker = Sam2MemoryTracker(core)
     scores, seconds, frames = [], 0.0, 0
-    for clip in clips:
+    for index, clip in enumerate(clips):
         tracker.reset()
-        tracker.condition(clip["frames"][0], torch.as_tensor(clip["masks"][0])[None])
+        first = imperfect_mask(clip["masks"][0], np.random.default_rng(index)) if imperfect else clip["masks"][0]
+        tracker.condition(clip["frames"][0], torch.as_tensor(first)[None])
         predictions = []
         for frame in clip["frames"][1:]:
             started = time.perf_counter()
@@ -129,12 +181,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--freeze-decoder", action="store_true",
                         help="keep the prompt encoder and mask decoder of --init (all but the object-score "
                              "head, which only video reads): the image figures stay those of --init")
+    parser.add_argument("--imperfect-first", type=float, default=0.0,
+                        help="share of training clips whose first mask is an imperfect one (imperfect_mask), "
+                             "as RefSAM would give it (default %(default)s)")
     parser.add_argument("--eval-clips", type=int, default=40, help="test clips of 8 frames (default %(default)s)")
     parser.add_argument("--eval-items", type=int, default=300, help="test objects for the image figures")
     parser.add_argument("--click-items", type=int, default=100, help="test objects for the click protocol")
     parser.add_argument("--out", default="samprompt/weights", help="output folder (default %(default)s)")
     parser.add_argument("--work-dir", default="out/pretrain_sam2_memory", help="checkpoints, to resume")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.imperfect_first <= 1.0:
+        parser.error(f"--imperfect-first is a share of the clips, in [0, 1]; got {args.imperfect_first}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -145,19 +203,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     test = ShapesVideo("test", args.eval_clips, frames=8)
     clips = [test[i] for i in range(len(test))]
     before = evaluate_memory(core, clips)
+    before_imperfect = evaluate_memory(core, clips, imperfect=True)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                          warmup_steps=min(50, args.steps // 10), checkpoint_every=100, output_dir=args.work_dir,
                          seed=args.seed,
                          module_lrs={} if args.freeze_decoder else {"core.sam.sam_mask_decoder": args.lr / 10})
     started = time.time()
-    result = Trainer(model, MemoryTask(), ShapesVideo("train", 10**6, frames=args.frames), config).fit()
+    train = ShapesVideo("train", 10**6, frames=args.frames)
+    result = Trainer(model, MemoryTask(args.imperfect_first), train, config).fit()
     model.eval()
     after = evaluate_memory(core, clips)
+    after_imperfect = evaluate_memory(core, clips, imperfect=True)
     image = image_scores(core, args.eval_items, args.click_items)
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.sam2_memory {command}", "args": vars(args),
               "init_record": init_record(args.init),
-              "video_before": before, "video_after": after, "metrics": image, "first_loss": result.losses[0],
+              "video_before": before, "video_after": after,
+              "video_before_imperfect_first": before_imperfect, "video_after_imperfect_first": after_imperfect,
+              "metrics": image, "first_loss": result.losses[0],
               "final_loss": result.losses[-1], "seconds": round(time.time() - started, 1)}
     write_small_core(core, "sam2_tiny", Path(args.out), record)
     print(json.dumps({k: v for k, v in record.items() if k != "init_record"}, indent=2))
