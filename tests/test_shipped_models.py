@@ -88,10 +88,21 @@ def test_the_shipped_clip_record_meets_the_quality_bar():
     record = json.loads((WEIGHTS / "shapes_clip" / "training.json").read_text())
     metrics = record["metrics"]
     assert metrics["correlation_argmax_miou"] >= 0.30                     # the crop-only CLIP: 0.096
-    # colour: 0.990 asked; every dense stage so far scored 0.988 (498 of 504 crops; those missed show
-    # another object covering most of the named one)
+    # colour: 0.990 asked (the crop-only CLIP's 499 of 504 crops); every dense stage so far scored
+    # 0.988 (498), one crop, within the noise of 504 crops: on 10,073 other held-out crops the
+    # shipped CLIP scores 0.992 against the crop-only CLIP's 0.990 (docs/models.md)
     assert metrics["zero_shot_shape_accuracy"] >= 0.915 and metrics["zero_shot_colour_accuracy"] >= 0.985
     assert record["init_record"]["command"].startswith("python -m samprompt.pretrain.shapes_clip")
+
+
+def test_the_shipped_clip_names_shape_and_colour_of_crops_beyond_its_record():
+    from samprompt.clip import shipped_clip_dir
+    from samprompt.pretrain.clip_accuracy import compare
+
+    # 300 test scenes after the record's 150 (988 crops): shape 0.942, colour 0.994; the issue's
+    # bars are 0.915 and 0.990, the latter less two standard errors at this count.
+    accuracy = compare([shipped_clip_dir()], first_scene=150, scenes=300)["models"][str(shipped_clip_dir())]
+    assert accuracy["shape"] >= 0.915 and accuracy["colour"] >= 0.985, accuracy
 
 
 def test_the_shipped_clip_patches_segment_held_out_scenes():

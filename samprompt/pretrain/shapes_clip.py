@@ -51,6 +51,13 @@ from samprompt.utils.files import atomic_directory, save_tensors
 TEMPLATES = ("a {}", "a photo of a {}", "a {} in the scene", "the {}")
 SCENE_CLASSES = ("background",) + SHAPE_CLASSES
 DENSE_EVAL_TEMPLATES = ("a {}", "a photo of a {}")     # those of ESC-Net's demo
+PIXEL_MEAN = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(3, 1, 1)
+PIXEL_STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(3, 1, 1)
+
+
+def crop_tensor(crop: Image.Image) -> Tensor:
+    """3 x S x S float32: a crop at the tower's size, normalised as CLIP's preprocessing does."""
+    return (torch.from_numpy(np.array(crop)).permute(2, 0, 1).float() / 255 - PIXEL_MEAN) / PIXEL_STD
 
 
 def scene_window(seed: int, size: int, patch: int, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
@@ -189,13 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model.load_state_dict({k: v.float() for k, v in weights.items()})
         init_record = earlier_record(Path(args.init) / "training.json", args.init)
     tokenizer = open_clip.SimpleTokenizer(context_length=config["text_cfg"]["context_length"])
-    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(3, 1, 1)
-    std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(3, 1, 1)
     size = config["vision_cfg"]["image_size"]
-
-    def to_tensor(crop: Image.Image) -> torch.Tensor:
-        return (torch.from_numpy(np.array(crop)).permute(2, 0, 1).float() / 255 - mean) / std
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
     pool: list[tuple[Image.Image, dict]] = []
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             scene_index += 1
         batch, pool = pool[:args.batch_size], pool[args.batch_size:]
         texts, said = zip(*(caption(attrs, rng) for _, attrs in batch))
-        images = torch.stack([to_tensor(crop) for crop, _ in batch])
+        images = torch.stack([crop_tensor(crop) for crop, _ in batch])
         image_features = model.encode_image(images, normalize=True)
         text_features = model.encode_text(tokenizer(list(texts)), normalize=True)
         loss = clip_loss(image_features, text_features, model.logit_scale, soft_targets([a for _, a in batch], said))
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             images, targets = (torch.stack(t) for t in zip(*windows))
             template = TEMPLATES[rng.integers(len(TEMPLATES))]
             class_text = model.encode_text(tokenizer([template.format(c) for c in SCENE_CLASSES]), normalize=True)
-            patches = scene_patches(model.visual, (images - mean) / std)
+            patches = scene_patches(model.visual, (images - PIXEL_MEAN) / PIXEL_STD)
             loss = loss + args.dense_weight * dense_loss(patches, class_text, model.logit_scale, targets,
                                                           args.dense_balance)
         optimizer.zero_grad()
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if step % 100 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.4f}", flush=True)
 
-    metrics = evaluate(model, tokenizer, to_tensor, size)
+    metrics = evaluate(model, tokenizer, size)
     out = Path(args.out)
     with atomic_directory(out) as staging:
         state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
@@ -249,20 +250,37 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
+def test_crops(scenes: range, size: int, seed: int) -> list[tuple[Image.Image, dict]]:
+    """Object crops (no background patches) of the test scenes `scenes`, their framing drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    crops = [c for i in scenes for c in object_crops(split_seed("test", i), size, rng)]
+    return [c for c in crops if c[1]["shape"] != "background"]
+
+
 @torch.no_grad()
-def evaluate(model, tokenizer, to_tensor, size: int, scenes: int = 150) -> dict[str, float]:
-    """Zero-shot accuracy on test-split crops: shape among the classes, colour among the colours."""
+def zero_shot_hits(model, tokenizer, crops: list[tuple[Image.Image, dict]], batch: int = 256
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop, N bool each: is the shape ("a photo of a {shape}" among the six) and the colour
+    ("a {colour} shape" among the six) that CLIP's zero-shot argmax names the true one."""
     model.eval()
-    rng = np.random.default_rng(12345)
-    crops = [c for i in range(scenes) for c in object_crops(split_seed("test", i), size, rng)]
-    crops = [c for c in crops if c[1]["shape"] != "background"]
-    images = model.encode_image(torch.stack([to_tensor(c) for c, _ in crops]), normalize=True)
+    images = torch.stack([crop_tensor(c) for c, _ in crops])
+    features = torch.cat([model.encode_image(images[i:i + batch], normalize=True)
+                          for i in range(0, len(images), batch)])
     shapes = model.encode_text(tokenizer([f"a photo of a {s}" for s in SHAPE_CLASSES]), normalize=True)
     colours = model.encode_text(tokenizer([f"a {c} shape" for c in COLOURS]), normalize=True)
-    shape_hits = [SHAPE_CLASSES[i] == a["shape"] for i, (_, a) in zip((images @ shapes.T).argmax(1).tolist(), crops)]
-    colour_hits = [list(COLOURS)[i] == a["colour"] for i, (_, a) in zip((images @ colours.T).argmax(1).tolist(), crops)]
-    return {"zero_shot_shape_accuracy": float(np.mean(shape_hits)),
-            "zero_shot_colour_accuracy": float(np.mean(colour_hits)),
+    shape_names, colour_names = np.array(SHAPE_CLASSES), np.array(list(COLOURS))
+    shape_hits = shape_names[(features @ shapes.T).argmax(1).numpy()] == np.array([a["shape"] for _, a in crops])
+    colour_hits = colour_names[(features @ colours.T).argmax(1).numpy()] == np.array([a["colour"] for _, a in crops])
+    return shape_hits, colour_hits
+
+
+def evaluate(model, tokenizer, size: int, scenes: int = 150) -> dict[str, float]:
+    """Zero-shot accuracy on the crops of the first `scenes` test scenes (framing seed 12345):
+    shape among the classes, colour among the colours; and the correlation argmax mIoU."""
+    crops = test_crops(range(scenes), size, seed=12345)
+    shape_hits, colour_hits = zero_shot_hits(model, tokenizer, crops)
+    return {"zero_shot_shape_accuracy": float(shape_hits.mean()),
+            "zero_shot_colour_accuracy": float(colour_hits.mean()),
             "chance_shape": 1 / len(SHAPE_CLASSES), "chance_colour": 1 / len(COLOURS), "crops": len(crops),
             "correlation_argmax_miou": correlation_miou(model, tokenizer)}
 
