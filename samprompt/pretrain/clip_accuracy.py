@@ -24,7 +24,7 @@ from scipy.stats import binomtest
 
 from samprompt.clip import load_clip
 from samprompt.clip.models import shapes_clip_config
-from samprompt.pretrain.shapes_clip import test_crops, zero_shot_hits
+from samprompt.pretrain.shapes_clip import held_out_crops, zero_shot_hits
 
 
 def paired(first: np.ndarray, second: np.ndarray) -> dict[str, float]:
@@ -38,7 +38,7 @@ def compare(directories: Sequence[str | Path], first_scene: int = 150, scenes: i
             seed: int = 777) -> dict[str, Any]:
     """Accuracy of every CLIP in `directories` on the same held-out crops; paired for two."""
     size = shapes_clip_config()["vision_cfg"]["image_size"]
-    crops = test_crops(range(first_scene, first_scene + scenes), size, seed)
+    crops = held_out_crops(range(first_scene, first_scene + scenes), size, seed)
     hits = {}
     for directory in directories:
         bundle = load_clip("shapes", pretrained=directory)

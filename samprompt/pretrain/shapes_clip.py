@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
-def test_crops(scenes: range, size: int, seed: int) -> list[tuple[Image.Image, dict]]:
+def held_out_crops(scenes: range, size: int, seed: int) -> list[tuple[Image.Image, dict]]:
     """Object crops (no background patches) of the test scenes `scenes`, their framing drawn from `seed`."""
     rng = np.random.default_rng(seed)
     crops = [c for i in scenes for c in object_crops(split_seed("test", i), size, rng)]
@@ -277,7 +277,7 @@ def zero_shot_hits(model, tokenizer, crops: list[tuple[Image.Image, dict]], batc
 def evaluate(model, tokenizer, size: int, scenes: int = 150) -> dict[str, float]:
     """Zero-shot accuracy on the crops of the first `scenes` test scenes (framing seed 12345):
     shape among the classes, colour among the colours; and the correlation argmax mIoU."""
-    crops = test_crops(range(scenes), size, seed=12345)
+    crops = held_out_crops(range(scenes), size, seed=12345)
     shape_hits, colour_hits = zero_shot_hits(model, tokenizer, crops)
     return {"zero_shot_shape_accuracy": float(shape_hits.mean()),
             "zero_shot_colour_accuracy": float(colour_hits.mean()),
