@@ -14,9 +14,16 @@ at a tenth of the learning rate so the image path keeps what it learnt. With `--
 the prompt encoder and the mask decoder stay frozen as well, so the click and box figures are
 exactly those of `--init` and only the memory learns, save the decoder's object-score head:
 only the video path reads it (`SAM2Base` sets every mask logit of a frame whose score says "no
-object" to -1024), the image path never does, and the image stages leave it untrained. Scored
-as semi-supervised video object segmentation (DAVIS: J, F, J&F over the frames after the given
-one).
+object" to -1024), the image path never does, and the image stages leave it untrained.
+
+`--imperfect-first P` gives a share P of the training clips a first mask as a referring model
+gives it rather than the true one (`imperfect_mask`: shifted, grown or shrunk, coarsened, cut or
+with a stray blob), while every tracked frame is still scored against the truth: the memory
+learns to complete and correct what RefSAM hands it instead of copying it. `--memory-from W`
+starts the video path (memory, object pointers, object-score head) from the weights W instead
+of `--init`'s (`take_memory`): a memory trained on an earlier image path, carried onto a
+retrained one. Scored as semi-supervised video object segmentation (DAVIS: J, F, J&F over the
+frames after the given one), from the true first masks and from imperfect ones.
 """
 from __future__ import annotations
 
@@ -50,6 +57,17 @@ FOCAL_WEIGHT = 20.0   # SAM's and SAM 2's mask loss: 20 x focal + dice
 
 IMAGE_PATH = ("sam_prompt_encoder.", "sam_mask_decoder.")
 VIDEO_ONLY = "sam_mask_decoder.pred_obj_score_head."
+
+
+def take_memory(core: Sam2Core, source: Sam2Core) -> list[str]:
+    """Copy into `core` everything of `source` that only the video path uses: memory attention,
+    the memory encoder, the object-pointer projections, the memory embeddings and the decoder's
+    object-score head; `core`'s image path (encoder, prompt encoder, mask decoder) stays. Returns
+    the names copied."""
+    taken = {name: value for name, value in source.sam.state_dict().items()
+             if name.startswith(VIDEO_ONLY) or not name.startswith(("image_encoder.",) + IMAGE_PATH)}
+    core.sam.load_state_dict(taken, strict=False)
+    return sorted(taken)
 
 
 class MemoryModel(nn.Module):
@@ -173,6 +191,9 @@ def evaluate_memory(core: Sam2Core, clips: Sequence[dict[str, Any]], imperfect: 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--init", required=True, help="sam2_tiny weights whose image path is trained (.safetensors)")
+    parser.add_argument("--memory-from", default=None,
+                        help="sam2_tiny weights whose video path (memory, object pointers, object-score head) "
+                             "starts this run, on --init's image path")
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per step (default %(default)s)")
     parser.add_argument("--frames", type=int, default=4, help="frames per training clip (default %(default)s)")
@@ -199,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     core = samprompt.build_sam("sam2_tiny", checkpoint=args.init, pretrained=False, frozen=False)
+    if args.memory_from is not None:
+        take_memory(core, samprompt.build_sam("sam2_tiny", checkpoint=args.memory_from, pretrained=False))
     model = MemoryModel(core, freeze_decoder=args.freeze_decoder)
     test = ShapesVideo("test", args.eval_clips, frames=8)
     clips = [test[i] for i in range(len(test))]
@@ -217,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     image = image_scores(core, args.eval_items, args.click_items)
     command = " ".join(argv if argv is not None else sys.argv[1:])
     record = {"command": f"python -m samprompt.pretrain.sam2_memory {command}", "args": vars(args),
-              "init_record": init_record(args.init),
+              "init_record": init_record(args.init), "memory_from_record": init_record(args.memory_from),
               "video_before": before, "video_after": after,
               "video_before_imperfect_first": before_imperfect, "video_after_imperfect_first": after_imperfect,
               "metrics": image, "first_loss": result.losses[0],

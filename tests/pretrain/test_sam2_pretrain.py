@@ -47,11 +47,12 @@ def test_image_then_memory_training_write_loadable_weights_and_one_record_chain(
 
     frozen_out = tmp_path / "memory_only"
     record = sam2_memory.main(["--init", str(image_out / "sam2_tiny.safetensors"), "--steps", "1", "--freeze-decoder",
-                               "--imperfect-first", "0.5",
+                               "--imperfect-first", "0.5", "--memory-from", str(weights),
                                "--batch-size", "2", "--frames", "2", "--eval-clips", "1", "--eval-items", "1",
                                "--click-items", "1", "--out", str(frozen_out),
                                "--work-dir", str(tmp_path / "work_frozen")])
     assert record["args"]["imperfect_first"] == 0.5
+    assert record["memory_from_record"] == json.loads((memory_out / "sam2_tiny.json").read_text())
     assert set(record["video_after_imperfect_first"]) == set(record["video_after"])
     stored = load_file(str(frozen_out / "sam2_tiny.safetensors"))
     image_path = ("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.")
@@ -104,3 +105,19 @@ def test_the_memory_script_refuses_a_share_outside_zero_to_one(capsys):
         sam2_memory.parse_args(["--init", "w.safetensors", "--imperfect-first", "2"])
     assert exit_info.value.code == 2
     assert "--imperfect-first is a share of the clips, in [0, 1]; got 2.0" in capsys.readouterr().err
+
+
+def test_take_memory_carries_the_video_path_and_leaves_the_image_path():
+    core = samprompt.build_sam("sam2_tiny", pretrained=False, seed=0)
+    source = samprompt.build_sam("sam2_tiny", pretrained=False, seed=1)
+    before = {name: value.clone() for name, value in core.sam.state_dict().items()}
+    taken = sam2_memory.take_memory(core, source)
+    assert any(name.startswith("memory_attention.") for name in taken)
+    assert any(name.startswith(sam2_memory.VIDEO_ONLY) for name in taken)
+    image_path = ("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.")
+    after, given = core.sam.state_dict(), source.sam.state_dict()
+    for name in after:
+        from_source = name in taken
+        assert from_source == (name.startswith(sam2_memory.VIDEO_ONLY) or not name.startswith(image_path)), name
+        assert torch.equal(after[name], given[name] if from_source else before[name]), name
+    assert any(not torch.equal(before[name], given[name]) for name in taken)   # the copy changed something
