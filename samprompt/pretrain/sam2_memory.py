@@ -59,13 +59,18 @@ IMAGE_PATH = ("sam_prompt_encoder.", "sam_mask_decoder.")
 VIDEO_ONLY = "sam_mask_decoder.pred_obj_score_head."
 
 
+def on_video_path(name: str) -> bool:
+    """Is the `SAM2Base` parameter or buffer `name` read only by the video path (memory,
+    object pointers, memory embeddings, the object-score head), not by single images?"""
+    return name.startswith(VIDEO_ONLY) or not name.startswith(("image_encoder.",) + IMAGE_PATH)
+
+
 def take_memory(core: Sam2Core, source: Sam2Core) -> list[str]:
     """Copy into `core` everything of `source` that only the video path uses: memory attention,
     the memory encoder, the object-pointer projections, the memory embeddings and the decoder's
     object-score head; `core`'s image path (encoder, prompt encoder, mask decoder) stays. Returns
     the names copied."""
-    taken = {name: value for name, value in source.sam.state_dict().items()
-             if name.startswith(VIDEO_ONLY) or not name.startswith(("image_encoder.",) + IMAGE_PATH)}
+    taken = {name: value for name, value in source.sam.state_dict().items() if on_video_path(name)}
     core.sam.load_state_dict(taken, strict=False)
     return sorted(taken)
 
@@ -78,9 +83,8 @@ class MemoryModel(nn.Module):
     def __init__(self, core: Sam2Core, freeze_decoder: bool = False) -> None:
         super().__init__()
         self.core = core
-        frozen = ("image_encoder.",) + (IMAGE_PATH if freeze_decoder else ())
         for name, parameter in core.sam.named_parameters():
-            parameter.requires_grad_(name.startswith(VIDEO_ONLY) or not name.startswith(frozen))
+            parameter.requires_grad_(on_video_path(name) if freeze_decoder else not name.startswith("image_encoder."))
 
 
 def imperfect_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
