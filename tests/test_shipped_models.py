@@ -16,8 +16,6 @@ WEIGHTS = Path(samprompt.__file__).parent / "weights"
 # one click, and a click curve that does not fall (a dip within CURVE_TOLERANCE between
 # neighbouring clicks is the noise of 100 objects).
 BOX_MIOU, CLICK_MIOU, CURVE_TOLERANCE = 0.85, 0.75, 0.01
-# The small SAM 2 core reached 0.722 for one click (docs/models.md): its short interactive stage cost 0.03.
-SAM2_CLICK_MIOU = 0.70
 
 
 def test_tiny_core_loads_the_shipped_weights_offline(monkeypatch):
@@ -130,33 +128,50 @@ def test_the_small_sam2_core_loads_its_shipped_weights_offline(monkeypatch):
         assert torch.equal(state[key], value.to(state[key].dtype)), key
 
 
+def is_memory_stage(record: dict) -> bool:
+    return record["command"].startswith("python -m samprompt.pretrain.sam2_memory")
+
+
 def test_the_small_sam2_core_record_holds_its_stages_and_their_figures():
     shipped = sam2_record()
+    # The image path's lineage runs through --init: the video stages on top of it, then one or
+    # more interactive stages, then the single-prompt stage that started from SAM 1 tiny's decoder.
     video_stages, record = [], shipped
-    while record["command"].startswith("python -m samprompt.pretrain.sam2_memory"):
+    while is_memory_stage(record):
         video_stages.append(record)
         record = record["init_record"]
-    interactive, single = record, record["init_record"]
-    assert video_stages
-    assert interactive["args"]["recipe"] == "interactive" and interactive["args"]["variant"] == "sam2_tiny"
+    interactive_stages = []
+    while record["args"]["recipe"] == "interactive":
+        interactive_stages.append(record)
+        record = record["init_record"]
+    single = record
+    assert video_stages and interactive_stages
+    assert all(stage["args"]["variant"] == "sam2_tiny" for stage in interactive_stages)
     assert single["args"]["decoder_from_tiny"] and single["args"]["recipe"] == "single"
-    # What it reached (docs/models.md): SAM 1 tiny's bar for one box, 0.70 for one click, a click
-    # curve that rises, and memory that tracks far better after the video stages than before them.
+    # The memory's lineage follows --memory-from where a stage carried a trained memory over.
+    memory_stages, record = [], shipped
+    while is_memory_stage(record):
+        memory_stages.append(record)
+        record = record.get("memory_from_record") or record["init_record"]
+    assert len(memory_stages) > len(video_stages)
+    # What it reached (docs/models.md): SAM 1 tiny's bars for one box and one click, a click
+    # curve that rises, and memory that tracks far better after its stages than before them.
     metrics = shipped["metrics"]
-    assert metrics["box_miou"] >= BOX_MIOU and metrics["point_miou"] >= SAM2_CLICK_MIOU
+    assert metrics["box_miou"] >= BOX_MIOU and metrics["point_miou"] >= CLICK_MIOU
     curve = metrics["click_protocol"]["miou_per_click"]
-    assert curve[-1] > curve[0] + 0.03
-    assert shipped["video_after"]["J&F"] > video_stages[-1]["video_before"]["J&F"] + 0.5
+    assert curve[-1] > curve[0] + 0.1
+    assert shipped["video_after"]["J&F"] > memory_stages[-1]["video_before"]["J&F"] + 0.7
     # The video stages kept the image path (--freeze-decoder): the one-prompt figures are the
-    # interactive stage's, up to the float16 export between the stages.
-    assert all(stage["args"]["freeze_decoder"] for stage in video_stages)
-    # The last stage started half its clips from imperfect first masks, as RefSAM gives them:
-    # tracking from such masks rose (0.463 to 0.569 J&F on the record's 40 clips).
+    # last interactive stage's, up to the float16 export between the stages.
+    assert all(stage["args"]["freeze_decoder"] for stage in memory_stages)
+    for key in ("box_miou", "point_miou"):
+        assert abs(metrics[key] - interactive_stages[0]["metrics"][key]) < 0.002, key
+    # Imperfect first masks, as RefSAM gives them, started half the last stage's clips:
+    # tracking from them reached 0.760 J&F on the record's 40 clips, near the 0.784 from true ones.
     assert shipped["args"]["imperfect_first"] > 0
     assert (shipped["video_after_imperfect_first"]["J&F"]
-            > shipped["video_before_imperfect_first"]["J&F"] + 0.05)
-    for key in ("box_miou", "point_miou"):
-        assert abs(metrics[key] - interactive["metrics"][key]) < 0.002, key
+            > shipped["video_before_imperfect_first"]["J&F"] + 0.1)
+    assert shipped["video_after_imperfect_first"]["J&F"] > 0.7
 
 
 def test_the_small_sam2_core_segments_held_out_shapes_and_follows_its_prompts():
@@ -169,7 +184,8 @@ def test_the_small_sam2_core_segments_held_out_shapes_and_follows_its_prompts():
     untrained_core = samprompt.build_sam("sam2_tiny", pretrained=False, seed=0)
     random = samprompt.PromptedSam(untrained_core, samprompt.NativePrompts())
     trained, untrained = NativeTask().evaluate(model, items), NativeTask().evaluate(random, items)
-    assert trained["box_miou"] > 0.7 and trained["box_miou"] > untrained["box_miou"] + 0.4
+    # One box on these 20 objects: 0.875 trained, 0.142 untrained.
+    assert trained["box_miou"] > 0.8 and trained["box_miou"] > untrained["box_miou"] + 0.5
 
 
 def test_the_small_sam2_core_tracks_a_generated_clip_with_its_memory():
@@ -180,10 +196,10 @@ def test_the_small_sam2_core_tracks_a_generated_clip_with_its_memory():
     clips = [ShapesVideo("test", 50, frames=6)[i] for i in range(45, 50)]
     core, untrained_core = samprompt.build_sam("sam2_tiny"), samprompt.build_sam("sam2_tiny", pretrained=False, seed=0)
     scores, untrained = evaluate_memory(core, clips), evaluate_memory(untrained_core, clips)
-    # 2800 steps of video training: J&F 0.640 on the record's 40 clips (docs/models.md); on these
-    # five 0.815, against 0.129 for the untrained core.
-    assert scores["J&F"] > 0.5 and scores["J&F"] > untrained["J&F"] + 0.3, (scores, untrained)
-    # From imperfect first masks (shifted, cut, coarsened...): 0.780 on these five, where the core
-    # before its last stage (true first masks only) scored 0.442 and the untrained one 0.130.
+    # 3400 steps of video training: J&F 0.784 on the record's 40 clips (docs/models.md); on these
+    # five 0.867, against 0.129 for the untrained core.
+    assert scores["J&F"] > 0.7 and scores["J&F"] > untrained["J&F"] + 0.5, (scores, untrained)
+    # From imperfect first masks (shifted, cut, coarsened...): 0.836 on these five, where the core
+    # before any stage with imperfect first masks (stage 4) scored 0.442 and the untrained one 0.130.
     imperfect = evaluate_memory(core, clips, imperfect=True)
-    assert imperfect["J&F"] > 0.6, imperfect
+    assert imperfect["J&F"] > 0.7, imperfect
